@@ -1,0 +1,49 @@
+# Everything a fresh machine needs is installed here, into $(VENV).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# On machines without torch we install this one; a torch that $(PYTHON) already
+# has (a user's CUDA build) is kept and shared into the virtualenv instead.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.setup-done
+CONFIG ?=
+ARGS ?=
+
+.PHONY: setup bench test test-gpu lint bench-overhead clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if $(PYTHON) -c "import torch" >/dev/null 2>&1; then \
+	  echo "setup: keeping torch $$($(PYTHON) -c 'import torch; print(torch.__version__)') from $(PYTHON)"; \
+	  $(PYTHON) -m venv --system-site-packages $(VENV); \
+	else \
+	  echo "setup: installing $(TORCH_SPEC) into $(VENV)"; \
+	  $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q "$(TORCH_SPEC)"; \
+	fi
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+# Without CONFIG: configs/default.yaml on a CUDA machine, configs/cpu.yaml otherwise.
+bench: setup
+	@config="$(CONFIG)"; \
+	if [ -z "$$config" ]; then \
+	  config=$$($(PY) -c "import torch; print('configs/default.yaml' if torch.cuda.is_available() else 'configs/cpu.yaml')"); \
+	fi; \
+	echo "vae-bench run $$config $(ARGS)"; \
+	$(PY) -m bench run "$$config" $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-gpu: setup
+	$(PY) -m pytest -q -m gpu
+
+lint: setup
+	$(PY) -m ruff check bench tests
+
+bench-overhead: setup
+	$(PY) tests/perf/overhead.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

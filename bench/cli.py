@@ -1,0 +1,244 @@
+"""The command line: parses arguments and calls the modules that do the work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.errors import BadInput
+
+EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+Time and peak memory of diffusers VAEs: encode and decode, across models,
+resolutions, dtypes and tiled or untiled modes. Each run is a folder with
+meta.json (the environment and resolved sweep) and cases.jsonl (one line per case).
+
+exit status: 0 every case ok or oom, 1 some case ended in error,
+2 bad input (nothing is written), 130 interrupted (finished cases are kept)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vae-bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run a sweep file and store the run",
+        description="Run every case of a sweep file (YAML) and store the results in a new run "
+        "folder, or, with --resume, the cases an earlier run is missing.",
+    )
+    run.add_argument("config", nargs="?", help="sweep file, e.g. configs/cpu.yaml "
+                     "(optional with --resume: the run's stored sweep is used)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list the cases the sweep would run, and run nothing")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue the run in RUN_DIR: run only the cases it has not stored")
+    run.add_argument("--out", metavar="DIR",
+                     help="folder in which the run folder is made (default: the sweep's `output`)")
+
+    models = sub.add_parser("models", help="list the models of the registry")
+    models.add_argument("--registry", metavar="FILE", help="a models.yaml (default: configs/models.yaml)")
+
+    show = sub.add_parser("show", help="print the summary table of a stored run")
+    show.add_argument("run_dir", metavar="RUN_DIR")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        return {"run": cmd_run, "models": cmd_models, "show": cmd_show}[args.command](args)
+    except BadInput as exc:
+        print(f"vae-bench: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"vae-bench: warning: {message}", file=sys.stderr)
+
+
+def cmd_models(args) -> int:
+    from tabulate import tabulate
+
+    from bench.registry import load_registry
+
+    rows = [
+        [s.name, s.cls, s.family, s.repo or "-", s.subfolder or "-", s.params or "-"]
+        for s in load_registry(args.registry).values()
+    ]
+    print(tabulate(rows, headers=["model", "class", "family", "repo", "subfolder", "params"]))
+    return EXIT_OK
+
+
+def cmd_show(args) -> int:
+    from bench.store import load_run
+    from bench.summary import summary_table
+
+    meta, frame = load_run(args.run_dir)
+    print(summary_table(frame))
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from bench import config, runner, store
+
+    if args.resume:
+        meta = store.read_meta(args.resume)
+        stored = meta.get("config")
+        if not isinstance(stored, dict):
+            raise BadInput(Path(args.resume) / store.META, "config", "missing: cannot resume this run")
+        if args.config:
+            sweep = config.load_sweep(args.config)
+            _check_same_sweep(sweep.to_dict(), stored, args.config, args.resume)
+        else:
+            sweep = config.from_dict(stored, source=Path(args.resume) / store.META)
+    elif args.config:
+        sweep = config.load_sweep(args.config)
+    else:
+        raise BadInput(None, "config", "give a sweep file (e.g. configs/cpu.yaml) or --resume RUN_DIR")
+
+    plan = runner.plan(sweep, resolve=not args.dry_run)
+    if args.dry_run:
+        return _dry_run(plan, args)
+
+    if args.resume:
+        writer = store.RunWriter.reopen(args.resume)
+        recorded = writer.meta.get("device", {}).get("device")
+        if recorded and recorded != plan.device:
+            raise BadInput(args.resume, "device",
+                           f"this run was made on {recorded}; it cannot be resumed on {plan.device}")
+        writer.update_meta(status="running", resumed_at=writer.meta.get("resumed_at", []) + [_now()])
+    else:
+        writer = _new_run(plan, args)
+    for note in plan.warnings:
+        print(f"vae-bench: warning: {note}", file=sys.stderr)
+    writer.add_warnings(plan.warnings)
+
+    done = writer.done_ids()
+    todo = [c for c in plan.cases if c.case_id not in done]
+    print(f"vae-bench: {len(todo)} of {len(plan.cases)} cases to run on {plan.device} "
+          f"({plan.device_name}); writing {writer.dir}", file=sys.stderr)
+    from bench.progress import Progress
+
+    progress = Progress(total=len(plan.cases), done=len(plan.cases) - len(todo))
+    sink = _StoreSink(writer, plan)
+    try:
+        runner.Runner(plan, sink, done=done, progress=progress).run()
+    except runner.Interrupted:
+        progress.close()
+        writer.update_meta(status="interrupted", ended_at=_now())
+        n = len(writer.done_ids() & {c.case_id for c in plan.cases})
+        print(f"\nvae-bench: interrupted; {n} of {len(plan.cases)} cases are stored in {writer.dir}\n"
+              f"resume with: vae-bench run --resume {writer.dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    progress.close()
+    writer.update_meta(status="complete", ended_at=_now())
+    return _report(writer.dir)
+
+
+def _report(run_dir: Path) -> int:
+    from bench.store import load_run
+    from bench.summary import summary_table
+
+    _, frame = load_run(run_dir)
+    print(summary_table(frame))
+    print(f"\nrun stored in {run_dir}")
+    errors = int((frame["status"] == "error").sum()) if not frame.empty else 0
+    if errors:
+        print(f"vae-bench: {errors} case(s) ended in error; see the `error` field in "
+              f"{run_dir / 'cases.jsonl'}", file=sys.stderr)
+        return EXIT_FAILURES
+    return EXIT_OK
+
+
+def _dry_run(plan, args) -> int:
+    from tabulate import tabulate
+
+    done = set()
+    if args.resume:
+        from bench.store import read_cases
+
+        done = {r["case_id"] for r in read_cases(args.resume)}
+    rows = [[i, c.case_id, c.label, "stored" if c.case_id in done else "to run"]
+            for i, c in enumerate(plan.cases, 1)]
+    print(tabulate(rows, headers=["#", "case_id", "case", "state"]))
+    print(f"\n{len(plan.cases)} cases on {plan.device} ({plan.device_name}); "
+          f"weights: {plan.sweep.weights}; dry run, nothing was run or written")
+    return EXIT_OK
+
+
+def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:
+    """A resumed run must measure the same sweep it started with."""
+    for key in sorted(set(new) | set(stored)):
+        if key in ("output", "registry"):
+            continue
+        if new.get(key) != stored.get(key):
+            raise BadInput(config_path, key,
+                           f"differs from the sweep stored in {run_dir} "
+                           f"({new.get(key)!r} vs {stored.get(key)!r}); resume without a config "
+                           "to use the stored one")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _new_run(plan, args):
+    from bench import store
+    from bench.measure.environment import capture, gpu_summary
+
+    device = {"device": plan.device, "name": plan.device_name}
+    if plan.device.startswith("cuda"):
+        device.update({f"nvml_{k}": v for k, v in gpu_summary(int(plan.device.split(":")[1])).items()})
+    meta = {
+        "name": plan.sweep.name,
+        "status": "running",
+        "started_at": _now(),
+        "ended_at": None,
+        "command": " ".join(["vae-bench", *sys.argv[1:]]),
+        "config_file": plan.sweep.source,
+        "config": plan.sweep.to_dict(),
+        "environment": capture(plan.device),
+        "device": device,
+        "models": {
+            name: {
+                "class": spec.cls,
+                "repo": spec.repo,
+                "subfolder": spec.subfolder,
+                "config": str(spec.config_path),
+                "weights": plan.weights[name].to_dict(),
+            }
+            for name, spec in plan.specs.items()
+        },
+        "cases_planned": len(plan.cases),
+        "warnings": [],
+    }
+    root = Path(args.out or plan.sweep.output)
+    return store.RunWriter.create(root, store.new_run_id(plan.device_name, plan.sweep.name), meta)
+
+
+class _StoreSink:
+    """What the runner reports, written into the run folder."""
+
+    def __init__(self, writer, plan):
+        self.writer = writer
+        self.plan = plan
+
+    def append(self, record: dict) -> None:
+        self.writer.append(record)
+
+    def worker_ready(self, model: str, info: dict) -> None:
+        meta = self.writer.meta
+        device = {**meta.get("device", {}), **info["device"], "device": self.plan.device}
+        models = meta.get("models", {})
+        models.setdefault(model, {})["params"] = info["params"]
+        self.writer.update_meta(device=device, models=models)
+        self.writer.add_warnings(info.get("warnings", []))
+

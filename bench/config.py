@@ -1,0 +1,215 @@
+"""Sweep files: parse and validate a YAML sweep into a `Sweep`.
+
+Every problem stops here with one line naming the file, the field and what is
+allowed, before anything is built or written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import BadInput
+from bench.registry import ModelSpec, check_knob, load_registry
+
+OPS = ("encode", "decode")
+DTYPES = ("float16", "bfloat16", "float32")
+WEIGHTS = ("auto", "pretrained", "random")
+# Which peak the `percent` figure is computed from; all of them are recorded anyway.
+# auto: reserved on CUDA (what the caching allocator took from the card), process on CPU.
+MEMORY_METRICS = ("auto", "reserved", "allocated", "nvml", "process")
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+RESOLUTION_RE = re.compile(r"^(\d+)x(\d+)$")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    models: tuple[str, ...]
+    ops: tuple[str, ...]
+    resolutions: tuple[tuple[int, int], ...]  # (width, height)
+    batch: tuple[int, ...] = (1,)
+    dtype: tuple[str, ...] = ("float16",)
+    tiled: tuple[bool, ...] = (False,)
+    tiling: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warmup: int = 1
+    repeats: int = 5
+    device: str = "auto"
+    weights: str = "auto"
+    memory_metric: str = "auto"
+    output: str = "results/runs"
+    registry: str | None = None  # None: the bundled configs/models.yaml
+    source: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved sweep as stored in meta.json (and read back by from_dict)."""
+        d = asdict(self)
+        d["resolutions"] = [f"{w}x{h}" for w, h in self.resolutions]
+        for key in ("models", "ops", "batch", "dtype", "tiled"):
+            d[key] = list(d[key])
+        d.pop("source")
+        return d
+
+    def specs(self) -> dict[str, ModelSpec]:
+        registry = load_registry(self.registry)
+        return {name: registry[name] for name in self.models}
+
+
+FIELDS = {f for f in Sweep.__dataclass_fields__ if f != "source"}
+REQUIRED = ("name", "models", "ops", "resolutions")
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BadInput(path, None, "no such file") from None
+    except IsADirectoryError:
+        raise BadInput(path, None, "is a folder, not a sweep file") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot parse"
+        raise BadInput(path, None, f"{where}YAML syntax error: {problem}") from None
+    if raw is None:
+        raise BadInput(path, None, "empty file; a sweep needs at least " + ", ".join(REQUIRED))
+    if not isinstance(raw, dict):
+        raise BadInput(path, None, "must be a mapping of sweep fields")
+    return from_dict(raw, source=path)
+
+
+def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
+    src = str(source) if source else "<sweep>"
+    for key in raw:
+        if key not in FIELDS:
+            raise BadInput(src, str(key), f"unknown key; allowed: {', '.join(sorted(FIELDS))}")
+    for key in REQUIRED:
+        if key not in raw:
+            raise BadInput(src, key, "missing (required)")
+
+    def bad(fld: str, why: str) -> BadInput:
+        return BadInput(src, fld, why)
+
+    name = raw["name"]
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise bad("name", f"must be a word of letters, digits, '.', '_' or '-', got {name!r}")
+
+    registry_path = raw.get("registry")
+    if registry_path is not None:
+        if not isinstance(registry_path, str):
+            raise bad("registry", "must be a path to a models.yaml")
+        base = Path(source).parent if source else Path.cwd()
+        registry_path = str((base / registry_path).resolve())
+    registry = load_registry(registry_path)
+
+    models = _strings(raw["models"], "models", bad)
+    for m in models:
+        if m not in registry:
+            raise bad("models", f"unknown model {m!r}; known: {', '.join(registry)}")
+    ops = _strings(raw["ops"], "ops", bad, allowed=OPS)
+    dtypes = _strings(raw.get("dtype", "float16"), "dtype", bad, allowed=DTYPES)
+    resolutions = tuple(_resolution(r, bad) for r in _as_list(raw["resolutions"], "resolutions", bad))
+    batch = tuple(_positive_int(b, "batch", bad) for b in _as_list(raw.get("batch", 1), "batch", bad))
+    tiled_raw = _as_list(raw.get("tiled", False), "tiled", bad)
+    if not all(isinstance(t, bool) for t in tiled_raw):
+        raise bad("tiled", "must be true, false or a list of them, e.g. [false, true]")
+    tiled = tuple(dict.fromkeys(tiled_raw))
+
+    tiling = raw.get("tiling") or {}
+    if not isinstance(tiling, dict):
+        raise bad("tiling", "must map model names to tiling knobs")
+    for model, knobs in tiling.items():
+        if model not in models:
+            raise bad(f"tiling.{model}", "overrides tiling for a model that is not in `models`")
+        if not isinstance(knobs, dict):
+            raise bad(f"tiling.{model}", "must be a mapping of tiling knobs")
+        for knob, value in knobs.items():
+            why = check_knob(registry[model].tiling_kind, knob, value)
+            if why:
+                raise bad(f"tiling.{model}.{knob}", why)
+
+    warmup = raw.get("warmup", 1)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
+        raise bad("warmup", f"must be an integer >= 1 (the first call is stored apart), got {warmup!r}")
+    repeats = _positive_int(raw.get("repeats", 5), "repeats", bad)
+
+    device = raw.get("device", "auto")
+    if not isinstance(device, str) or not DEVICE_RE.match(device):
+        raise bad("device", f"must be auto, cpu, cuda or cuda:N, got {device!r}")
+    weights = _choice(raw.get("weights", "auto"), "weights", WEIGHTS, bad)
+    metric = _choice(raw.get("memory_metric", "auto"), "memory_metric", MEMORY_METRICS, bad)
+    output = raw.get("output", "results/runs")
+    if not isinstance(output, str) or not output:
+        raise bad("output", "must be a folder path")
+
+    return Sweep(
+        name=name,
+        models=models,
+        ops=ops,
+        resolutions=resolutions,
+        batch=batch,
+        dtype=dtypes,
+        tiled=tiled,
+        tiling={m: dict(k) for m, k in tiling.items()},
+        warmup=warmup,
+        repeats=repeats,
+        device=device,
+        weights=weights,
+        memory_metric=metric,
+        output=output,
+        registry=registry_path,
+        source=str(source) if source else None,
+    )
+
+
+def _as_list(value: Any, fld: str, bad) -> list:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise bad(fld, "must not be empty")
+    return items
+
+
+def _strings(value: Any, fld: str, bad, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    items = _as_list(value, fld, bad)
+    for item in items:
+        if not isinstance(item, str):
+            raise bad(fld, f"must be a name or a list of names, got {item!r}")
+        if allowed and item not in allowed:
+            raise bad(fld, f"{item!r} is not allowed; allowed: {', '.join(allowed)}")
+    return tuple(dict.fromkeys(items))
+
+
+def _choice(value: Any, fld: str, allowed: tuple[str, ...], bad) -> str:
+    if value not in allowed:
+        raise bad(fld, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _positive_int(value: Any, fld: str, bad) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad(fld, f"must be a positive integer, got {value!r}")
+    return value
+
+
+def _resolution(value: Any, bad) -> tuple[int, int]:
+    """`512` is 512x512; `768x512` is width 768, height 512."""
+    why = f"{value!r} is not a resolution; use a positive multiple of 8 like 512 or 768x512 (WIDTHxHEIGHT)"
+    if isinstance(value, bool):
+        raise bad("resolutions", why)
+    if isinstance(value, int):
+        w = h = value
+    elif isinstance(value, str) and RESOLUTION_RE.match(value.strip()):
+        m = RESOLUTION_RE.match(value.strip())
+        w, h = int(m.group(1)), int(m.group(2))
+    else:
+        raise bad("resolutions", why)
+    if w <= 0 or h <= 0 or w % 8 or h % 8:
+        raise bad("resolutions", why)
+    return (w, h)

@@ -1,0 +1,110 @@
+"""CUDA backend: CUDA events per call, the caching allocator's peaks, and an NVML
+thread sampling what the whole card has in use."""
+
+from __future__ import annotations
+
+import gc
+import os
+from contextlib import nullcontext
+
+from bench.measure import nvml
+from bench.measure.stats import percent, summarize
+
+
+class CudaBackend:
+    def __init__(self, device: str, metric: str):
+        # Read before this process touches CUDA, so that the difference to the peak
+        # includes our CUDA context as well as the model.
+        baselines = nvml.used_by_uuid()
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.index = int(device.split(":")[1]) if ":" in device else 0
+        torch.cuda.set_device(self.index)
+        self.props = torch.cuda.get_device_properties(self.index)
+        uuid = getattr(self.props, "uuid", None)
+        self.uuid = nvml.norm_uuid(str(uuid)) if uuid is not None else None
+        self.nvml_handle = nvml.handle(uuid=self.uuid) if self.uuid else None
+        self.nvml_baseline = baselines.get(self.uuid) if self.uuid else None
+        self.metric = "reserved" if metric == "auto" else metric
+        self.warnings: list[str] = []
+        if self.nvml_handle is None:
+            self.warnings.append(nvml.last_error or "NVML does not list this device")
+
+    def baseline(self) -> None:
+        pass  # the NVML baseline was read before CUDA was initialized
+
+    def total(self) -> int:
+        return int(self.props.total_memory)
+
+    def device_info(self) -> dict:
+        torch = self.torch
+        info = {
+            "name": self.props.name,
+            "total_memory": self.total(),
+            "capability": f"{self.props.major}.{self.props.minor}",
+            "multiprocessors": self.props.multi_processor_count,
+            "uuid": self.uuid,
+            "torch_cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "allow_tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "pytorch_cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
+        }
+        info.update({f"nvml_{k}": v for k, v in nvml.device_info(self.nvml_handle).items()})
+        return info
+
+    def run(self, call, warmup: int, repeats: int) -> dict:
+        torch = self.torch
+        dev = self.index
+        with torch.inference_mode():
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            out = call()
+            end.record()
+            end.synchronize()
+            first = start.elapsed_time(end) / 1000
+            del out
+            for _ in range(warmup - 1):
+                out = call()
+                del out
+            torch.cuda.synchronize(dev)
+            gc.collect()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(dev)
+            samples = []
+            watch = nvml.Sampler(self.nvml_handle) if self.nvml_handle is not None else nullcontext()
+            with watch as sampler:
+                for _ in range(repeats):
+                    start.record()
+                    out = call()
+                    end.record()
+                    end.synchronize()
+                    samples.append(start.elapsed_time(end) / 1000)
+                    del out
+        mem = {
+            "peak_allocated": int(torch.cuda.max_memory_allocated(dev)),
+            "peak_reserved": int(torch.cuda.max_memory_reserved(dev)),
+            "nvml_peak_used": sampler.peak_used if sampler else None,
+            "nvml_baseline_used": self.nvml_baseline,
+            "process_peak": sampler.peak_process if sampler else None,
+            "total": self.total(),
+            "metric": self.metric,
+        }
+        mem["percent"] = percent(self._peak(mem), mem["total"])
+        return {"first_call_s": first, "time_s": summarize(samples), "mem": mem}
+
+    def _peak(self, mem: dict) -> int | None:
+        if self.metric == "nvml":
+            used, base = mem["nvml_peak_used"], mem["nvml_baseline_used"]
+            return used - base if used is not None and base is not None else None
+        return mem[{"reserved": "peak_reserved", "allocated": "peak_allocated", "process": "process_peak"}[self.metric]]
+
+    def after_oom(self) -> None:
+        gc.collect()
+        self.torch.cuda.empty_cache()
+        self.torch.cuda.reset_peak_memory_stats(self.index)
+
+    def close(self) -> None:
+        pass

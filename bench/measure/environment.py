@@ -1,0 +1,78 @@
+"""What meta.json says about where a run was made. Read in the parent process
+without initializing CUDA; the worker adds what only a CUDA context can tell."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import bench
+from bench.measure import nvml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def capture(device: str) -> dict:
+    import torch
+
+    env = {
+        "host": socket.gethostname(),
+        "os": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "diffusers": _version("diffusers"),
+        "huggingface_hub": _version("huggingface_hub"),
+        "vae_bench": bench.__version__,
+        "git_commit": _git_commit(),
+        "pytorch_cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+    }
+    if device.startswith("cuda"):
+        env["cudnn"] = torch.backends.cudnn.version()
+    return env
+
+
+def gpu_summary(index: int) -> dict:
+    """Name, memory and the other facts of one GPU, from NVML alone.
+
+    NVML numbers devices in PCI order; CUDA_DEVICE_ORDER=PCI_BUS_ID makes torch
+    agree. The worker later confirms the device by UUID.
+    """
+    h = nvml.handle(index=index)
+    info = nvml.device_info(h)
+    if not info and nvml.last_error:
+        info["warning"] = nvml.last_error
+    return info

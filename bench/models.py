@@ -1,0 +1,113 @@
+"""Turn a registry entry into a model on a device: pretrained weights when they can
+be had (safetensors only), otherwise the same architecture with random weights.
+
+Time and memory do not depend on the weight values, so a random-weight run measures
+the same thing; the run records which one it used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.errors import BadInput
+from bench.registry import ModelSpec
+
+
+@dataclass(frozen=True)
+class Weights:
+    kind: str  # "pretrained" | "random"
+    path: str | None = None  # local folder to load from
+    source: str | None = None  # the hub repo or folder the registry names
+    revision: str | None = None  # resolved hub commit, when known
+    note: str | None = None  # why we fell back to random weights
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_weights(spec: ModelSpec, policy: str, where: str = "weights") -> Weights:
+    """Decide, before any run folder exists, where this model's weights come from.
+
+    `pretrained` that cannot be had is bad input; `auto` falls back to random with a
+    warning that says why.
+    """
+    if policy == "random":
+        return Weights("random")
+    try:
+        return _find_pretrained(spec)
+    except LookupError as exc:
+        if policy == "pretrained":
+            raise BadInput(where, spec.name, f"pretrained weights not reachable: {exc}") from None
+        note = f"{spec.name}: pretrained weights not reachable ({exc}); using random weights"
+        warnings.warn(note, stacklevel=2)
+        return Weights("random", source=spec.repo, note=note)
+
+
+def _find_pretrained(spec: ModelSpec) -> Weights:
+    if not spec.repo:
+        raise LookupError("the registry names no repo or folder")
+    local = Path(spec.repo).expanduser()
+    if local.is_dir():
+        folder = local / spec.subfolder if spec.subfolder else local
+        _check_folder(folder)
+        return Weights("pretrained", path=str(local), source=spec.repo)
+    if spec.repo.startswith((".", "/", "~")):
+        raise LookupError(f"no folder {spec.repo}")
+
+    from huggingface_hub import snapshot_download
+
+    prefix = f"{spec.subfolder}/" if spec.subfolder else ""
+    try:
+        path = snapshot_download(
+            spec.repo,
+            revision=spec.revision,
+            allow_patterns=[f"{prefix}config.json", f"{prefix}*.safetensors"],
+        )
+    except Exception as exc:  # the hub client raises many types: offline, gated, missing
+        raise LookupError(f"{spec.repo}: {type(exc).__name__}: {_first_line(exc)}") from None
+    folder = Path(path) / spec.subfolder if spec.subfolder else Path(path)
+    _check_folder(folder)
+    # Snapshot folders are named by the commit they hold.
+    revision = Path(path).name if Path(path).parent.name == "snapshots" else spec.revision
+    return Weights("pretrained", path=path, source=spec.repo, revision=revision)
+
+
+def _check_folder(folder: Path) -> None:
+    if not (folder / "config.json").is_file():
+        raise LookupError(f"no config.json in {folder}")
+    if not any(folder.glob("*.safetensors")):
+        raise LookupError(f"no .safetensors weights in {folder} (other formats are not loaded)")
+
+
+def model_class(spec: ModelSpec):
+    if ":" in spec.cls:
+        module, name = spec.cls.split(":", 1)
+        return getattr(importlib.import_module(module), name)
+    import diffusers
+
+    return getattr(diffusers, spec.cls)
+
+
+def build(spec: ModelSpec, weights: Weights, device: str, dtype: str):
+    """The model in eval mode on `device` in `dtype`."""
+    import torch
+
+    cls = model_class(spec)
+    if weights.kind == "pretrained":
+        model = cls.from_pretrained(weights.path, subfolder=spec.subfolder, use_safetensors=True)
+    else:
+        torch.manual_seed(0)
+        model = cls.from_config(spec.config)
+    return model.to(device=device, dtype=getattr(torch, dtype)).eval()
+
+
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

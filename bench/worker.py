@@ -1,0 +1,110 @@
+"""The worker process: builds one model in one dtype and measures the cases the
+runner sends it, one at a time. It runs in a spawned process so that a crash, a
+fatal CUDA error or a kernel OOM kill costs only the case in flight."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from bench.cases import Case
+from bench.registry import ModelSpec
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker needs to know; sent once, at start."""
+
+    spec: ModelSpec
+    weights: object  # bench.models.Weights
+    device: str
+    dtype: str
+    warmup: int
+    repeats: int
+    memory_metric: str
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def _die_with_parent() -> None:
+    # If the runner is killed (even with SIGKILL) the worker must not go on holding
+    # the GPU: ask the kernel to send us SIGKILL when our parent exits.
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def main(conn, job: Job) -> None:
+    # Ctrl-C reaches the whole process group; the runner decides how to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    try:
+        _serve(conn, job)
+    except (EOFError, BrokenPipeError):
+        pass  # the runner went away
+
+
+def _serve(conn, job: Job) -> None:
+    from bench.measure import make_backend
+    from bench.models import build, count_params
+
+    try:
+        backend = make_backend(job.device, job.memory_metric)
+        backend.baseline()
+        model = build(job.spec, job.weights, job.device, job.dtype)
+    except Exception as exc:
+        conn.send(("fatal", f"cannot build {job.spec.name} in {job.dtype}: {one_line(exc)}"))
+        traceback.print_exc()
+        return
+    conn.send(
+        (
+            "ready",
+            {
+                "device": backend.device_info(),
+                "params": count_params(model),
+                "total": backend.total(),
+                "metric": backend.metric,
+                "warnings": list(backend.warnings),
+            },
+        )
+    )
+    while True:
+        msg = conn.recv()
+        if msg[0] == "stop":
+            return
+        case = Case.from_params(msg[1])
+        conn.send(("result", measure_case(model, backend, job, case)))
+
+
+def measure_case(model, backend, job: Job, case: Case) -> dict:
+    import torch
+
+    from bench.workloads import prepare
+
+    started = now()
+    status, error, result = "ok", None, None
+    call = None
+    try:
+        call = prepare(model, job.spec, case, job.device)
+        result = backend.run(call, job.warmup, job.repeats)
+    except torch.OutOfMemoryError as exc:
+        status, error = "oom", one_line(exc)
+    except Exception as exc:
+        status, error = "error", one_line(exc)
+        traceback.print_exc()
+    # Leaving the except blocks drops the traceback and the tensors its frames held.
+    call = None
+    if status != "ok":
+        backend.after_oom()
+    return {"status": status, "error": error, "result": result, "started_at": started, "ended_at": now()}
