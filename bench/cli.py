@@ -33,14 +33,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Run every case of a sweep file (YAML) and store the results in a new run "
         "folder, or, with --resume, the cases an earlier run is missing.",
     )
-    run.add_argument("config", nargs="?", help="sweep file, e.g. configs/cpu.yaml "
-                     "(optional with --resume: the run's stored sweep is used)")
-    run.add_argument("--dry-run", action="store_true",
-                     help="list the cases the sweep would run, and run nothing")
-    run.add_argument("--resume", metavar="RUN_DIR",
-                     help="continue the run in RUN_DIR: run only the cases it has not stored")
-    run.add_argument("--out", metavar="DIR",
-                     help="folder in which the run folder is made (default: the sweep's `output`)")
+    run.add_argument(
+        "config",
+        nargs="?",
+        help="sweep file, e.g. configs/cpu.yaml (optional with --resume: the run's stored sweep is used)",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="list the cases the sweep would run, and run nothing"
+    )
+    run.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR: run only the cases it has not stored",
+    )
+    run.add_argument(
+        "--out", metavar="DIR", help="folder in which the run folder is made (default: the sweep's `output`)"
+    )
 
     models = sub.add_parser("models", help="list the models of the registry")
     models.add_argument("--registry", metavar="FILE", help="a models.yaml (default: configs/models.yaml)")
@@ -56,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "models": cmd_models, "show": cmd_show}[args.command](args)
     except BadInput as exc:
-        print(f"vae-bench: error: {exc}", file=sys.stderr)
+        print("vae-bench: error: " + " ".join(str(exc).split()), file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
@@ -112,8 +120,11 @@ def cmd_run(args) -> int:
         writer = store.RunWriter.reopen(args.resume)
         recorded = writer.meta.get("device", {}).get("device")
         if recorded and recorded != plan.device:
-            raise BadInput(args.resume, "device",
-                           f"this run was made on {recorded}; it cannot be resumed on {plan.device}")
+            raise BadInput(
+                args.resume,
+                "device",
+                f"this run was made on {recorded}; it cannot be resumed on {plan.device}",
+            )
         writer.update_meta(status="running", resumed_at=writer.meta.get("resumed_at", []) + [_now()])
     else:
         writer = _new_run(plan, args)
@@ -123,8 +134,11 @@ def cmd_run(args) -> int:
 
     done = writer.done_ids()
     todo = [c for c in plan.cases if c.case_id not in done]
-    print(f"vae-bench: {len(todo)} of {len(plan.cases)} cases to run on {plan.device} "
-          f"({plan.device_name}); writing {writer.dir}", file=sys.stderr)
+    print(
+        f"vae-bench: {len(todo)} of {len(plan.cases)} cases to run on {plan.device} "
+        f"({plan.device_name}); writing {writer.dir}",
+        file=sys.stderr,
+    )
     from bench.progress import Progress
 
     progress = Progress(total=len(plan.cases), done=len(plan.cases) - len(todo))
@@ -135,8 +149,11 @@ def cmd_run(args) -> int:
         progress.close()
         writer.update_meta(status="interrupted", ended_at=_now())
         n = len(writer.done_ids() & {c.case_id for c in plan.cases})
-        print(f"\nvae-bench: interrupted; {n} of {len(plan.cases)} cases are stored in {writer.dir}\n"
-              f"resume with: vae-bench run --resume {writer.dir}", file=sys.stderr)
+        print(
+            f"\nvae-bench: interrupted; {n} of {len(plan.cases)} cases are stored in {writer.dir}\n"
+            f"resume with: vae-bench run --resume {writer.dir}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     progress.close()
     writer.update_meta(status="complete", ended_at=_now())
@@ -152,8 +169,10 @@ def _report(run_dir: Path) -> int:
     print(f"\nrun stored in {run_dir}")
     errors = int((frame["status"] == "error").sum()) if not frame.empty else 0
     if errors:
-        print(f"vae-bench: {errors} case(s) ended in error; see the `error` field in "
-              f"{run_dir / 'cases.jsonl'}", file=sys.stderr)
+        print(
+            f"vae-bench: {errors} case(s) ended in error; see the `error` field in {run_dir / 'cases.jsonl'}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURES
     return EXIT_OK
 
@@ -166,11 +185,15 @@ def _dry_run(plan, args) -> int:
         from bench.store import read_cases
 
         done = {r["case_id"] for r in read_cases(args.resume)}
-    rows = [[i, c.case_id, c.label, "stored" if c.case_id in done else "to run"]
-            for i, c in enumerate(plan.cases, 1)]
+    rows = [
+        [i, c.case_id, c.label, "stored" if c.case_id in done else "to run"]
+        for i, c in enumerate(plan.cases, 1)
+    ]
     print(tabulate(rows, headers=["#", "case_id", "case", "state"]))
-    print(f"\n{len(plan.cases)} cases on {plan.device} ({plan.device_name}); "
-          f"weights: {plan.sweep.weights}; dry run, nothing was run or written")
+    print(
+        f"\n{len(plan.cases)} cases on {plan.device} ({plan.device_name}); "
+        f"weights: {plan.sweep.weights}; dry run, nothing was run or written"
+    )
     return EXIT_OK
 
 
@@ -180,10 +203,13 @@ def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:
         if key in ("output", "registry"):
             continue
         if new.get(key) != stored.get(key):
-            raise BadInput(config_path, key,
-                           f"differs from the sweep stored in {run_dir} "
-                           f"({new.get(key)!r} vs {stored.get(key)!r}); resume without a config "
-                           "to use the stored one")
+            raise BadInput(
+                config_path,
+                key,
+                f"differs from the sweep stored in {run_dir} "
+                f"({new.get(key)!r} vs {stored.get(key)!r}); resume without a config "
+                "to use the stored one",
+            )
 
 
 def _now() -> str:
@@ -241,4 +267,3 @@ class _StoreSink:
         models.setdefault(model, {})["params"] = info["params"]
         self.writer.update_meta(device=device, models=models)
         self.writer.add_warnings(info.get("warnings", []))
-

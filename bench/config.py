@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from bench.errors import BadInput
-from bench.registry import ModelSpec, check_knob, load_registry
+from bench.registry import ModelSpec, check_knob, load_registry, normalize_knobs
 
 OPS = ("encode", "decode")
 DTYPES = ("float16", "bfloat16", "float32")
@@ -71,6 +71,10 @@ def load_sweep(path: str | Path) -> Sweep:
         raise BadInput(path, None, "no such file") from None
     except IsADirectoryError:
         raise BadInput(path, None, "is a folder, not a sweep file") from None
+    except UnicodeDecodeError:
+        raise BadInput(path, None, "not UTF-8 text; a sweep file is YAML") from None
+    except OSError as exc:
+        raise BadInput(path, None, f"cannot read: {exc.strerror}") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -107,6 +111,8 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
             raise bad("registry", "must be a path to a models.yaml")
         base = Path(source).parent if source else Path.cwd()
         registry_path = str((base / registry_path).resolve())
+    if registry_path is not None and not Path(registry_path).is_file():
+        raise bad("registry", f"no such file {registry_path}")
     registry = load_registry(registry_path)
 
     models = _strings(raw["models"], "models", bad)
@@ -115,14 +121,19 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
             raise bad("models", f"unknown model {m!r}; known: {', '.join(registry)}")
     ops = _strings(raw["ops"], "ops", bad, allowed=OPS)
     dtypes = _strings(raw.get("dtype", "float16"), "dtype", bad, allowed=DTYPES)
-    resolutions = tuple(_resolution(r, bad) for r in _as_list(raw["resolutions"], "resolutions", bad))
-    batch = tuple(_positive_int(b, "batch", bad) for b in _as_list(raw.get("batch", 1), "batch", bad))
+    resolutions = tuple(
+        dict.fromkeys(_resolution(r, bad) for r in _as_list(raw["resolutions"], "resolutions", bad))
+    )
+    batch = tuple(
+        dict.fromkeys(_positive_int(b, "batch", bad) for b in _as_list(raw.get("batch", 1), "batch", bad))
+    )
     tiled_raw = _as_list(raw.get("tiled", False), "tiled", bad)
     if not all(isinstance(t, bool) for t in tiled_raw):
         raise bad("tiled", "must be true, false or a list of them, e.g. [false, true]")
     tiled = tuple(dict.fromkeys(tiled_raw))
 
-    tiling = raw.get("tiling") or {}
+    tiling = raw.get("tiling")
+    tiling = {} if tiling is None else tiling
     if not isinstance(tiling, dict):
         raise bad("tiling", "must map model names to tiling knobs")
     for model, knobs in tiling.items():
@@ -157,7 +168,7 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         batch=batch,
         dtype=dtypes,
         tiled=tiled,
-        tiling={m: dict(k) for m, k in tiling.items()},
+        tiling={m: normalize_knobs(registry[m].tiling_kind, k) for m, k in tiling.items()},
         warmup=warmup,
         repeats=repeats,
         device=device,

@@ -40,7 +40,12 @@ def resolve_weights(spec: ModelSpec, policy: str, where: str = "weights") -> Wei
         return _find_pretrained(spec)
     except LookupError as exc:
         if policy == "pretrained":
-            raise BadInput(where, spec.name, f"pretrained weights not reachable: {exc}") from None
+            raise BadInput(
+                where,
+                spec.name,
+                f"pretrained weights not reachable: {exc}; "
+                "use weights: auto or random to measure with random weights",
+            ) from None
         note = f"{spec.name}: pretrained weights not reachable ({exc}); using random weights"
         warnings.warn(note, stacklevel=2)
         return Weights("random", source=spec.repo, note=note)

@@ -29,9 +29,14 @@ class Progress:
         self.finished_here = 0
         self.bar = None
         if self.stream.isatty():
-            self.bar = tqdm(total=total, initial=done, unit="case", file=self.stream,
-                            dynamic_ncols=True, bar_format="{n_fmt}/{total_fmt} {desc} |{bar}| "
-                            "[{elapsed}<{remaining}]")
+            self.bar = tqdm(
+                total=total,
+                initial=done,
+                unit="case",
+                file=self.stream,
+                dynamic_ncols=True,
+                bar_format="{n_fmt}/{total_fmt} {desc} |{bar}| [{elapsed}<{remaining}]",
+            )
 
     def __call__(self, event: str, case: Case, record: dict | None) -> None:
         if event == "start":
@@ -47,8 +52,11 @@ class Progress:
             return
         per_case = (time.monotonic() - self.t0) / self.finished_here
         eta = per_case * (self.total - self.count)
-        print(f"[{self.count}/{self.total}] {case.label}: {outcome_text(record)} "
-              f"(ETA {_clock(eta)})", file=self.stream, flush=True)
+        print(
+            f"[{self.count}/{self.total}] {case.label}: {outcome_text(record)} (ETA {_clock(eta)})",
+            file=self.stream,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -47,6 +47,11 @@ def check_knob(kind: str, knob: str, value: Any) -> str | None:
     return None
 
 
+def normalize_knobs(kind: str, knobs: dict[str, Any]) -> dict[str, Any]:
+    """Knobs in their declared type, so that 0 and 0.0 make the same case."""
+    return {k: TILING_KNOBS[kind][k][0](v) for k, v in knobs.items()}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -110,7 +115,7 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         if key not in _REQUIRED and key not in _OPTIONAL:
             allowed = ", ".join([*_REQUIRED, *_OPTIONAL])
             raise BadInput(path, f"{name}.{key}", f"unknown key; allowed: {allowed}")
-    for key, typ in _REQUIRED.items():
+    for key in _REQUIRED:
         if key not in entry:
             raise BadInput(path, f"{name}.{key}", "missing")
     for key, typ in {**_REQUIRED, **_OPTIONAL}.items():
@@ -138,7 +143,7 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         name=name,
         cls=entry["class"],
         family=entry["family"],
-        repo=entry.get("repo"),
+        repo=_repo(path, entry.get("repo")),
         subfolder=entry.get("subfolder"),
         revision=entry.get("revision"),
         config_path=config_path,
@@ -147,8 +152,15 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         params_source=entry.get("params_source"),
         spatial_compression=entry["spatial_compression"],
         tiling_kind=kind,
-        tiling=dict(entry["tiling"]),
+        tiling=normalize_knobs(kind, entry["tiling"]),
     )
+
+
+def _repo(path: Path, repo: str | None) -> str | None:
+    """A local folder is relative to the registry file, like `config`; a hub id stays."""
+    if repo and repo.startswith((".", "/", "~")):
+        return str((path.parent / Path(repo).expanduser()).resolve())
+    return repo
 
 
 def _one_line(exc: Exception) -> str:

@@ -12,8 +12,9 @@ import multiprocessing as mp
 import os
 import signal
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from bench import worker
 from bench.cases import Case, expand
@@ -23,8 +24,14 @@ from bench.models import Weights, resolve_weights
 from bench.registry import ModelSpec
 
 RECORD_MEM_KEYS = (
-    "peak_allocated", "peak_reserved", "nvml_peak_used", "nvml_baseline_used",
-    "process_peak", "total", "percent", "metric",
+    "peak_allocated",
+    "peak_reserved",
+    "nvml_peak_used",
+    "nvml_baseline_used",
+    "process_peak",
+    "total",
+    "percent",
+    "metric",
 )
 
 
@@ -58,11 +65,16 @@ def resolve_device(sweep: Sweep) -> tuple[str, str]:
     want = sweep.device
     if want == "cpu" or (want == "auto" and not torch.cuda.is_available()):
         if sweep.memory_metric not in ("auto", "process"):
-            raise BadInput(where, "memory_metric",
-                           f"{sweep.memory_metric!r} needs a CUDA device; on cpu use auto or process")
+            raise BadInput(
+                where,
+                "memory_metric",
+                f"{sweep.memory_metric!r} needs a CUDA device; on cpu use auto or process",
+            )
         return "cpu", "cpu"
     if not torch.cuda.is_available():
-        raise BadInput(where, "device", f"{want!r} asked for, but torch sees no CUDA device here; use auto or cpu")
+        raise BadInput(
+            where, "device", f"{want!r} asked for, but torch sees no CUDA device here; use auto or cpu"
+        )
     index = int(want.split(":")[1]) if ":" in want else 0
     count = torch.cuda.device_count()
     if index >= count:
@@ -93,9 +105,10 @@ def plan(sweep: Sweep, resolve: bool = True) -> Plan:
 def make_record(plan: Plan, case: Case, outcome: dict, ready: dict | None) -> dict:
     """One cases.jsonl line, in the field order of DESIGN.md."""
     result = outcome.get("result") or {}
-    mem = result.get("mem") or {
-        k: None for k in RECORD_MEM_KEYS
-    } | {"total": (ready or {}).get("total"), "metric": (ready or {}).get("metric")}
+    mem = result.get("mem") or {k: None for k in RECORD_MEM_KEYS} | {
+        "total": (ready or {}).get("total"),
+        "metric": (ready or {}).get("metric"),
+    }
     return {
         "case_id": case.case_id,
         "model": case.model,
@@ -178,8 +191,9 @@ class _Worker:
 
 
 class Runner:
-    def __init__(self, plan: Plan, sink: Sink, done: set[str] | None = None,
-                 progress: Callable | None = None):
+    def __init__(
+        self, plan: Plan, sink: Sink, done: set[str] | None = None, progress: Callable | None = None
+    ):
         self.plan = plan
         self.sink = sink
         self.done = set(done or ())
@@ -231,8 +245,11 @@ class Runner:
                 reason = msg[1] if msg is not None else w.exit_reason() + " while building the model"
                 w.stop(kill=True)
                 for case in pending:
-                    self._finish(case, {"status": "error", "error": reason,
-                                        "started_at": started, "ended_at": worker.now()}, None)
+                    self._finish(
+                        case,
+                        {"status": "error", "error": reason, "started_at": started, "ended_at": worker.now()},
+                        None,
+                    )
                 return
             ready = msg[1]
             self.sink.worker_ready(pending[0].model, ready)
@@ -244,8 +261,16 @@ class Runner:
                 reply = w.receive() if w.send(("case", case.params())) else None
                 pending.pop(0)
                 if reply is None:
-                    self._finish(case, {"status": "error", "error": w.exit_reason(),
-                                        "started_at": started, "ended_at": worker.now()}, ready)
+                    self._finish(
+                        case,
+                        {
+                            "status": "error",
+                            "error": w.exit_reason(),
+                            "started_at": started,
+                            "ended_at": worker.now(),
+                        },
+                        ready,
+                    )
                     w.stop(kill=True)
                     break  # a fresh worker takes the rest
                 self._finish(case, reply[1], ready)
@@ -263,4 +288,3 @@ def _groups(cases: list[Case]) -> list[list[Case]]:
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
-

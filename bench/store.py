@@ -10,9 +10,10 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 

@@ -3,7 +3,8 @@ the case says. Family differences (input rank, latent shape, tiling API) live he
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -39,9 +40,12 @@ def prepare(model, spec: ModelSpec, case: Case, device: str) -> Callable[[], Any
     x = torch.randn(input_shape(case, spec), generator=g).to(device=device, dtype=getattr(torch, case.dtype))
 
     if case.op == "encode":
+
         def call():
             return model.encode(x).latent_dist
     else:
+
         def call():
             return model.decode(x).sample
+
     return call

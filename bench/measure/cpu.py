@@ -7,7 +7,6 @@ import ctypes
 import gc
 import os
 import time
-import warnings
 from pathlib import Path
 
 from bench.measure.stats import percent, summarize

@@ -99,7 +99,11 @@ class CudaBackend:
         if self.metric == "nvml":
             used, base = mem["nvml_peak_used"], mem["nvml_baseline_used"]
             return used - base if used is not None and base is not None else None
-        return mem[{"reserved": "peak_reserved", "allocated": "peak_allocated", "process": "process_peak"}[self.metric]]
+        return mem[
+            {"reserved": "peak_reserved", "allocated": "peak_allocated", "process": "process_peak"}[
+                self.metric
+            ]
+        ]
 
     def after_oom(self) -> None:
         gc.collect()

@@ -118,7 +118,11 @@ def device_info(h) -> dict[str, Any]:
         "pci_bus_id": _try(lambda: _text(nv.nvmlDeviceGetPciInfo(h).busId)),
     }
     clocks = {}
-    for label, kind in (("graphics", "NVML_CLOCK_GRAPHICS"), ("sm", "NVML_CLOCK_SM"), ("memory", "NVML_CLOCK_MEM")):
+    for label, kind in (
+        ("graphics", "NVML_CLOCK_GRAPHICS"),
+        ("sm", "NVML_CLOCK_SM"),
+        ("memory", "NVML_CLOCK_MEM"),
+    ):
         k = getattr(nv, kind)
         clocks[label] = {
             "current_mhz": _try(nv.nvmlDeviceGetClockInfo, h, k),

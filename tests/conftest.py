@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TINY_REGISTRY = FIXTURES / "tiny-models.yaml"
+
+# Nothing in the suite may reach the hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if has_cuda():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device; torch sees none here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def write_sweep(tmp_path):
+    """Write a sweep YAML into tmp_path: a tiny-VAE sweep with `fields` on top."""
+
+    def write(name: str = "sweep.yaml", **fields) -> Path:
+        sweep = {
+            "name": "t",
+            "models": ["tiny"],
+            "ops": ["encode"],
+            "resolutions": [32],
+            "dtype": "float32",
+            "warmup": 1,
+            "repeats": 2,
+            "device": "cpu",
+            "weights": "random",
+            "registry": str(TINY_REGISTRY),
+            "output": str(tmp_path / "runs"),
+        }
+        sweep.update(fields)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(sweep))
+        return path
+
+    return write

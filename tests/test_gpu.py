@@ -1,0 +1,66 @@
+"""CUDA and NVML measurement, where a GPU exists (marked `gpu`; skipped elsewhere)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.cli import main
+from bench.store import read_cases
+
+pytestmark = pytest.mark.gpu
+
+MIB = 1024 * 1024
+
+
+def test_a_known_allocation_shows_in_the_allocator_peak_exactly_and_in_nvml():
+    import torch
+
+    from bench.measure.cuda import CudaBackend
+
+    backend = CudaBackend("cuda:0", "reserved")
+    held = torch.empty(256 * MIB, dtype=torch.uint8, device="cuda:0")
+    before = torch.cuda.memory_allocated(0)
+    result = backend.run(
+        lambda: torch.empty(64 * MIB, dtype=torch.uint8, device="cuda:0"), warmup=1, repeats=3
+    )
+    mem = result["mem"]
+    assert mem["peak_allocated"] == before + 64 * MIB
+    assert mem["peak_reserved"] >= mem["peak_allocated"]
+    assert mem["percent"] == pytest.approx(mem["peak_reserved"] / mem["total"] * 100)
+    if backend.nvml_handle is None:
+        pytest.skip(f"NVML not usable here: {backend.warnings}")
+    # NVML sees the whole card: our context, the held block and the call's block.
+    assert mem["nvml_peak_used"] - mem["nvml_baseline_used"] >= held.numel() + 64 * MIB
+    assert len(result["time_s"]["samples"]) == 3 and result["first_call_s"] > 0
+
+
+def test_a_forced_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
+    sweep = write_sweep(
+        models=["tiny-capped"],
+        ops=["encode", "decode"],
+        resolutions=[64, 4096],
+        device="cuda",
+        memory_metric="allocated",
+    )
+    assert main(["run", str(sweep)]) == 0
+    run = next((tmp_path / "runs").iterdir())
+    status = {(r["op"], r["width"]): r["status"] for r in read_cases(run)}
+    assert status == {
+        ("encode", 64): "ok",
+        ("encode", 4096): "oom",
+        ("decode", 64): "ok",
+        ("decode", 4096): "oom",
+    }
+
+
+def test_a_cuda_sweep_fills_the_cuda_fields(write_sweep, tmp_path):
+    sweep = write_sweep(
+        ops=["encode", "decode"], resolutions=[64], tiled=[False, True], device="cuda", dtype="float16"
+    )
+    assert main(["run", str(sweep)]) == 0
+    for rec in read_cases(next((tmp_path / "runs").iterdir())):
+        mem = rec["mem"]
+        assert rec["device"] == "cuda:0" and rec["status"] == "ok"
+        assert mem["metric"] == "reserved"
+        assert 0 < mem["peak_allocated"] <= mem["peak_reserved"] < mem["total"]
+        assert mem["percent"] == pytest.approx(mem["peak_reserved"] / mem["total"] * 100)

@@ -1,0 +1,231 @@
+"""End to end on CPU with tiny VAEs: every cases.jsonl field, OOM, a worker that
+dies, a runner killed with SIGKILL or stopped with Ctrl-C, and --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.cases import Case
+from bench.cli import main
+from bench.store import read_cases, read_meta
+from tests.conftest import ROOT
+
+RECORD_FIELDS = [
+    "case_id",
+    "model",
+    "weights",
+    "op",
+    "height",
+    "width",
+    "frames",
+    "batch",
+    "dtype",
+    "tiled",
+    "tiling",
+    "device",
+    "status",
+    "error",
+    "warmup",
+    "repeats",
+    "first_call_s",
+    "time_s",
+    "mem",
+    "started_at",
+    "ended_at",
+]
+MEM_FIELDS = [
+    "peak_allocated",
+    "peak_reserved",
+    "nvml_peak_used",
+    "nvml_baseline_used",
+    "process_peak",
+    "total",
+    "percent",
+    "metric",
+]
+
+
+def only_run(runs: Path) -> Path:
+    folders = [p for p in runs.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
+    sweep = write_sweep(ops=["encode", "decode"], resolutions=[32, "64x48"], tiled=[False, True], repeats=3)
+    assert main(["run", str(sweep)]) == 0
+    run = only_run(tmp_path / "runs")
+    records = read_cases(run)
+    assert len(records) == 8
+    assert len({r["case_id"] for r in records}) == 8
+    for rec in records:
+        assert list(rec) == RECORD_FIELDS
+        assert list(rec["mem"]) == MEM_FIELDS
+        assert rec["case_id"] == Case.from_params(rec).case_id
+        assert (rec["model"], rec["weights"], rec["device"], rec["dtype"]) == (
+            "tiny",
+            "random",
+            "cpu",
+            "float32",
+        )
+        assert rec["status"] == "ok" and rec["error"] is None
+        assert rec["frames"] is None and rec["batch"] == 1
+        assert (rec["warmup"], rec["repeats"]) == (1, 3)
+        t = rec["time_s"]
+        assert len(t["samples"]) == 3
+        assert t["median"] == pytest.approx(float(np.median(t["samples"])))
+        assert t["min"] <= t["median"] <= t["max"] and t["iqr"] >= 0
+        assert rec["first_call_s"] > 0
+        mem = rec["mem"]
+        assert mem["metric"] == "process"
+        assert mem["process_peak"] > 0 and mem["total"] > mem["process_peak"]
+        assert mem["percent"] == pytest.approx(mem["process_peak"] / mem["total"] * 100)
+        for key in ("peak_allocated", "peak_reserved", "nvml_peak_used", "nvml_baseline_used"):
+            assert mem[key] is None  # no CUDA, no NVML: not measured, not made up
+        assert rec["started_at"] < rec["ended_at"]
+        if rec["tiled"]:
+            assert rec["tiling"] == {
+                "tile_sample_min_size": 32,
+                "tile_overlap_factor": 0.25,
+                "tile_latent_min_size": 16,
+            }
+        else:
+            assert rec["tiling"] is None
+    assert {(r["width"], r["height"]) for r in records} == {(32, 32), (64, 48)}
+
+    meta = read_meta(run)
+    assert meta["status"] == "complete" and meta["ended_at"]
+    assert meta["run_id"] == run.name and run.name.endswith("-cpu-t")
+    assert meta["config"]["resolutions"] == ["32x32", "64x48"]
+    assert meta["models"]["tiny"]["params"] > 0
+    assert meta["models"]["tiny"]["weights"]["kind"] == "random"
+    env = meta["environment"]
+    assert env["torch"] and env["diffusers"] and env["python"]
+    assert meta["device"]["device"] == "cpu" and meta["device"]["total_memory"] > 0
+
+
+def test_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
+    sweep = write_sweep(models=["tiny-oom"], resolutions=[32, 48, 64])
+    assert main(["run", str(sweep)]) == 0  # oom is a result, not a failure
+    by_width = {r["width"]: r for r in read_cases(only_run(tmp_path / "runs"))}
+    assert by_width[48]["status"] == "oom"
+    assert "out of memory" in by_width[48]["error"]
+    assert by_width[48]["time_s"] is None and by_width[48]["mem"]["percent"] is None
+    assert by_width[32]["status"] == "ok" and by_width[64]["status"] == "ok"
+
+
+def test_a_worker_killed_mid_case_costs_only_that_case(write_sweep, tmp_path, capsys):
+    sweep = write_sweep(models=["tiny-crash"], resolutions=[32, 48, 64], tiled=[False, True])
+    assert main(["run", str(sweep)]) == 1  # a case ended in error
+    records = read_cases(only_run(tmp_path / "runs"))
+    assert len(records) == 6
+    dead = [r for r in records if r["width"] == 48]
+    assert {r["status"] for r in dead} == {"error"}
+    assert all("killed by SIGKILL" in r["error"] for r in dead)
+    assert all(r["status"] == "ok" for r in records if r["width"] != 48)
+    assert "ended in error" in capsys.readouterr().err
+
+
+def _start(args, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def _wait_for_cases(runs: Path, n: int, proc, timeout=60.0) -> Path:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        folders = [p for p in runs.glob("*") if p.is_dir()] if runs.exists() else []
+        if folders and len(read_cases(folders[0])) >= n:
+            return folders[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {n} cases after {timeout} s")
+
+
+SLOW = dict(models=["tiny-slow"], resolutions=[32, 40, 48, 56], tiled=[False, True], repeats=2)
+
+
+def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, tmp_path):
+    sweep = write_sweep(**SLOW)
+    proc = _start(["run", str(sweep)])
+    run = _wait_for_cases(tmp_path / "runs", 3, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    kept = read_cases(run)
+    assert 3 <= len(kept) < 8
+    # A line torn in the middle of a write, as a kill can leave.
+    with open(run / "cases.jsonl", "a") as f:
+        f.write('{"case_id": "abc", "model": "tin')
+
+    done = _start(["run", "--resume", str(run)])
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0, err
+    assert "cut off" in err
+    records = read_cases(run)
+    ids = [r["case_id"] for r in records]
+    assert len(ids) == len(set(ids)) == 8
+    assert records[: len(kept)] == kept  # what was stored stays as it was
+    assert (run / "cases.jsonl.torn").read_text().startswith('{"case_id": "abc"')
+    meta = read_meta(run)
+    assert meta["status"] == "complete" and len(meta["resumed_at"]) == 1
+    assert f"run stored in {run}" in out
+
+
+def test_ctrl_c_keeps_finished_cases_and_resume_completes(write_sweep, tmp_path):
+    sweep = write_sweep(**SLOW)
+    # A terminal sends SIGINT to the whole foreground process group.
+    proc = _start(["run", str(sweep)], start_new_session=True)
+    run = _wait_for_cases(tmp_path / "runs", 2, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"vae-bench run --resume {run}" in err
+    stored = read_cases(run)
+    assert 2 <= len(stored) < 8
+    assert all(r["status"] == "ok" for r in stored)
+    assert read_meta(run)["status"] == "interrupted"
+
+    assert main(["run", str(sweep), "--resume", str(run)]) == 0
+    ids = [r["case_id"] for r in read_cases(run)]
+    assert len(ids) == len(set(ids)) == 8
+
+
+def test_resume_of_a_complete_run_runs_nothing(write_sweep, tmp_path, capsys):
+    sweep = write_sweep()
+    assert main(["run", str(sweep)]) == 0
+    run = only_run(tmp_path / "runs")
+    before = (run / "cases.jsonl").read_bytes()
+    assert main(["run", "--resume", str(run)]) == 0
+    assert (run / "cases.jsonl").read_bytes() == before
+    assert "0 of 1 cases to run" in capsys.readouterr().err
+
+
+def test_dry_run_of_a_resume_shows_what_is_stored(write_sweep, tmp_path, capsys):
+    sweep = write_sweep(resolutions=[32, 40])
+    assert main(["run", str(sweep)]) == 0
+    run = only_run(tmp_path / "runs")
+    lines = (run / "cases.jsonl").read_text().splitlines()
+    (run / "cases.jsonl").write_text(lines[0] + "\n")
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("stored") == 1 and out.count("to run") == 1
+    assert json.loads(lines[0])["case_id"] in out
