@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -101,12 +102,37 @@ def build(spec: ModelSpec, weights: Weights, device: str, dtype: str):
     import torch
 
     cls = model_class(spec)
+    dt = getattr(torch, dtype)
     if weights.kind == "pretrained":
-        model = cls.from_pretrained(weights.path, subfolder=spec.subfolder, use_safetensors=True)
+        # torch_dtype, not .to(): diffusers then keeps the modules a model marks
+        # as float32-only in float32, as a pipeline would.
+        model = cls.from_pretrained(
+            weights.path, subfolder=spec.subfolder, use_safetensors=True, torch_dtype=dt
+        )
     else:
         torch.manual_seed(0)
         model = cls.from_config(spec.config)
-    return model.to(device=device, dtype=getattr(torch, dtype)).eval()
+        with _diffusers_quiet():
+            # diffusers warns about float32-only modules on any .to(dtype), even
+            # when the model has none; those it has are put back just below.
+            model.to(dtype=dt)
+        keep = getattr(model, "_keep_in_fp32_modules", None) or []
+        for name, module in model.named_modules():
+            if keep and any(k in name.split(".") for k in keep):
+                module.to(dtype=torch.float32)
+    return model.to(device=device).eval()
+
+
+@contextmanager
+def _diffusers_quiet():
+    from diffusers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
 
 
 def count_params(model) -> int:
