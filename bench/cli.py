@@ -238,7 +238,7 @@ def _new_run(plan, args):
                 "class": spec.cls,
                 "repo": spec.repo,
                 "subfolder": spec.subfolder,
-                "config": str(spec.config_path),
+                "config": _relative(spec.config_path),
                 "weights": plan.weights[name].to_dict(),
             }
             for name, spec in plan.specs.items()
@@ -247,7 +247,17 @@ def _new_run(plan, args):
         "warnings": [],
     }
     root = Path(args.out or plan.sweep.output)
-    return store.RunWriter.create(root, store.new_run_id(plan.device_name, plan.sweep.name), meta)
+    return store.RunWriter.create(root, store.new_run_id("cpu" if plan.device == "cpu" else plan.device_name, plan.sweep.name), meta)
+
+
+def _relative(path: Path) -> str:
+    """Paths inside the project are stored relative to it, so runs move between machines."""
+    from bench.registry import CONFIGS_DIR
+
+    try:
+        return str(path.relative_to(CONFIGS_DIR.parent))
+    except ValueError:
+        return str(path)
 
 
 class _StoreSink:

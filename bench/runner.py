@@ -70,7 +70,9 @@ def resolve_device(sweep: Sweep) -> tuple[str, str]:
                 "memory_metric",
                 f"{sweep.memory_metric!r} needs a CUDA device; on cpu use auto or process",
             )
-        return "cpu", "cpu"
+        from bench.measure.environment import cpu_name
+
+        return "cpu", cpu_name()
     if not torch.cuda.is_available():
         raise BadInput(
             where, "device", f"{want!r} asked for, but torch sees no CUDA device here; use auto or cpu"

@@ -79,7 +79,7 @@ class CpuBackend:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
     def device_info(self) -> dict:
-        return {"name": "cpu", "total_memory": self.total(), "threads": _threads()}
+        return {"total_memory": self.total(), "threads": _threads()}
 
     def run(self, call, warmup: int, repeats: int) -> dict:
         import torch

@@ -67,6 +67,17 @@ def capture(device: str) -> dict:
     return env
 
 
+def cpu_name() -> str:
+    """The processor's model name, as tables name the device of a CPU run."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 def gpu_summary(index: int) -> dict:
     """Name, memory and the other facts of one GPU, from NVML alone.
 
