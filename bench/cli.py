@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print("vae-bench: error: " + " ".join(str(exc).split()), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        # Before a run folder exists (loading, downloading weights): nothing to keep.
+        print("\nvae-bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
