@@ -1,0 +1,204 @@
+"""Table specs (configs/docs/*.yaml): which tables a documentation page holds.
+
+For each `<details><summary>TITLE</summary>` block: the model and op it shows, the
+table style, the header label variant (its words come from bench.labels, per
+language), which devices and resolutions, and the row order. Bad input stops here
+with one line naming the file and field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.config import DTYPES, OPS
+from bench.errors import BadInput
+from bench.labels import LANGS, VARIANTS
+from bench.registry import CONFIGS_DIR, load_registry
+from bench.styles import STYLES
+
+SPECS_DIR = CONFIGS_DIR / "docs"
+ROW_ORDERS = ("device", "resolution")
+SIZE_RE = re.compile(r"^(\d+)x(\d+)(?:x(\d+))?$")
+
+_TOP = {"name", "lang", "dtype", "batch", "sweep", "registry", "blocks"}
+_BLOCK = {"title", "model", "op", "style", "labels", "devices", "resolutions", "rows"}
+_BLOCK_REQUIRED = ("title", "model", "op", "style")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    title: str
+    model: str
+    op: str
+    style: str  # "encode" | "decode"
+    labels: str = "default"  # header variant, see bench.labels
+    devices: tuple[str, ...] | None = None  # None: every device of the runs, in run order
+    resolutions: tuple[str, ...] | None = None  # "WxH" or "WxHxF"; None: all, smallest first
+    rows: str = "device"  # "device": each device's resolutions together; "resolution": the reverse
+
+
+@dataclass(frozen=True)
+class DocSpec:
+    name: str
+    lang: str
+    dtype: str | None  # None: the one dtype the runs hold
+    batch: int
+    blocks: tuple[BlockSpec, ...]
+    sweep: Path | None = None  # the sweep behind the tables; `docs import` takes tiling from it
+    registry: Path | None = None
+    source: str | None = None
+
+
+def size_key(label: str) -> tuple[int, int, int, int]:
+    """Sort key of a resolution label: pixel count first."""
+    m = SIZE_RE.match(label)
+    if not m:
+        return (0, 0, 0, 0)
+    w, h, f = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    return (w * h * max(f, 1), w, h, f)
+
+
+def load_spec(path: str | Path) -> DocSpec:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(path, None, "no such table spec") from None
+    except IsADirectoryError:
+        raise BadInput(path, None, "is a folder, not a table spec") from None
+    except UnicodeDecodeError:
+        raise BadInput(path, None, "not UTF-8 text; a table spec is YAML") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise BadInput(path, None, f"{where}YAML syntax error") from None
+    if not isinstance(raw, dict):
+        raise BadInput(path, None, "must be a mapping with `blocks`")
+    return from_dict(raw, source=path)
+
+
+def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> DocSpec:
+    src = str(source) if source else "<spec>"
+    base = Path(source).parent if source else Path.cwd()
+
+    def bad(fld: str, why: str) -> BadInput:
+        return BadInput(src, fld, why)
+
+    for key in raw:  # `x-...` keys hold YAML anchors for the blocks to share
+        if key not in _TOP and not str(key).startswith("x-"):
+            raise bad(str(key), f"unknown key; allowed: {', '.join(sorted(_TOP))}, x-...")
+    name = raw.get("name", Path(src).stem)
+    if not isinstance(name, str) or not name:
+        raise bad("name", "must be a word")
+    lang = raw.get("lang", "en")
+    if lang not in LANGS:
+        raise bad("lang", f"must be one of {', '.join(LANGS)}, got {lang!r}")
+    dtype = raw.get("dtype")
+    if dtype is not None and dtype not in DTYPES:
+        raise bad("dtype", f"must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    batch = raw.get("batch", 1)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise bad("batch", f"must be a positive integer, got {batch!r}")
+    sweep = _path(raw.get("sweep"), base, "sweep", bad)
+    registry_path = _path(raw.get("registry"), base, "registry", bad)
+    registry = load_registry(registry_path)
+
+    blocks_raw = raw.get("blocks")
+    if not isinstance(blocks_raw, list) or not blocks_raw:
+        raise bad("blocks", "missing: a list of blocks, each with title, model, op and style")
+    blocks = []
+    for i, b in enumerate(blocks_raw):
+        where = f"blocks[{i}]"
+        if not isinstance(b, dict):
+            raise bad(where, "must be a mapping")
+        for key in b:
+            if key not in _BLOCK:
+                raise bad(f"{where}.{key}", f"unknown key; allowed: {', '.join(sorted(_BLOCK))}")
+        for key in _BLOCK_REQUIRED:
+            if key not in b:
+                raise bad(f"{where}.{key}", "missing (required)")
+        title = b["title"]
+        if not isinstance(title, str) or not title.strip():
+            raise bad(f"{where}.title", "must be the block's <summary> text")
+        if b["model"] not in registry:
+            raise bad(f"{where}.model", f"unknown model {b['model']!r}; known: {', '.join(registry)}")
+        if b["op"] not in OPS:
+            raise bad(f"{where}.op", f"must be one of {', '.join(OPS)}, got {b['op']!r}")
+        if b["style"] not in STYLES:
+            raise bad(f"{where}.style", f"unknown style {b['style']!r}; known: {', '.join(STYLES)}")
+        labels = b.get("labels", "default")
+        if labels not in VARIANTS:
+            raise bad(f"{where}.labels", f"unknown label variant {labels!r}; known: {', '.join(VARIANTS)}")
+        rows = b.get("rows", "device")
+        if rows not in ROW_ORDERS:
+            raise bad(f"{where}.rows", f"must be one of {', '.join(ROW_ORDERS)}, got {rows!r}")
+        blocks.append(
+            BlockSpec(
+                title=" ".join(title.split()),
+                model=b["model"],
+                op=b["op"],
+                style=b["style"],
+                labels=labels,
+                devices=_devices(b.get("devices"), f"{where}.devices", bad),
+                resolutions=_sizes(b.get("resolutions"), f"{where}.resolutions", bad),
+                rows=rows,
+            )
+        )
+    titles = [b.title for b in blocks]
+    for t in titles:
+        if titles.count(t) > 1:
+            raise bad("blocks", f"title {t!r} appears twice; each block needs its own <summary>")
+    return DocSpec(
+        name=name,
+        lang=lang,
+        dtype=dtype,
+        batch=batch,
+        blocks=tuple(blocks),
+        sweep=sweep,
+        registry=registry_path,
+        source=str(source) if source else None,
+    )
+
+
+def shipped_specs() -> list[Path]:
+    return sorted(SPECS_DIR.glob("*.yaml"))
+
+
+def _path(value: Any, base: Path, fld: str, bad) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise bad(fld, "must be a path")
+    path = (base / value).resolve()
+    if not path.is_file():
+        raise bad(fld, f"no such file {path}")
+    return path
+
+
+def _devices(value: Any, fld: str, bad) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(d, str) and d for d in value):
+        raise bad(fld, "must be a list of device names as the runs record them")
+    return tuple(dict.fromkeys(value))
+
+
+def _sizes(value: Any, fld: str, bad) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise bad(fld, "must be a list of resolutions like 512, 768x512 or 512x320x61")
+    labels = []
+    for v in value:
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            labels.append(f"{v}x{v}")
+        elif isinstance(v, str) and SIZE_RE.match(v.strip()):
+            labels.append(v.strip())
+        else:
+            raise bad(fld, f"{v!r} is not a resolution; use 512, 768x512 (WxH) or 512x320x61 (WxHxF)")
+    return tuple(dict.fromkeys(labels))

@@ -1,0 +1,231 @@
+"""Stored runs -> documentation tables.
+
+Several runs, typically one per GPU, merge into one set of measurements; a table has
+one row per device x resolution, the device named as its run recorded it
+(meta.json `device.name`), the untiled and tiled cases of the same size side by side.
+Figures: `time_s.median` and `mem.percent`; status `oom` is the OOM word.
+Reads the store only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bench.cases import Case
+from bench.docspec import BlockSpec, DocSpec, size_key
+from bench.errors import BadInput
+from bench.labels import LabelSet, label_set
+from bench.store import read_cases, read_meta
+from bench.styles import Cell, Row, render
+
+TABLES_MD = "tables.md"
+
+
+@dataclass(frozen=True)
+class Key:
+    device: str
+    model: str
+    op: str
+    dtype: str
+    batch: int
+    size: str  # Case.size_label: WxH, or WxHxF for video
+    tiled: bool
+
+
+class Measurements:
+    """Every case of several runs, by device name and case parameters."""
+
+    def __init__(self, run_dirs: Sequence[str | Path]):
+        if not run_dirs:
+            raise BadInput(None, "runs", "give at least one run folder")
+        self.records: dict[Key, dict] = {}
+        self.devices: list[str] = []  # in the order the runs were given
+        owner: dict[Key, Path] = {}
+        for run_dir in run_dirs:
+            run_dir = Path(run_dir)
+            meta = read_meta(run_dir)
+            device = (meta.get("device") or {}).get("name")
+            if not isinstance(device, str) or not device:
+                raise BadInput(
+                    run_dir / "meta.json", "device.name", "missing: the run does not name its device"
+                )
+            if device not in self.devices:
+                self.devices.append(device)
+            for rec in read_cases(run_dir, strict=True):
+                key = _key(device, rec, run_dir)
+                if key in owner and owner[key] != run_dir:
+                    raise BadInput(
+                        run_dir,
+                        None,
+                        f"devices collide: {owner[key]} holds the same case on {device!r} "
+                        f"({Case.from_params(rec).label}); give one run per device and case",
+                    )
+                owner[key] = run_dir
+                self.records[key] = rec
+
+    def groups(self) -> list[tuple[str, str, str, int]]:
+        """(model, op, dtype, batch) of every table the runs can fill, in stored order."""
+        return list(dict.fromkeys((k.model, k.op, k.dtype, k.batch) for k in self.records))
+
+    def dtypes(self, model: str, op: str, batch: int) -> list[str]:
+        return list(
+            dict.fromkeys(k.dtype for k in self.records if (k.model, k.op, k.batch) == (model, op, batch))
+        )
+
+
+def _key(device: str, rec: dict, run_dir: Path) -> Key:
+    try:
+        case = Case.from_params(rec)
+    except (KeyError, TypeError, ValueError):
+        raise BadInput(
+            run_dir / "cases.jsonl", rec.get("case_id"), "case record lacks its parameters"
+        ) from None
+    return Key(device, case.model, case.op, case.dtype, case.batch, case.size_label, case.tiled)
+
+
+def cell(rec: dict | None) -> Cell:
+    if rec is None:
+        return Cell("missing")
+    time_s = rec.get("time_s") or {}
+    mem = rec.get("mem") or {}
+    return Cell(rec.get("status", "missing"), time_s.get("median"), mem.get("percent"))
+
+
+def block_rows(
+    block: BlockSpec, data: Measurements, dtype: str | None, batch: int, strict: bool
+) -> tuple[list[Row], bool]:
+    """The rows of one table, and whether it has tiled columns.
+
+    `strict` (docs pages): every device and resolution the block names must be there,
+    each case measured (ok or oom). Otherwise the block's devices and resolutions only
+    order the rows, and what is missing shows as not measured."""
+    dtype = dtype or _only_dtype(block, data, batch)
+    keys = [
+        k for k in data.records if (k.model, k.op, k.dtype, k.batch) == (block.model, block.op, dtype, batch)
+    ]
+    present_devices = [d for d in data.devices if any(k.device == d for k in keys)]
+    present_sizes = sorted({k.size for k in keys}, key=size_key)
+    if strict:
+        devices = list(block.devices or present_devices)
+        sizes = list(block.resolutions or present_sizes)
+        for d in devices:
+            if d not in present_devices:
+                known = ", ".join(repr(x) for x in present_devices) or "none"
+                raise BadInput(
+                    None,
+                    f"block {block.title!r}",
+                    f"no run holds {block.model} {block.op} ({dtype}) on {d!r}; runs given have: {known}",
+                )
+    else:
+        devices = _ordered(block.devices, present_devices)
+        sizes = _ordered(block.resolutions, present_sizes)
+    tiled = True if strict else any(k.tiled for k in keys)
+
+    pairs = (
+        [(d, s) for d in devices for s in sizes]
+        if block.rows == "device"
+        else [(d, s) for s in sizes for d in devices]
+    )
+    rows = []
+    for device, size in pairs:
+        recs = [
+            data.records.get(Key(device, block.model, block.op, dtype, batch, size, t)) for t in (False, True)
+        ]
+        if not strict and all(r is None for r in recs):
+            continue
+        if strict:
+            for rec, t in zip(recs, (False, True), strict=True):
+                if rec is None or rec.get("status") not in ("ok", "oom"):
+                    state = "no record" if rec is None else f"status {rec.get('status')}"
+                    raise BadInput(
+                        None,
+                        f"block {block.title!r}",
+                        f"{device} {size} {'tiled' if t else 'untiled'}: {state}; "
+                        "a published table needs every case ok or oom",
+                    )
+        rows.append(Row(device, size, cell(recs[0]), cell(recs[1]) if tiled else None))
+    return rows, tiled
+
+
+def _only_dtype(block: BlockSpec, data: Measurements, batch: int) -> str:
+    dtypes = data.dtypes(block.model, block.op, batch)
+    if len(dtypes) == 1:
+        return dtypes[0]
+    if not dtypes:
+        raise BadInput(None, f"block {block.title!r}", f"the runs hold no {block.model} {block.op} case")
+    raise BadInput(
+        None,
+        f"block {block.title!r}",
+        f"the runs hold several dtypes ({', '.join(dtypes)}); name one with `dtype` in the spec",
+    )
+
+
+def _ordered(wanted: Sequence[str] | None, present: list[str]) -> list[str]:
+    """The spec's order first, then whatever else the runs hold."""
+    first = [x for x in (wanted or ()) if x in present]
+    return first + [x for x in present if x not in first]
+
+
+def labels_for(block: BlockSpec, lang: str) -> LabelSet:
+    return label_set(lang, block.labels)
+
+
+def render_block(
+    block: BlockSpec,
+    data: Measurements,
+    lang: str,
+    dtype: str | None = None,
+    batch: int = 1,
+    strict: bool = False,
+) -> str:
+    rows, tiled = block_rows(block, data, dtype, batch, strict)
+    return render(block.style, rows, labels_for(block, lang), tiled=tiled)
+
+
+def default_blocks(
+    data: Measurements, lang: str, style: str | None = None
+) -> list[tuple[BlockSpec, str, int]]:
+    """One block per (model, op, dtype, batch) the runs hold: (block, dtype, batch)."""
+    labels = label_set(lang)
+    blocks = []
+    for model, op, dtype, batch in data.groups():
+        verb = labels.encoding if op == "encode" else labels.decoding
+        title = f"{verb} - {model}, {dtype}" + (f", batch {batch}" if batch != 1 else "")
+        blocks.append((BlockSpec(title, model, op, style or op), dtype, batch))
+    return blocks
+
+
+def details(title: str, table: str) -> str:
+    return f"<details><summary>{title}</summary>\n\n{table}\n\n</details>\n"
+
+
+def tables_markdown(
+    run_dirs: Sequence[str | Path],
+    spec: DocSpec | None = None,
+    lang: str | None = None,
+    style: str | None = None,
+) -> str:
+    """Every table of the runs (or of a spec) as <details> blocks, ready to paste."""
+    data = Measurements(run_dirs)
+    lang = lang or (spec.lang if spec else "en")
+    if spec is None:
+        blocks = default_blocks(data, lang, style)
+    else:
+        blocks = [(replace(b, style=style) if style else b, spec.dtype, spec.batch) for b in spec.blocks]
+    if not blocks:
+        return "(no cases stored)\n"
+    return "\n".join(
+        details(block.title, render_block(block, data, lang, dtype, batch)) for block, dtype, batch in blocks
+    )
+
+
+def write_run_tables(run_dir: str | Path, lang: str = "en") -> Path:
+    """The run's tables.md, written next to its cases.jsonl."""
+    path = Path(run_dir) / TABLES_MD
+    text = tables_markdown([run_dir], lang=lang)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
