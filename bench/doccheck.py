@@ -1,0 +1,142 @@
+"""Lint the tables of a markdown page.
+
+Every table: a delimiter row under the header, each row with the header's cell
+count, no row split over two lines, no row cut off. Benchmark tables (headers from a
+label set, in any language) also: one OOM word per table, every figure a number,
+tiled change figures that agree with their times; with a language, headers and the
+OOM word of that language's label set only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.labels import COLUMNS, all_headers, headers_of, label_set, oom_words
+from bench.pages import Table, find_tables, is_delimiter_row, read_lines, split_row
+from bench.styles import change, parse_percent, parse_time
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int  # 1-based
+    what: str
+
+
+def check_page(path: str | Path, lang: str | None = None) -> list[Problem]:
+    return check_lines(read_lines(path), lang)
+
+
+def check_lines(lines: list[str], lang: str | None = None) -> list[Problem]:
+    problems: list[Problem] = []
+    for table in find_tables(lines):
+        problems.extend(check_table(table, lang))
+    return sorted(problems, key=lambda p: p.line)
+
+
+def is_benchmark(header: list[str]) -> bool:
+    return len(set(header) & all_headers()) >= 2
+
+
+def check_table(table: Table, lang: str | None = None) -> list[Problem]:
+    first = table.start + 1  # the header's line number
+    header = table.header
+    n = len(header)
+    if len(table.lines) < 2 or not is_delimiter_row(table.lines[1]):
+        return [Problem(first, "a `|` line with no delimiter row (| --- |) under it: not a table")]
+    problems = []
+    if len(split_row(table.lines[1])) != n:
+        problems.append(
+            Problem(first + 1, f"delimiter row has {len(split_row(table.lines[1]))} cells, the header {n}")
+        )
+
+    complete: list[tuple[int, list[str]]] = []  # (line number, cells) of whole rows
+    rows = list(enumerate(table.lines[2:], first + 2))
+    i = 0
+    while i < len(rows):
+        line_no, text = rows[i]
+        cells = split_row(text)
+        closed = text.rstrip().endswith("|")
+        if len(cells) == n and closed:
+            complete.append((line_no, cells))
+        elif i + 1 < len(rows) and closed and len(cells) + len(split_row(rows[i + 1][1])) == n:
+            problems.append(
+                Problem(
+                    line_no, f"row split over lines {line_no}-{line_no + 1}: it must be one line of {n} cells"
+                )
+            )
+            i += 1
+        elif not closed:
+            problems.append(Problem(line_no, f"row cut off: {len(cells)} of {n} cells and no closing |"))
+        else:
+            problems.append(Problem(line_no, f"row has {len(cells)} cells, the header {n}"))
+        i += 1
+
+    if is_benchmark(header):
+        problems.extend(_check_figures(complete, header))
+        problems.extend(_check_words(table, complete, header, lang))
+    return problems
+
+
+def _roles(header: list[str]) -> list[str]:
+    return list(COLUMNS[: len(header)]) if len(header) in (4, 6) else []
+
+
+def _check_figures(rows: list[tuple[int, list[str]]], header: list[str]) -> list[Problem]:
+    problems = []
+    roles = _roles(header)
+    if not roles:
+        return []
+    words = oom_words()
+    for line_no, cells in rows:
+        values = {}
+        for role, name, text in zip(roles, header, cells, strict=False):
+            if role in ("device", "resolution") or text in words:
+                continue
+            parsed = parse_time(text) if role.endswith("time") else parse_percent(text)
+            if parsed is None:
+                problems.append(Problem(line_no, f"{name!r}: {text!r} is not a number"))
+                continue
+            values[role] = parsed
+        untiled, tiled = values.get("time"), values.get("tiled_time")
+        if untiled and tiled and tiled[1] is not None:
+            expected = change(untiled[0], tiled[0])
+            if expected is not None and expected != tiled[1]:
+                problems.append(
+                    Problem(
+                        line_no,
+                        f"tiled change {tiled[1]} does not agree with its times "
+                        f"({untiled[0]:g} s untiled, {tiled[0]:.3f} s tiled: {expected})",
+                    )
+                )
+    return problems
+
+
+def _check_words(
+    table: Table, rows: list[tuple[int, list[str]]], header: list[str], lang: str | None
+) -> list[Problem]:
+    problems = []
+    words = oom_words()
+    seen: dict[str, int] = {}  # OOM word -> first line
+    for line_no, cells in rows:
+        for text in cells[2:]:
+            if text in words:
+                seen.setdefault(text, line_no)
+    if len(seen) > 1:
+        listed = ", ".join(f"{w!r} (line {ln})" for w, ln in seen.items())
+        problems.append(Problem(min(seen.values()), f"more than one OOM word in a table: {listed}"))
+    if lang:
+        allowed = headers_of(lang)
+        foreign = [h for h in header if h not in allowed]
+        if foreign:
+            problems.append(
+                Problem(
+                    table.start + 1,
+                    f"headers not in the {lang} label set: {', '.join(map(repr, foreign))}",
+                )
+            )
+        oom = label_set(lang).oom
+        for word, line_no in seen.items():
+            if word != oom:
+                problems.append(Problem(line_no, f"OOM word {word!r} is not the {lang} one, {oom!r}"))
+    return problems

@@ -1,0 +1,248 @@
+"""Published tables -> runs in the store's format, one run per device, so that a run of
+one's own GPU can be held against the published figures (and the tables rendered
+again from them).
+
+A published table has only the median time, the memory percentage and the status.
+The absolute bytes are that percentage of the card's nominal memory (a small table
+below): approximate, and marked so in meta.json and in every record. Case parameters
+(dtype, batch, tiling in force) come from the spec and the sweep it names, so the
+imported case_ids are those a run of that sweep stores.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.cases import Case, tiling_in_force
+from bench.config import load_sweep
+from bench.docspec import SIZE_RE, DocSpec, load_spec, shipped_specs
+from bench.errors import BadInput
+from bench.labels import oom_words
+from bench.pages import find_blocks, is_delimiter_row, read_lines, split_row, strip_end, table_span
+from bench.registry import load_registry
+from bench.store import RunWriter, slug
+from bench.styles import parse_percent, parse_time
+
+GIB = 2**30
+# Nominal memory of the cards in the published tables (and a few like them). The
+# memory CUDA reports is a little less; imported bytes are approximate either way.
+CARD_MEMORY = {
+    "NVIDIA GeForce RTX 4090": 24 * GIB,
+    "NVIDIA GeForce RTX 4080 SUPER": 16 * GIB,
+    "NVIDIA GeForce RTX 4080": 16 * GIB,
+    "NVIDIA GeForce RTX 4070 Ti SUPER": 16 * GIB,
+    "NVIDIA GeForce RTX 4070 Ti": 12 * GIB,
+    "NVIDIA GeForce RTX 4070": 12 * GIB,
+    "NVIDIA GeForce RTX 3090 Ti": 24 * GIB,
+    "NVIDIA GeForce RTX 3090": 24 * GIB,
+    "NVIDIA GeForce RTX 3080 Ti": 12 * GIB,
+    "NVIDIA GeForce RTX 3080": 10 * GIB,
+    "NVIDIA GeForce RTX 3070 Ti": 8 * GIB,
+    "NVIDIA GeForce RTX 3070": 8 * GIB,
+}
+APPROXIMATE = (
+    "imported from a published table: time_s holds only the median; mem.peak_reserved is "
+    "mem.percent of the card's nominal memory (mem.total), approximate"
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published cell pair: a device's case, as the page shows it."""
+
+    device: str
+    case: Case
+    status: str
+    time: float | None
+    percent: float | None
+    where: str  # page:line
+
+
+def read_page(page: str | Path, spec: DocSpec) -> list[Published]:
+    """Every case of the spec's blocks on the page; bad input for a block the page
+    lacks or a row that does not parse (nothing is read halfway)."""
+    page = Path(page)
+    lines = read_lines(page)
+    blocks = {}
+    for b in find_blocks(lines):
+        blocks.setdefault(b.title, b)
+    missing = [b.title for b in spec.blocks if b.title not in blocks]
+    if missing:
+        raise BadInput(page, None, "no <details><summary> block titled " + ", ".join(map(repr, missing)))
+    tiling = _tiling(spec)
+    dtype = spec.dtype or "float16"
+    found = []
+    for bs in spec.blocks:
+        block = blocks[bs.title]
+        span = table_span(lines, block)
+        if span is None:
+            raise BadInput(page, f"line {block.start + 1}", f"block {bs.title!r} holds no table")
+        start, end = span
+        header = split_row(lines[start])
+        n = len(header)
+        if n not in (4, 6) or end - start < 2 or not is_delimiter_row(lines[start + 1]):
+            raise BadInput(page, f"line {start + 1}", "not a table of 4 or 6 columns with a delimiter row")
+        for i in range(start + 2, end):
+            where = f"{page}:{i + 1}"
+            cells = split_row(lines[i])
+            if len(cells) != n or not strip_end(lines[i]).rstrip().endswith("|"):
+                raise BadInput(
+                    page,
+                    f"line {i + 1}",
+                    f"row has {len(cells)} cells, the header {n}; see `vae-bench docs check`",
+                )
+            device, size = cells[0], cells[1]
+            m = SIZE_RE.match(size)
+            if not m:
+                raise BadInput(page, f"line {i + 1}", f"{size!r} is not a resolution like 512x512")
+            w, h = int(m.group(1)), int(m.group(2))
+            frames = int(m.group(3)) if m.group(3) else None
+            for tiled, (t_text, m_text) in zip((False, True), (cells[2:4], cells[4:6]), strict=False):
+                case = Case(
+                    model=bs.model,
+                    op=bs.op,
+                    width=w,
+                    height=h,
+                    frames=frames,
+                    batch=spec.batch,
+                    dtype=dtype,
+                    tiled=tiled,
+                    tiling=tuple(tiling[bs.model].items()) if tiled else None,
+                )
+                found.append(_published(device, case, t_text, m_text, where))
+    return found
+
+
+def _published(device: str, case: Case, t_text: str, m_text: str, where: str) -> Published:
+    words = oom_words()
+    if t_text in words or m_text in words:
+        return Published(device, case, "oom", None, None, where)
+    time = parse_time(t_text)
+    pct = parse_percent(m_text)
+    if time is None or pct is None:
+        bad = t_text if time is None else m_text
+        raise BadInput(where, None, f"{bad!r} is neither a number nor an OOM word")
+    return Published(device, case, "ok", time[0], pct, where)
+
+
+def _tiling(spec: DocSpec) -> dict[str, dict]:
+    """The knobs in force per model: the sweep's overrides on the registry's defaults."""
+    if spec.sweep is not None:
+        sweep = load_sweep(spec.sweep)
+        registry = load_registry(sweep.registry)
+        overrides = sweep.tiling
+    else:
+        registry = load_registry(spec.registry)
+        overrides = {}
+    return {b.model: tiling_in_force(registry[b.model], overrides.get(b.model)) for b in spec.blocks}
+
+
+def record(p: Published) -> dict:
+    """A cases.jsonl line in the field order of DESIGN.md (+ `approximate`, `source`)."""
+    total = CARD_MEMORY.get(p.device)
+    ok = p.status == "ok"
+    return {
+        "case_id": p.case.case_id,
+        "model": p.case.model,
+        "weights": "pretrained",
+        "op": p.case.op,
+        "height": p.case.height,
+        "width": p.case.width,
+        "frames": p.case.frames,
+        "batch": p.case.batch,
+        "dtype": p.case.dtype,
+        "tiled": p.case.tiled,
+        "tiling": p.case.tiling_dict,
+        "device": "cuda:0",
+        "status": p.status,
+        "error": None,
+        "warmup": None,
+        "repeats": None,
+        "first_call_s": None,
+        "time_s": (
+            {"median": p.time, "mean": None, "min": None, "max": None, "iqr": None, "samples": []}
+            if ok
+            else None
+        ),
+        "mem": {
+            "peak_allocated": None,
+            "peak_reserved": round(p.percent / 100 * total) if ok and total else None,
+            "nvml_peak_used": None,
+            "nvml_baseline_used": None,
+            "process_peak": None,
+            "total": total,
+            "percent": p.percent if ok else None,
+            "metric": "reserved",
+        },
+        "started_at": None,
+        "ended_at": None,
+        "approximate": True,
+        "source": p.where,
+    }
+
+
+def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str | None = None) -> list[Path]:
+    """Write one run folder per device under `out`; returns them. Refuses to overwrite."""
+    published = read_page(page, spec)
+    devices = list(dict.fromkeys(p.device for p in published))
+    out = Path(out)
+    run_ids = {d: f"{slug(d)}-{slug(spec.name)}" for d in devices}
+    for run_id in run_ids.values():
+        if (out / run_id).exists():
+            raise BadInput(out / run_id, None, "exists; remove it or import into another --out")
+    sweep = load_sweep(spec.sweep).to_dict() if spec.sweep else None
+    written = []
+    for d in devices:
+        total = CARD_MEMORY.get(d)
+        warnings = [] if total else [f"{d}: total memory unknown; mem.total and byte figures are null"]
+        meta = {
+            "name": spec.name,
+            "status": "complete",
+            "started_at": None,
+            "ended_at": None,
+            "command": command or " ".join(["vae-bench", *sys.argv[1:]]),
+            "imported": {
+                "page": str(page),
+                "spec": spec.source,
+                "blocks": [b.title for b in spec.blocks],
+            },
+            "approximate": APPROXIMATE,
+            "config": sweep,
+            "environment": {},
+            "device": {"device": "cuda:0", "name": d, "total_memory": total},
+            "models": {},
+            "cases_planned": sum(1 for p in published if p.device == d),
+            "warnings": warnings,
+        }
+        writer = RunWriter.create(out, run_ids[d], meta)
+        for p in published:
+            if p.device == d:
+                writer.append(record(p))
+        written.append(writer.dir)
+    return written
+
+
+def spec_for_page(page: str | Path) -> DocSpec:
+    """The one shipped spec whose blocks the page holds, each table in the spec's style
+    (a tabulate delimiter row `|:---` for "encode", `| --- |` for "decode")."""
+    lines = read_lines(page)
+    titled = {}
+    for b in find_blocks(lines):
+        span = table_span(lines, b)
+        if span and span[1] - span[0] >= 2 and b.title not in titled:
+            titled[b.title] = "encode" if ":" in lines[span[0] + 1] else "decode"
+    matches = []
+    for path in shipped_specs():
+        spec = load_spec(path)
+        if all(titled.get(b.title) == b.style for b in spec.blocks):
+            matches.append(spec)
+    if len(matches) == 1:
+        return matches[0]
+    why = (
+        "no shipped spec matches its blocks"
+        if not matches
+        else ("several shipped specs match: " + ", ".join(Path(s.source).name for s in matches))
+    )
+    raise BadInput(page, None, f"{why}; name one with --spec")
