@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print the summary table of a stored run")
     show.add_argument("run_dir", metavar="RUN_DIR")
+    _add_analysis_commands(sub)
     return p
 
 
@@ -62,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.showwarning = _show_warning
     try:
-        return {"run": cmd_run, "models": cmd_models, "show": cmd_show}[args.command](args)
+        return {
+            "run": cmd_run,
+            "models": cmd_models,
+            "show": cmd_show,
+            "compare": cmd_compare,
+        }[args.command](args)
     except BadInput as exc:
         print("vae-bench: error: " + " ".join(str(exc).split()), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -96,6 +102,50 @@ def cmd_show(args) -> int:
     meta, frame = load_run(args.run_dir)
     print(summary_table(frame))
     return EXIT_OK
+
+
+def _add_analysis_commands(sub) -> None:
+    """compare, history and plot: they read stored runs and never measure."""
+    raw = argparse.RawDescriptionHelpFormatter
+    cmp = sub.add_parser(
+        "compare",
+        help="compare two stored runs case by case; exit 1 on a regression",
+        formatter_class=raw,
+        description="Match the cases of two runs by their parameters and report which got slower "
+        "(ratio of medians beyond --factor and a Mann-Whitney U test on the samples), which need "
+        "more memory (beyond the larger of 16 MiB and 2%% on GPUs, 64 MiB and 10%% on CPUs), and which "
+        "stopped fitting (ok -> oom).\n\n"
+        "exit status: 0 no regression, 1 regression found, 2 bad input.",
+    )
+    cmp.add_argument("base", metavar="BASE_RUN")
+    cmp.add_argument("new", metavar="NEW_RUN")
+    cmp.add_argument("--format", choices=("text", "md", "json"), default="text", help="default: text")
+    cmp.add_argument(
+        "--factor",
+        type=float,
+        help="time ratio beyond which a case is slower or faster (default 1.10 for GPU runs, 1.25 for CPU)",
+    )
+    cmp.add_argument(
+        "--mem-floor", type=float, metavar="MIB", help="memory change always tolerated (default 16; CPU 64)"
+    )
+    cmp.add_argument(
+        "--mem-percent", type=float, metavar="PCT", help="memory change, %% of the base (default 2; CPU 10)"
+    )
+
+
+def cmd_compare(args) -> int:
+    from bench.compare import compare_runs
+    from bench.report import render
+
+    comparison = compare_runs(
+        args.base,
+        args.new,
+        factor=args.factor,
+        mem_floor=None if args.mem_floor is None else int(args.mem_floor * 1024**2),
+        mem_fraction=None if args.mem_percent is None else args.mem_percent / 100,
+    )
+    print(render(comparison, args.format))
+    return EXIT_FAILURES if comparison.regressed else EXIT_OK
 
 
 def cmd_run(args) -> int:

@@ -1,0 +1,299 @@
+"""Two stored runs, case by case: which cases got slower, which need more memory,
+which stopped fitting. Cases are matched by case_id (their parameters), never by
+position. Reads only from the store; `bench.report` prints the result.
+
+Time: the ratio of medians (new / base) is flagged when it is beyond `factor` and
+a Mann-Whitney U test on the stored samples says the difference is not chance; with
+too few samples for the test, the factor alone decides, and the case says so.
+Memory: the change of the run's memory metric peak, flagged beyond the larger of
+16 MiB and 2% of the base peak on GPUs (the allocator's peaks repeat to the byte),
+64 MiB and 10% on CPUs (a process's peak RSS moves by several percent between runs). Status: ok -> oom or error is always a regression,
+oom or error -> ok an improvement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import records as rec
+from bench import significance
+from bench.errors import BadInput
+
+GPU_FACTOR = 1.10
+# CPU runs on shared machines drift more between runs of the same case (up to 15%
+# measured with 5 repeats), so their bar is higher.
+CPU_FACTOR = 1.25
+GPU_MEM = (16 * rec.MIB, 0.02)  # floor (bytes), fraction of the base peak
+# The peak RSS of a CPU run moved by up to 7% (68 MiB) between two runs of
+# configs/cpu.yaml made minutes apart on one machine.
+CPU_MEM = (64 * rec.MIB, 0.10)
+
+REGRESSION, IMPROVEMENT, UNCHANGED, CHANGED = "regression", "improvement", "unchanged", "changed"
+NOT_OK = ("oom", "error")
+
+
+def _get(*path: str) -> Callable[[dict], Any]:
+    def read(meta: dict) -> Any:
+        value: Any = meta
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    return read
+
+
+# What differs between two runs' environments, in the order it is reported.
+ENVIRONMENT: list[tuple[str, Callable[[dict], Any]]] = [
+    ("device", _get("device", "name")),
+    ("driver", _get("device", "nvml_driver")),
+    ("torch", _get("environment", "torch")),
+    ("CUDA runtime", _get("environment", "torch_cuda")),
+    ("cuDNN", lambda m: _get("device", "cudnn")(m) or _get("environment", "cudnn")(m)),
+    ("diffusers", _get("environment", "diffusers")),
+    ("CPU threads", _get("device", "threads")),
+    ("OMP_NUM_THREADS", _get("environment", "omp_num_threads")),
+    ("PYTORCH_CUDA_ALLOC_CONF", _get("environment", "pytorch_cuda_alloc_conf")),
+    ("cudnn.benchmark", _get("environment", "cudnn_benchmark")),
+]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    path: str
+    run_id: str
+    device: str
+    device_name: str
+    started_at: str | None
+
+    @classmethod
+    def of(cls, run_dir: str | Path, meta: dict, records: list[dict]) -> RunInfo:
+        return cls(
+            path=str(run_dir),
+            run_id=rec.run_id(meta, run_dir),
+            device=rec.device_kind(meta, records),
+            device_name=rec.device_name(meta),
+            started_at=meta.get("started_at"),
+        )
+
+
+@dataclass
+class CaseDiff:
+    case_id: str
+    label: str
+    base_status: str
+    new_status: str
+    base_time: float | None = None
+    new_time: float | None = None
+    ratio: float | None = None
+    test: significance.Test | None = None
+    time: str = "n/a"  # slower | faster | same | n/a
+    metric: str | None = None
+    base_mem: int | None = None
+    new_mem: int | None = None
+    mem_delta: int | None = None
+    mem_pct: float | None = None
+    memory: str = "n/a"  # more | less | same | n/a
+    verdict: str = UNCHANGED
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.base_status == self.new_status:
+            return self.new_status
+        return f"{self.base_status} -> {self.new_status}"
+
+    @property
+    def untested(self) -> bool:
+        """Both timed, but with too few samples for the test: the factor alone decided."""
+        return self.test is not None and not self.test.testable
+
+
+@dataclass
+class Comparison:
+    base: RunInfo
+    new: RunInfo
+    factor: float
+    factor_source: str
+    alpha: float
+    mem_floor: int
+    mem_fraction: float
+    mem_source: str
+    environment: list[tuple[str, Any, Any]]
+    cases: list[CaseDiff]
+    only_base: list[dict]  # {"case_id", "label", "status"}
+    only_new: list[dict]
+
+    def _with(self, verdict: str) -> list[CaseDiff]:
+        return [c for c in self.cases if c.verdict == verdict]
+
+    @property
+    def regressions(self) -> list[CaseDiff]:
+        return self._with(REGRESSION)
+
+    @property
+    def improvements(self) -> list[CaseDiff]:
+        return self._with(IMPROVEMENT)
+
+    @property
+    def untested(self) -> list[CaseDiff]:
+        return [c for c in self.cases if c.untested]
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+
+def defaults(gpu: bool) -> tuple[float, int, float, str]:
+    """factor, memory floor, memory fraction, and how to name them."""
+    if gpu:
+        return GPU_FACTOR, *GPU_MEM, "default for GPU runs"
+    return CPU_FACTOR, *CPU_MEM, "default for CPU runs"
+
+
+def compare_runs(
+    base_dir: str | Path,
+    new_dir: str | Path,
+    factor: float | None = None,
+    alpha: float = significance.ALPHA,
+    mem_floor: int | None = None,
+    mem_fraction: float | None = None,
+) -> Comparison:
+    """Load two run folders and compare them; bad input for a run compared with
+    itself, a missing or corrupt run, or runs with no case in common."""
+    if Path(base_dir).resolve() == Path(new_dir).resolve():
+        raise BadInput(new_dir, None, "is the same run folder as the base; compare two different runs")
+    base_meta, base_records = rec.open_run(base_dir)
+    new_meta, new_records = rec.open_run(new_dir)
+    base = RunInfo.of(base_dir, base_meta, base_records)
+    new = RunInfo.of(new_dir, new_meta, new_records)
+    if base.run_id == new.run_id:
+        raise BadInput(
+            new_dir,
+            "run_id",
+            f"{new.run_id} is the base run itself (a copy of it); compare two different runs",
+        )
+    # GPU defaults only when both runs are on a GPU; otherwise the CPU's looser ones.
+    gpu = rec.is_gpu(base_meta, base_records) and rec.is_gpu(new_meta, new_records)
+    default_factor, default_floor, default_fraction, default_source = defaults(gpu)
+    source = mem_source = default_source
+    if factor is None:
+        factor = default_factor
+    elif factor <= 1:
+        raise BadInput(None, "--factor", f"must be above 1 (got {factor})")
+    else:
+        source = "given"
+    if mem_floor is None and mem_fraction is None:
+        mem_floor, mem_fraction = default_floor, default_fraction
+    else:
+        mem_floor = default_floor if mem_floor is None else mem_floor
+        mem_fraction = default_fraction if mem_fraction is None else mem_fraction
+        if mem_floor < 0 or mem_fraction < 0:
+            raise BadInput(None, "--mem-floor/--mem-percent", "must not be negative")
+        mem_source = "given"
+
+    base_by_id = {r["case_id"]: r for r in base_records}
+    new_by_id = {r["case_id"]: r for r in new_records}
+    common = [cid for cid in base_by_id if cid in new_by_id]
+    if not common:
+        raise BadInput(
+            new_dir, None, f"has no case in common with {base_dir}: were they made from the same sweep?"
+        )
+    cases = [
+        diff_case(base_by_id[cid], new_by_id[cid], factor, alpha, mem_floor, mem_fraction) for cid in common
+    ]
+    return Comparison(
+        base=base,
+        new=new,
+        factor=factor,
+        factor_source=source,
+        alpha=alpha,
+        mem_floor=mem_floor,
+        mem_fraction=mem_fraction,
+        mem_source=mem_source,
+        environment=environment_differences(base_meta, new_meta),
+        cases=cases,
+        only_base=[_brief(r) for cid, r in base_by_id.items() if cid not in new_by_id],
+        only_new=[_brief(r) for cid, r in new_by_id.items() if cid not in base_by_id],
+    )
+
+
+def _brief(record: dict) -> dict:
+    return {"case_id": record["case_id"], "label": rec.label(record), "status": record.get("status")}
+
+
+def environment_differences(base_meta: dict, new_meta: dict) -> list[tuple[str, Any, Any]]:
+    out = []
+    for what, read in ENVIRONMENT:
+        a, b = read(base_meta), read(new_meta)
+        if a != b:
+            out.append((what, a, b))
+    return out
+
+
+def diff_case(
+    base: dict,
+    new: dict,
+    factor: float,
+    alpha: float = significance.ALPHA,
+    mem_floor: int = GPU_MEM[0],
+    mem_fraction: float = GPU_MEM[1],
+) -> CaseDiff:
+    d = CaseDiff(
+        case_id=base["case_id"],
+        label=rec.label(base),
+        base_status=str(base.get("status")),
+        new_status=str(new.get("status")),
+    )
+    if d.base_status == "ok" and d.new_status in NOT_OK:
+        d.verdict = REGRESSION
+        d.reasons.append(d.status)
+        return d
+    if d.base_status in NOT_OK and d.new_status == "ok":
+        d.verdict = IMPROVEMENT
+        d.reasons.append(d.status)
+        return d
+    if d.base_status != "ok" or d.new_status != "ok":
+        d.verdict = CHANGED if d.base_status != d.new_status else UNCHANGED
+        return d
+    _diff_time(d, base, new, factor, alpha)
+    _diff_memory(d, base, new, mem_floor, mem_fraction)
+    if d.time == "slower" or d.memory == "more":
+        d.verdict = REGRESSION
+    elif d.time == "faster" or d.memory == "less":
+        d.verdict = IMPROVEMENT
+    return d
+
+
+def _diff_time(d: CaseDiff, base: dict, new: dict, factor: float, alpha: float) -> None:
+    d.base_time, d.new_time = rec.median_time(base), rec.median_time(new)
+    if not d.base_time or d.new_time is None:
+        return
+    d.ratio = d.new_time / d.base_time
+    d.test = significance.compare_samples(rec.samples(base), rec.samples(new), alpha)
+    beyond = d.ratio >= factor or d.ratio <= 1 / factor
+    if beyond and (d.test.significant or not d.test.testable):
+        d.time = "slower" if d.ratio > 1 else "faster"
+        d.reasons.append(f"time x{d.ratio:.2f}")
+    else:
+        d.time = "same"
+
+
+def _diff_memory(d: CaseDiff, base: dict, new: dict, floor: int, fraction: float) -> None:
+    d.metric = rec.mem_metric(base)
+    if rec.mem_metric(new) != d.metric:
+        d.reasons.append(f"memory metrics differ ({d.metric} vs {rec.mem_metric(new)}): not compared")
+        return
+    d.base_mem, d.new_mem = rec.peak_bytes(base), rec.peak_bytes(new)
+    if d.base_mem is None or d.new_mem is None:
+        return
+    d.mem_delta = d.new_mem - d.base_mem
+    d.mem_pct = d.mem_delta / d.base_mem * 100 if d.base_mem else None
+    threshold = max(floor, fraction * abs(d.base_mem))
+    if abs(d.mem_delta) > threshold:
+        d.memory = "more" if d.mem_delta > 0 else "less"
+        d.reasons.append(f"memory {d.mem_delta / rec.MIB:+.0f} MiB")
+    else:
+        d.memory = "same"

@@ -1,0 +1,211 @@
+"""A comparison of two runs as text: a terminal table, markdown for a pull request,
+or JSON for a machine. Presents `bench.compare` results and computes nothing new."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from bench.compare import CHANGED, IMPROVEMENT, REGRESSION, UNCHANGED, CaseDiff, Comparison
+from bench.records import MIB
+
+FORMATS = ("text", "md", "json")
+_ORDER = {REGRESSION: 0, IMPROVEMENT: 1, CHANGED: 2, UNCHANGED: 3}
+HEADERS = [
+    "case",
+    "status",
+    "base (s)",
+    "new (s)",
+    "ratio",
+    "test",
+    "base (MiB)",
+    "new (MiB)",
+    "change (MiB)",
+    "change (%)",
+    "verdict",
+]
+
+
+def render(comparison: Comparison, fmt: str = "text") -> str:
+    if fmt == "json":
+        return json.dumps(as_dict(comparison), indent=2)
+    if fmt == "md":
+        return _markdown(comparison)
+    return _text(comparison)
+
+
+def _value(v: Any) -> str:
+    return "-" if v is None or v == "" else str(v)
+
+
+def _what(d: CaseDiff) -> str:
+    """What happened to one case, in a few words."""
+    if d.base_status != d.new_status:
+        return d.status
+    parts = []
+    if d.time in ("slower", "faster"):
+        parts.append(d.time)
+    if d.memory in ("more", "less"):
+        parts.append(f"{d.memory} memory")
+    return ", ".join(parts) or "-"
+
+
+def _test(d: CaseDiff) -> str | None:
+    if d.test is None:
+        return None
+    return d.test.note if d.test.testable else f"few samples ({d.test.n_base}/{d.test.n_new})"
+
+
+def _mib(n: int | None) -> float | None:
+    return None if n is None else n / MIB
+
+
+def rows(comparison: Comparison) -> list[list[Any]]:
+    """One row per case in both runs: regressions first, then improvements, then the rest."""
+    cases = sorted(enumerate(comparison.cases), key=lambda ic: (_ORDER.get(ic[1].verdict, 9), ic[0]))
+    out = []
+    for _, d in cases:
+        out.append(
+            [
+                d.label,
+                d.status,
+                d.base_time,
+                d.new_time,
+                None if d.ratio is None else f"x{d.ratio:.2f}",
+                _test(d),
+                _mib(d.base_mem),
+                _mib(d.new_mem),
+                _mib(d.mem_delta),
+                d.mem_pct,
+                (d.verdict.upper() + ": " if d.verdict in (REGRESSION, IMPROVEMENT) else "") + _what(d),
+            ]
+        )
+    return out
+
+
+def as_frame(comparison: Comparison) -> pd.DataFrame:
+    return pd.DataFrame(rows(comparison), columns=HEADERS)
+
+
+def _table(comparison: Comparison, tablefmt: str) -> str:
+    return tabulate(
+        rows(comparison),
+        headers=HEADERS,
+        tablefmt=tablefmt,
+        floatfmt=("", "", ".4f", ".4f", "", "", ".1f", ".1f", "+.1f", "+.1f", ""),
+        missingval="-",
+    )
+
+
+def _header_lines(c: Comparison) -> list[str]:
+    lines = [
+        f"base: {c.base.run_id} ({c.base.device_name}, {c.base.device}, started {_value(c.base.started_at)})",
+        f"new:  {c.new.run_id} ({c.new.device_name}, {c.new.device}, started {_value(c.new.started_at)})",
+    ]
+    if c.environment:
+        lines.append(
+            "environment differs: "
+            + "; ".join(f"{w} {_value(a)} -> {_value(b)}" for w, a, b in c.environment)
+        )
+    else:
+        lines.append("environment: same device, driver, torch, diffusers and cuDNN")
+    lines.append(
+        f"time: flagged when the ratio of medians is beyond x{c.factor:.2f} ({c.factor_source}) "
+        f"and a Mann-Whitney U test gives p < {c.alpha:g}"
+    )
+    lines.append(
+        f"memory: flagged beyond the larger of {c.mem_floor / MIB:.0f} MiB and "
+        f"{c.mem_fraction * 100:g}% of the base peak ({c.mem_source})"
+    )
+    return lines
+
+
+def _footer_lines(c: Comparison) -> list[str]:
+    lines = []
+    for where, only in (("base", c.only_base), ("new", c.only_new)):
+        if only:
+            lines.append(f"only in {where} ({len(only)}, not compared):")
+            lines.extend(f"  {o['label']} [{o['status']}]" for o in only)
+    if c.untested:
+        lines.append(
+            f"too few samples for a significance test in {len(c.untested)} case(s): "
+            f"judged by the factor x{c.factor:.2f} alone"
+        )
+    lines.append(summary(c))
+    return lines
+
+
+def summary(c: Comparison) -> str:
+    n_reg, n_imp = len(c.regressions), len(c.improvements)
+    rest = len(c.cases) - n_reg - n_imp
+    head = "REGRESSION" if n_reg else "no regression"
+    return (
+        f"{head}: {n_reg} regressed, {n_imp} improved, {rest} unchanged of {len(c.cases)} cases in both runs"
+    )
+
+
+def _text(c: Comparison) -> str:
+    return "\n".join([*_header_lines(c), "", _table(c, "simple"), "", *_footer_lines(c)])
+
+
+def _markdown(c: Comparison) -> str:
+    out = [f"### vae-bench compare: {summary(c)}", ""]
+    out += [f"- {line}" for line in _header_lines(c)]
+    out += ["", _table(c, "pipe"), ""]
+    for line in _footer_lines(c)[:-1]:
+        out.append(f"- {line.strip()}" if not line.startswith("  ") else f"  - {line.strip()}")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _case_dict(d: CaseDiff) -> dict:
+    return {
+        "case_id": d.case_id,
+        "case": d.label,
+        "verdict": d.verdict,
+        "base_status": d.base_status,
+        "new_status": d.new_status,
+        "time": {
+            "base_median_s": d.base_time,
+            "new_median_s": d.new_time,
+            "ratio": d.ratio,
+            "tested": None if d.test is None else d.test.testable,
+            "p_value": None if d.test is None else d.test.p_value,
+            "change": d.time,
+        },
+        "memory": {
+            "metric": d.metric,
+            "base_bytes": d.base_mem,
+            "new_bytes": d.new_mem,
+            "change_bytes": d.mem_delta,
+            "change_percent": d.mem_pct,
+            "change": d.memory,
+        },
+        "reasons": d.reasons,
+    }
+
+
+def as_dict(c: Comparison) -> dict:
+    return {
+        "base": vars(c.base),
+        "new": vars(c.new),
+        "environment_differences": [{"what": w, "base": a, "new": b} for w, a, b in c.environment],
+        "factor": c.factor,
+        "factor_source": c.factor_source,
+        "alpha": c.alpha,
+        "memory_threshold": {"floor_bytes": c.mem_floor, "fraction": c.mem_fraction, "source": c.mem_source},
+        "regressed": c.regressed,
+        "counts": {
+            "regressions": len(c.regressions),
+            "improvements": len(c.improvements),
+            "cases": len(c.cases),
+            "untested": len(c.untested),
+            "only_in_base": len(c.only_base),
+            "only_in_new": len(c.only_new),
+        },
+        "cases": [_case_dict(d) for d in c.cases],
+        "only_in_base": c.only_base,
+        "only_in_new": c.only_new,
+    }

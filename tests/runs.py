@@ -1,0 +1,111 @@
+"""Synthetic runs written by hand in the run format (meta.json + cases.jsonl), for
+the tests of compare, history and plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.cases import Case
+
+MIB = 1024**2
+GIB = 1024**3
+
+
+def case(
+    op: str = "decode",
+    size: int = 512,
+    tiled: bool = False,
+    model: str = "sd-v1",
+    dtype: str = "float16",
+    frames: int | None = None,
+    status: str = "ok",
+    samples: list[float] | None = None,
+    peak: int | None = 2 * GIB,
+    device: str = "cuda:0",
+    total: int = 24 * GIB,
+) -> dict:
+    """One cases.jsonl record; `peak` goes into the field of the device's metric."""
+    params = Case(
+        model=model,
+        op=op,
+        width=size,
+        height=size,
+        frames=frames,
+        batch=1,
+        dtype=dtype,
+        tiled=tiled,
+        tiling=(("tile_sample_min_size", 256),) if tiled else None,
+    )
+    gpu = device.startswith("cuda")
+    ok = status == "ok"
+    samples = samples if samples is not None else [0.1] * 10
+    median = sorted(samples)[len(samples) // 2] if samples else None
+    mem = {
+        "peak_allocated": peak if gpu and ok else None,
+        "peak_reserved": peak if gpu and ok else None,
+        "nvml_peak_used": None,
+        "nvml_baseline_used": None,
+        "process_peak": None if gpu or not ok else peak,
+        "total": total,
+        "percent": peak / total * 100 if ok and peak else None,
+        "metric": "reserved" if gpu else "process",
+    }
+    return {
+        "case_id": params.case_id,
+        **params.params(),
+        "weights": "random",
+        "device": device,
+        "status": status,
+        "error": None if ok else "CUDA out of memory" if status == "oom" else "boom",
+        "warmup": 1,
+        "repeats": len(samples),
+        "first_call_s": 0.5,
+        "time_s": {
+            "median": median if ok else None,
+            "mean": sum(samples) / len(samples) if ok and samples else None,
+            "min": min(samples) if ok and samples else None,
+            "max": max(samples) if ok and samples else None,
+            "iqr": 0.0,
+            "samples": samples if ok else [],
+        },
+        "mem": mem,
+        "started_at": "2026-01-01T00:00:00Z",
+        "ended_at": "2026-01-01T00:00:01Z",
+    }
+
+
+def write_run(
+    root: Path,
+    name: str,
+    cases: list[dict],
+    device: str = "cuda:0",
+    device_name: str = "NVIDIA GeForce RTX 4090",
+    started_at: str = "2026-01-01T00:00:00Z",
+    environment: dict | None = None,
+    device_extra: dict | None = None,
+) -> Path:
+    run = Path(root) / name
+    run.mkdir(parents=True)
+    env = {"torch": "2.5.0", "diffusers": "0.31.0", "torch_cuda": "12.4", "cudnn": 90100}
+    env.update(environment or {})
+    dev = {"device": device, "name": device_name, "nvml_driver": "550.54", "cudnn": env.get("cudnn")}
+    dev.update(device_extra or {})
+    meta = {
+        "run_id": name,
+        "name": "t",
+        "status": "complete",
+        "started_at": started_at,
+        "environment": env,
+        "device": dev,
+    }
+    (run / "meta.json").write_text(json.dumps(meta))
+    (run / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+    return run
+
+
+def noisy(center: float, spread: float = 0.01, n: int = 10) -> list[float]:
+    """n samples spread evenly within center*(1 +- spread)."""
+    if n == 1:
+        return [center]
+    return [center * (1 - spread + 2 * spread * i / (n - 1)) for i in range(n)]
