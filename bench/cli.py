@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             "models": cmd_models,
             "show": cmd_show,
             "compare": cmd_compare,
+            "history": cmd_history,
+            "plot": cmd_plot,
         }[args.command](args)
     except BadInput as exc:
         print("vae-bench: error: " + " ".join(str(exc).split()), file=sys.stderr)
@@ -132,6 +134,36 @@ def _add_analysis_commands(sub) -> None:
         "--mem-percent", type=float, metavar="PCT", help="memory change, %% of the base (default 2; CPU 10)"
     )
 
+    hist = sub.add_parser(
+        "history",
+        help="medians of each case across the runs of one device, with step changes",
+        description="Every run of one device found below RESULTS_DIR, oldest first; one line per case "
+        "with its median in each run; the run where a step change begins is marked.",
+    )
+    hist.add_argument("results", metavar="RESULTS_DIR")
+    hist.add_argument("--model", help="only this model")
+    hist.add_argument("--op", choices=("encode", "decode"), help="only this op")
+    hist.add_argument("--device", help="device name (or part of it); default: the device of the newest run")
+    hist.add_argument("--metric", choices=("time", "memory"), default="time", help="default: time")
+    hist.add_argument("--factor", type=float, help="step to mark (default 1.10 for GPU runs, 1.25 for CPU)")
+    hist.add_argument("--last", type=int, metavar="N", help="only the newest N runs")
+    hist.add_argument(
+        "--plot",
+        nargs="?",
+        const="",
+        metavar="PNG",
+        help="also draw it (default file: RESULTS_DIR/history-<device>-<metric>.png)",
+    )
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw memory, time and tiling plots of stored runs as PNGs",
+        description="Peak memory and time against megapixels per model and op, and the cost of tiling "
+        "per size; several runs are drawn together.",
+    )
+    plot.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", metavar="DIR", help="where the PNGs go (default: the first run's plots/)")
+
 
 def cmd_compare(args) -> int:
     from bench.compare import compare_runs
@@ -146,6 +178,36 @@ def cmd_compare(args) -> int:
     )
     print(render(comparison, args.format))
     return EXIT_FAILURES if comparison.regressed else EXIT_OK
+
+
+def cmd_history(args) -> int:
+    from bench.history import history, render
+    from bench.store import slug
+
+    h = history(
+        args.results,
+        model=args.model,
+        op=args.op,
+        device=args.device,
+        metric=args.metric,
+        factor=args.factor,
+        last=args.last,
+    )
+    print(render(h))
+    if args.plot is not None:
+        from bench.plot import plot_history
+
+        path = args.plot or Path(args.results) / f"history-{slug(h.device_name)}-{h.metric}.png"
+        print(f"\nplot: {plot_history(h, path)}")
+    return EXIT_OK
+
+
+def cmd_plot(args) -> int:
+    from bench.plot import plot_runs
+
+    for path in plot_runs(args.runs, out=args.out):
+        print(path)
+    return EXIT_OK
 
 
 def cmd_run(args) -> int:

@@ -1,0 +1,227 @@
+"""Every run of one device in a results folder, ordered by start time: one line per
+case with its median time (or memory peak) in each run, and the run where a step
+change begins. Reads only from the store.
+
+A step begins at run k when, against the median of the runs before k, run k is
+beyond the factor and so are the median of runs k, k+1, ... and the median of the
+runs after k (one slow run that comes back is no step); the largest such step is
+reported. A status change (ok -> oom or error, or back) is a step too.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tabulate import tabulate
+
+from bench import records as rec
+from bench.compare import CPU_FACTOR, GPU_FACTOR, NOT_OK
+from bench.errors import BadInput
+from bench.store import META
+
+METRICS = ("time", "memory")
+UNITS = {"time": "median time (s)", "memory": "peak memory (MiB)"}
+
+
+@dataclass
+class Run:
+    path: Path
+    run_id: str
+    started_at: str
+    device: str
+    device_name: str
+    meta: dict
+    records: list[dict]
+
+
+@dataclass
+class Step:
+    index: int  # the run where it begins
+    change: str  # "x1.32" or "ok -> oom"
+
+
+@dataclass
+class Series:
+    case_id: str
+    label: str
+    values: list[float | None]  # one per run; None: not measured there or not ok
+    statuses: list[str | None]  # None: the case is not in that run
+    step: Step | None = None
+
+
+@dataclass
+class History:
+    root: Path
+    device_name: str
+    runs: list[Run]
+    metric: str
+    factor: float
+    series: list[Series]
+    other_devices: dict[str, int] = field(default_factory=dict)  # name -> runs left out
+
+
+def find_runs(root: str | Path) -> list[Run]:
+    """Every run folder below `root`, oldest first. A folder whose meta.json or
+    cases.jsonl does not read is left out with a warning."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BadInput(root, None, "no such results folder")
+    runs = []
+    for meta_path in sorted(root.rglob(META)):
+        run_dir = meta_path.parent
+        try:
+            meta, records = rec.open_run(run_dir)
+        except BadInput as exc:
+            warnings.warn(f"left out: {exc}", stacklevel=2)
+            continue
+        runs.append(
+            Run(
+                path=run_dir,
+                run_id=rec.run_id(meta, run_dir),
+                started_at=str(meta.get("started_at") or ""),
+                device=rec.device_kind(meta, records),
+                device_name=rec.device_name(meta),
+                meta=meta,
+                records=records,
+            )
+        )
+    if not runs:
+        raise BadInput(root, None, "no vae-bench run with stored cases in this folder")
+    runs.sort(key=lambda r: (r.started_at, r.run_id))
+    return runs
+
+
+def _pick_device(runs: list[Run], device: str | None) -> tuple[str, list[Run]]:
+    names = list(dict.fromkeys(r.device_name for r in runs))
+    if device is None:
+        chosen = runs[-1].device_name  # the device of the newest run
+    else:
+        matches = [n for n in names if device.lower() in n.lower()]
+        matches += [r.device_name for r in runs if r.device == device and r.device_name not in matches]
+        if not matches:
+            raise BadInput(None, "--device", f"no run of {device!r}; devices here: {', '.join(names)}")
+        if len(matches) > 1:
+            raise BadInput(None, "--device", f"{device!r} matches several devices: {', '.join(matches)}")
+        chosen = matches[0]
+    return chosen, [r for r in runs if r.device_name == chosen]
+
+
+def history(
+    root: str | Path,
+    model: str | None = None,
+    op: str | None = None,
+    device: str | None = None,
+    metric: str = "time",
+    factor: float | None = None,
+    last: int | None = None,
+) -> History:
+    if metric not in METRICS:
+        raise BadInput(None, "--metric", f"must be one of {', '.join(METRICS)} (got {metric!r})")
+    all_runs = find_runs(root)
+    name, runs = _pick_device(all_runs, device)
+    if last:
+        runs = runs[-last:]
+    others: dict[str, int] = {}
+    for r in all_runs:
+        if r.device_name != name:
+            others[r.device_name] = others.get(r.device_name, 0) + 1
+    if factor is None:
+        factor = GPU_FACTOR if all(r.device.startswith("cuda") for r in runs) else CPU_FACTOR
+    elif factor <= 1:
+        raise BadInput(None, "--factor", f"must be above 1 (got {factor})")
+
+    by_case: dict[str, Series] = {}
+    for i, run in enumerate(runs):
+        for r in run.records:
+            if (model and r.get("model") != model) or (op and r.get("op") != op):
+                continue
+            s = by_case.get(r["case_id"])
+            if s is None:
+                s = by_case[r["case_id"]] = Series(
+                    r["case_id"], rec.label(r), [None] * len(runs), [None] * len(runs)
+                )
+            s.statuses[i] = r.get("status")
+            s.values[i] = _value(r, metric)
+    if not by_case:
+        wanted = " ".join(f"{k} {v}" for k, v in (("model", model), ("op", op)) if v)
+        raise BadInput(root, None, f"no case{' of ' + wanted if wanted else ''} in the runs of {name}")
+    series = list(by_case.values())
+    for s in series:
+        s.step = find_step(s.values, s.statuses, factor)
+    return History(Path(root), name, runs, metric, factor, series, others)
+
+
+def _value(record: dict, metric: str) -> float | None:
+    if metric == "time":
+        return rec.median_time(record)
+    peak = rec.peak_bytes(record)
+    return None if peak is None else peak / rec.MIB
+
+
+def find_step(values: list[float | None], statuses: list[str | None], factor: float) -> Step | None:
+    present = [(i, s) for i, s in enumerate(statuses) if s is not None]
+    for (_, a), (j, b) in zip(present, present[1:], strict=False):
+        if (a == "ok" and b in NOT_OK) or (a in NOT_OK and b == "ok"):
+            return Step(j, f"{a} -> {b}")
+    points = [(i, v) for i, v in enumerate(values) if v]
+    best: tuple[float, Step] | None = None
+    for k in range(1, len(points)):
+        before = statistics.median(v for _, v in points[:k])
+        after = statistics.median(v for _, v in points[k:])
+        ratio, first = after / before, points[k][1] / before
+        rest = statistics.median(v for _, v in points[k + 1 :]) / before if k + 1 < len(points) else first
+        if not all(_beyond(r, factor) and (r > 1) == (ratio > 1) for r in (ratio, first, rest)):
+            continue
+        size = abs(math.log(ratio))
+        if best is None or size > best[0]:
+            best = (size, Step(points[k][0], f"x{ratio:.2f}"))
+    return best[1] if best else None
+
+
+def _beyond(ratio: float, factor: float) -> bool:
+    return ratio >= factor or ratio <= 1 / factor
+
+
+def _cell(value: float | None, status: str | None, metric: str) -> str:
+    if status is None:
+        return "-"
+    if status != "ok":
+        return status.upper() if status == "oom" else status
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if metric == "time" else f"{value:.0f}"
+
+
+def render(h: History) -> str:
+    headers = ["case", *[f"#{i}" for i in range(1, len(h.runs) + 1)], "step"]
+    rows = []
+    for s in h.series:
+        cells = [_cell(v, st, h.metric) for v, st in zip(s.values, s.statuses, strict=True)]
+        if s.step:
+            cells[s.step.index] = "*" + cells[s.step.index]
+        step = f"at #{s.step.index + 1}: {s.step.change}" if s.step else "-"
+        rows.append([s.label, *cells, step])
+    lines = [
+        f"{h.device_name}: {len(h.runs)} run(s) in {h.root}, oldest first; {UNITS[h.metric]}",
+    ]
+    if h.other_devices:
+        lines.append(
+            "left out, other devices (choose with --device): "
+            + ", ".join(f"{n} ({c} run{'s' if c > 1 else ''})" for n, c in h.other_devices.items())
+        )
+    lines += ["", tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True), ""]
+    lines.append(
+        f"* marks the run where a step change begins: beyond x{h.factor:.2f} of the median of the "
+        "runs before it, and the runs after it stay beyond"
+    )
+    for i, run in enumerate(h.runs, 1):
+        env = run.meta.get("environment") or {}
+        lines.append(
+            f"#{i} {run.run_id}  started {run.started_at or '-'}  "
+            f"torch {env.get('torch', '-')}  diffusers {env.get('diffusers', '-')}"
+        )
+    return "\n".join(lines)

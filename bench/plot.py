@@ -1,0 +1,371 @@
+"""Plots of stored runs, drawn with matplotlib's Agg canvas (no display needed):
+per model and op, peak memory and time against megapixels (untiled solid, tiled
+dashed, OOM marked, lines at common card sizes) and the cost of tiling per
+resolution; and the history of cases across runs. Reads only from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+from bench import records as rec
+from bench.store import slug
+
+GIB = 1024**3
+CARD_SIZES_GB = (8, 10, 12, 16, 24)  # common card memory; a "24 GB" card has 24 GiB
+OOM_COLOR = "#d62728"
+METRIC_NAMES = {
+    "reserved": "reserved by the allocator",
+    "allocated": "allocated by tensors",
+    "nvml": "card use (NVML)",
+    "process": "process RSS",
+}
+
+
+@dataclass
+class RunData:
+    label: str  # how legends name the run
+    path: Path
+    meta: dict
+    records: list[dict]
+
+
+def load(run_dirs: Iterable[str | Path]) -> list[RunData]:
+    """Runs by folder, each named in legends by its device (and start time where
+    two runs share a device)."""
+    loaded = []
+    for d in run_dirs:
+        meta, records = rec.open_run(d)
+        loaded.append(RunData(rec.device_name(meta), Path(d), meta, records))
+    names = [r.label for r in loaded]
+    for r in loaded:
+        if names.count(r.label) > 1:
+            r.label = f"{r.label} {r.meta.get('started_at') or rec.run_id(r.meta, r.path)}"
+    return loaded
+
+
+def _figure(ncols: int = 1, width: float = 8.0) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width, 5.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+def _groups(runs: list[RunData], model: str, op: str) -> dict[tuple, list[dict]]:
+    """Records of one model and op, by (run label, dtype, batch, tiled)."""
+    out: dict[tuple, list[dict]] = {}
+    for run in runs:
+        for r in run.records:
+            if r.get("model") == model and r.get("op") == op:
+                out.setdefault((run.label, r["dtype"], r["batch"], bool(r["tiled"])), []).append(r)
+    for group in out.values():
+        group.sort(key=rec.megapixels)
+    return out
+
+
+def _series_label(key: tuple, keys: list[tuple], with_tiling: bool = True) -> str:
+    run, dtype, batch, tiled = key
+    parts = []
+    if len({k[0] for k in keys}) > 1:
+        parts.append(run)
+    if len({k[1] for k in keys}) > 1:
+        parts.append(dtype)
+    if len({k[2] for k in keys}) > 1:
+        parts.append(f"batch {batch}")
+    if with_tiling:
+        parts.append("tiled" if tiled else "untiled")
+    return ", ".join(parts)
+
+
+def _colors(keys: list[tuple]) -> dict[tuple, str]:
+    """One color per (run, dtype, batch); tiled and untiled share it."""
+    cycle = [f"C{i}" for i in range(10)]
+    bases = list(dict.fromkeys(k[:3] for k in keys))
+    return {k: cycle[bases.index(k[:3]) % len(cycle)] for k in keys}
+
+
+def _on(runs: list[RunData]) -> str:
+    """" on <device>" for a plot of one run; several runs are named in the legend."""
+    return f" on {runs[0].label}" if len(runs) == 1 else ""
+
+
+def _log_y(ax) -> None:
+    """A log y axis labelled in plain numbers (0.5, 1, 2, 5, ...), not powers of ten."""
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+def _size_ticks(ax, records: Iterable[dict]) -> None:
+    """Megapixel axis (log) with a tick at every measured size, named by it."""
+    names: dict[float, list[str]] = {}
+    for r in records:
+        names.setdefault(round(rec.megapixels(r), 6), [])
+        if rec.size_label(r) not in names[round(rec.megapixels(r), 6)]:
+            names[round(rec.megapixels(r), 6)].append(rec.size_label(r))
+    ax.set_xscale("log")
+    mps = sorted(names)
+    ax.xaxis.set_major_locator(FixedLocator(mps))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{'/'.join(names[m])}\n{m:.3g} MP" for m in mps], fontsize=8)
+    if mps:
+        ax.set_xlim(mps[0] / 1.4, mps[-1] * 1.4)
+    ax.set_xlabel("image size (megapixels: width x height x frames / 1e6, log scale)")
+
+
+def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
+    fig, (ax,) = _figure()
+    groups = _groups(runs, model, op)
+    keys = list(groups)
+    colors = _colors(keys)
+    peaks: list[float] = []
+    metrics: set[str | None] = set()
+    oom_drawn = False
+    for key, recs in groups.items():
+        ok = [r for r in recs if rec.peak_bytes(r) is not None]
+        metrics.update(rec.mem_metric(r) for r in ok)
+        xs = [rec.megapixels(r) for r in ok]
+        ys = [rec.peak_bytes(r) / GIB for r in ok]
+        peaks += ys
+        ax.plot(
+            xs,
+            ys,
+            marker="o",
+            color=colors[key],
+            linestyle="--" if key[3] else "-",
+            label=_series_label(key, keys),
+        )
+        for r in recs:
+            if r.get("status") == "oom":
+                total = (r.get("mem") or {}).get("total")
+                y = total / GIB if total else max(CARD_SIZES_GB)
+                ax.plot(
+                    [rec.megapixels(r)],
+                    [y],
+                    marker="X",
+                    markersize=12,
+                    color=colors[key],
+                    markeredgecolor=OOM_COLOR,
+                    markeredgewidth=1.5,
+                    linestyle="none",
+                )
+                peaks.append(y)
+                oom_drawn = True
+    if oom_drawn:  # one legend entry explains every OOM marker
+        ax.plot(
+            [],
+            [],
+            marker="X",
+            markersize=10,
+            color="0.8",
+            markeredgecolor=OOM_COLOR,
+            linestyle="none",
+            label="OOM (drawn at the device's memory)",
+        )
+    _log_y(ax)
+    top = max([*peaks, max(CARD_SIZES_GB)]) * 1.3
+    bottom = min(peaks) / 1.5 if peaks else 0.1
+    ax.set_ylim(bottom, top)
+    for gb in CARD_SIZES_GB:
+        ax.axhline(gb, color="0.55", linewidth=0.9, linestyle=":", zorder=0)
+        ax.annotate(
+            f"{gb} GB card",
+            xy=(0, gb),
+            xycoords=("axes fraction", "data"),
+            xytext=(4, 2),
+            textcoords="offset points",
+            ha="left",
+            va="bottom",
+            fontsize=8,
+            color="0.35",
+        )
+    _size_ticks(ax, [r for recs in groups.values() for r in recs])
+    metric = " / ".join(METRIC_NAMES.get(m, m) for m in sorted(m for m in metrics if m))
+    ax.set_ylabel(f"peak memory{', ' + metric if metric else ''} (GiB, log scale)")
+    ax.set_title(f"{model} {op}{_on(runs)}: peak memory vs image size")
+    ax.grid(True, which="major", axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def time_figure(runs: list[RunData], model: str, op: str) -> Figure:
+    fig, (ax,) = _figure()
+    groups = _groups(runs, model, op)
+    keys = list(groups)
+    colors = _colors(keys)
+    for key, recs in groups.items():
+        ok = [r for r in recs if rec.median_time(r) is not None]
+        xs = [rec.megapixels(r) for r in ok]
+        ys = [rec.median_time(r) for r in ok]
+        lo = [y - r["time_s"].get("min", y) for y, r in zip(ys, ok, strict=True)]
+        hi = [r["time_s"].get("max", y) - y for y, r in zip(ys, ok, strict=True)]
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[lo, hi],
+            marker="o",
+            capsize=3,
+            color=colors[key],
+            linestyle="--" if key[3] else "-",
+            label=_series_label(key, keys),
+        )
+        ooms = [r for r in recs if r.get("status") == "oom"]
+        if ooms:
+            for r in ooms:
+                ax.axvline(rec.megapixels(r), color=OOM_COLOR, linestyle=":", linewidth=1)
+            ax.plot([], [], color=OOM_COLOR, linestyle=":", label=f"{_series_label(key, keys)}: OOM")
+    _log_y(ax)
+    _size_ticks(ax, [r for recs in groups.values() for r in recs])
+    ax.set_ylabel("median time per call (s, log scale); bars: min to max")
+    ax.set_title(f"{model} {op}{_on(runs)}: time vs image size")
+    ax.grid(True, which="both", axis="y", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def overhead_figure(runs: list[RunData], model: str, op: str) -> Figure | None:
+    """Tiled against untiled at each size: the change of time and of peak memory (%)."""
+    groups = _groups(runs, model, op)
+    pairs = {k[:3] for k in groups if k[3] and (k[0], k[1], k[2], False) in groups}
+    if not pairs:
+        return None
+    fig, axes = _figure(2, width=11)
+    series = sorted(pairs, key=list(dict.fromkeys(k[:3] for k in groups)).index)
+    sizes: dict[str, float] = {}
+    for base in series:
+        for r in groups[(*base, True)]:
+            sizes[rec.size_label(r)] = rec.megapixels(r)
+    order = sorted(sizes, key=sizes.get)
+    width = 0.8 / len(series)
+    keys = list(groups)
+    panels = (("time", rec.median_time), ("peak memory", rec.peak_bytes))
+    for ax, (what, value) in zip(axes, panels, strict=True):
+        for n, base in enumerate(series):
+            untiled = {rec.size_label(r): r for r in groups[(*base, False)]}
+            tiled = {rec.size_label(r): r for r in groups[(*base, True)]}
+            for i, size in enumerate(order):
+                x = i - 0.4 + width * (n + 0.5)
+                t, u = tiled.get(size), untiled.get(size)
+                vt, vu = (value(t) if t else None), (value(u) if u else None)
+                label = _series_label((*base, True), keys, with_tiling=False) or "tiled vs untiled"
+                if vt is not None and vu:
+                    change = (vt / vu - 1) * 100
+                    ax.bar(x, change, width * 0.9, color=f"C{n}", label=label if i == 0 else None)
+                    ax.annotate(
+                        f"{change:+.0f}%",
+                        (x, change),
+                        xytext=(0, 3 if change >= 0 else -3),
+                        textcoords="offset points",
+                        ha="center",
+                        va="bottom" if change >= 0 else "top",
+                        fontsize=8,
+                    )
+                elif u is not None and u.get("status") == "oom" and vt is not None:
+                    ax.annotate(
+                        "untiled\nOOM",
+                        (x, 0),
+                        ha="center",
+                        va="bottom",
+                        fontsize=8,
+                        color=OOM_COLOR,
+                        annotation_clip=False,
+                    )
+        ax.margins(y=0.2)
+        lo, hi = ax.get_ylim()
+        pad = 0.15 * (hi - lo)
+        ax.set_ylim(min(lo, -pad), max(hi, pad))  # room on both sides of 0 for the labels
+        ax.axhline(0, color="0.3", linewidth=0.8)
+        ax.set_xticks(range(len(order)), order)
+        ax.set_xlim(-0.5, len(order) - 0.5)
+        ax.set_xlabel("image size (width x height, x frames for video)")
+        ax.set_ylabel(f"{what}: tiled vs untiled (% change)")
+        ax.set_title(f"{model} {op}{_on(runs)}: {what}, tiled vs untiled", fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=8)
+    return fig
+
+
+def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list[Path]:
+    """Every figure for the runs' models and ops, as PNGs in `out` (default: the
+    first run's plots/ folder). Returns the files written."""
+    runs = load(run_dirs)
+    out = Path(out) if out else runs[0].path / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = list(dict.fromkeys((r["model"], r["op"]) for run in runs for r in run.records))
+    written = []
+    for model, op in pairs:
+        for name, make in (
+            ("memory", memory_figure),
+            ("time", time_figure),
+            ("tiled-overhead", overhead_figure),
+        ):
+            fig = make(runs, model, op)
+            if fig is None:
+                continue
+            path = out / f"{name}-{slug(model)}-{op}.png"
+            fig.savefig(path, dpi=110)
+            written.append(path)
+    return written
+
+
+def history_figure(h) -> Figure:
+    """Each case of a `bench.history.History` across its runs; a step's first run is circled."""
+    fig, (ax,) = _figure(width=10)
+    xs = list(range(1, len(h.runs) + 1))
+    for n, s in enumerate(h.series):
+        color = f"C{n % 10}"
+        ax.plot(xs, [v if v else float("nan") for v in s.values], marker="o", color=color, label=s.label)
+        for x, st in zip(xs, s.statuses, strict=True):
+            if st == "oom":
+                ax.plot(
+                    [x],
+                    [0.98],
+                    marker="X",
+                    color=OOM_COLOR,
+                    transform=ax.get_xaxis_transform(),
+                    linestyle="none",
+                    markersize=10,
+                )
+        if s.step:
+            x = s.step.index + 1
+            y = s.values[s.step.index]
+            ax.axvline(x, color=color, linestyle="--", linewidth=1, alpha=0.7)
+            if y:
+                ax.plot([x], [y], marker="o", markersize=14, markerfacecolor="none", color=color)
+            ax.annotate(
+                f"step {s.step.change}",
+                (x, 0.02 + 0.05 * (n % 4)),
+                xycoords=("data", "axes fraction"),
+                xytext=(4, 0),
+                textcoords="offset points",
+                fontsize=8,
+                color=color,
+            )
+    when = [(r.started_at or r.run_id)[:16].replace("T", " ") for r in h.runs]
+    ax.set_xticks(xs, [f"#{i}\n{w}" for i, w in zip(xs, when, strict=True)], fontsize=8)
+    ax.set_xlim(0.5, len(xs) + 0.5)
+    _log_y(ax)
+    units = {"time": "median time per call (s, log scale)", "memory": "peak memory (MiB, log scale)"}
+    ax.set_ylabel(units[h.metric])
+    ax.set_xlabel("run, oldest first (start time, UTC)")
+    ax.set_title(f"{h.device_name}: {h.metric} across runs (dashed: a step change begins)")
+    ax.grid(True, which="both", axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def plot_history(h, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    history_figure(h).savefig(path, dpi=110)
+    return path

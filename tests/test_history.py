@@ -1,0 +1,138 @@
+"""history: runs of one device ordered by start time, step changes, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.cli import main
+from bench.history import find_step, history
+from tests.runs import case, noisy, write_run
+
+DAYS = [f"2026-01-0{d}T00:00:00Z" for d in range(1, 8)]
+
+
+def write_history(root, decode_times, encode_time=0.05, statuses=None):
+    """One run a day; the folder names run backwards, so that order must come from start time."""
+    statuses = statuses or ["ok"] * len(decode_times)
+    for i, (t, st) in enumerate(zip(decode_times, statuses, strict=True)):
+        write_run(
+            root,
+            f"run-{len(decode_times) - i}",
+            [case(op="encode", samples=noisy(encode_time)), case(op="decode", samples=noisy(t), status=st)],
+            started_at=DAYS[i],
+            environment={"torch": f"2.{i}.0"},
+        )
+
+
+def cli(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_runs_are_ordered_by_start_time_and_a_step_is_marked(tmp_path, capsys):
+    write_history(tmp_path, [0.10, 0.102, 0.099, 0.13, 0.131, 0.129])
+    h = history(tmp_path)
+    assert [r.started_at for r in h.runs] == DAYS[:6]
+    encode, decode = h.series
+    assert decode.values == pytest.approx([0.10, 0.102, 0.099, 0.13, 0.131, 0.129], rel=0.01)
+    assert decode.step is not None and decode.step.index == 3 and decode.step.change == "x1.30"
+    assert encode.step is None
+    code, out, _ = cli(capsys, "history", tmp_path)
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("sd-v1 decode"))
+    assert "*0.130" in line and line.rstrip().endswith("at #4: x1.30")
+    assert "#4 run-3  started 2026-01-04T00:00:00Z  torch 2.3.0" in out
+
+
+def test_filters_by_model_and_op(tmp_path, capsys):
+    write_history(tmp_path, [0.1, 0.1])
+    h = history(tmp_path, model="sd-v1", op="encode")
+    assert [s.label for s in h.series] == ["sd-v1 encode 512x512 float16 untiled"]
+    code, out, _ = cli(capsys, "history", tmp_path, "--model", "sd-v1", "--op", "decode")
+    assert code == 0 and "sd-v1 decode" in out and "sd-v1 encode" not in out
+
+
+def test_a_status_change_is_a_step(tmp_path):
+    write_history(tmp_path, [0.1, 0.1, 0.1], statuses=["ok", "ok", "oom"])
+    decode = history(tmp_path, op="decode").series[0]
+    assert decode.statuses == ["ok", "ok", "oom"]
+    assert decode.step.index == 2 and decode.step.change == "ok -> oom"
+
+
+def test_only_one_device_and_the_others_are_named(tmp_path, capsys):
+    write_history(tmp_path / "gpu", [0.1, 0.1])
+    write_run(
+        tmp_path / "cpu",
+        "old-cpu-run",
+        [case(device="cpu")],
+        device="cpu",
+        device_name="Xeon",
+        started_at="2025-01-01T00:00:00Z",
+    )
+    h = history(tmp_path)
+    assert h.device_name == "NVIDIA GeForce RTX 4090" and len(h.runs) == 2
+    assert h.other_devices == {"Xeon": 1}
+    assert history(tmp_path, device="xeon").device_name == "Xeon"
+    out = cli(capsys, "history", tmp_path)[1]
+    assert "left out, other devices (choose with --device): Xeon (1 run)" in out
+
+
+def test_memory_history(tmp_path):
+    for i, mib in enumerate([1000, 1000, 1400]):
+        write_run(tmp_path, f"r{i}", [case(peak=mib * 1024**2)], started_at=DAYS[i])
+    s = history(tmp_path, metric="memory").series[0]
+    assert s.values == [1000, 1000, 1400]
+    assert s.step.index == 2
+
+
+def test_plot_option_writes_a_png(tmp_path, capsys):
+    write_history(tmp_path / "results", [0.1, 0.1, 0.2])
+    out_png = tmp_path / "h.png"
+    code, out, _ = cli(capsys, "history", tmp_path / "results", "--plot", out_png)
+    assert code == 0 and f"plot: {out_png}" in out
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out_png.stat().st_size > 10_000
+    code, out, _ = cli(capsys, "history", tmp_path / "results", "--plot")
+    default = tmp_path / "results" / "history-nvidia-geforce-rtx-4090-time.png"
+    assert code == 0 and default.stat().st_size > 10_000
+
+
+def test_a_corrupt_run_is_left_out_with_a_warning(tmp_path, capsys):
+    write_history(tmp_path, [0.1, 0.1])
+    bad = write_run(tmp_path, "torn", [case()], started_at=DAYS[5])
+    (bad / "meta.json").write_text("{")
+    code, out, err = cli(capsys, "history", tmp_path)
+    assert code == 0
+    assert "vae-bench: warning: left out:" in err and "torn" in err
+    assert "2 run(s)" in out
+
+
+@pytest.mark.parametrize(
+    "values, statuses, expected",
+    [
+        ([1.0, 1.0, 1.0, 1.0], None, None),
+        ([1.0, 1.1, 0.95, 1.05], None, None),  # noise within the factor
+        ([1.0, 1.0, 2.0, 1.0], None, None),  # one slow run, and back: not a step
+        ([1.0, 1.0, 0.5, 0.5], None, 2),
+        ([1.0, None, 1.5, 1.5], ["ok", None, "ok", "ok"], 2),  # a case missing from run 2
+    ],
+)
+def test_find_step(values, statuses, expected):
+    statuses = statuses or ["ok"] * len(values)
+    step = find_step(values, statuses, 1.25)
+    assert (step.index if step else None) == expected
+
+
+def assert_bad(capsys, *argv, says):
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("vae-bench: error: ") and says in err
+
+
+def test_bad_input(tmp_path, capsys):
+    assert_bad(capsys, "history", tmp_path / "nope", says="no such results folder")
+    (tmp_path / "empty").mkdir()
+    assert_bad(capsys, "history", tmp_path / "empty", says="no vae-bench run with stored cases")
+    write_history(tmp_path / "runs", [0.1])
+    assert_bad(capsys, "history", tmp_path / "runs", "--model", "flux", says="no case of model flux")
+    assert_bad(capsys, "history", tmp_path / "runs", "--device", "A100", says="no run of 'A100'")

@@ -1,0 +1,116 @@
+"""plot: PNGs from the reference run, and what the figures hold for synthetic GPU runs."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bench import plot
+from bench import records as rec
+from bench.cli import main
+from tests.conftest import ROOT
+from tests.runs import GIB, case, noisy, write_run
+
+REFERENCE = sorted((ROOT / "results" / "reference").iterdir())[0]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def gpu_runs(tmp_path):
+    cases = []
+    for size in (512, 1024, 2048):
+        for tiled in (False, True):
+            oom = size == 2048 and not tiled
+            cases.append(
+                case(
+                    size=size,
+                    tiled=tiled,
+                    status="oom" if oom else "ok",
+                    samples=noisy(size / 10_000),
+                    peak=int(size * size * (40 if tiled else 120)),
+                )
+            )
+    cases.append(case(size=256, frames=8, samples=noisy(0.5), peak=3 * GIB))  # a video case
+    a = write_run(tmp_path, "a", cases, started_at="2026-01-01T00:00:00Z")
+    b = write_run(
+        tmp_path, "b", cases, device_name="NVIDIA GeForce RTX 3060", started_at="2026-01-02T00:00:00Z"
+    )
+    return plot.load([a, b])
+
+
+def test_reference_run_plots_are_pngs_in_the_run(tmp_path, capsys):
+    run = tmp_path / REFERENCE.name
+    shutil.copytree(REFERENCE, run)
+    assert main(["plot", str(run)]) == 0
+    printed = capsys.readouterr().out.split()
+    names = sorted(p.name for p in (run / "plots").iterdir())
+    assert names == sorted(
+        f"{kind}-sd-v1-{op}.png"
+        for kind in ("memory", "time", "tiled-overhead")
+        for op in ("encode", "decode")
+    )
+    assert sorted(printed) == sorted(str(run / "plots" / n) for n in names)
+    for name in names:
+        data = (run / "plots" / name).read_bytes()
+        assert data[:8] == PNG and len(data) > 10_000
+
+
+def test_several_runs_and_out(tmp_path, capsys):
+    gpu_runs(tmp_path)
+    out = tmp_path / "figs"
+    assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    assert len(list(out.glob("*.png"))) == 3
+    assert not (tmp_path / "a" / "plots").exists()
+
+
+def test_memory_figure_has_card_lines_oom_and_dashed_tiled(tmp_path):
+    fig = plot.memory_figure(gpu_runs(tmp_path), "sd-v1", "decode")
+    ax = fig.axes[0]
+    flat = {
+        line.get_ydata()[0]
+        for line in ax.lines
+        if len(set(line.get_ydata())) == 1 and line.get_xdata()[0] == 0
+    }
+    assert {8, 10, 12, 16, 24} <= flat
+    texts = [t.get_text() for t in ax.texts]
+    assert all(f"{gb} GB card" in texts for gb in (8, 10, 12, 16, 24))
+    ooms = [line for line in ax.lines if line.get_marker() == "X" and len(line.get_xdata())]
+    assert len(ooms) == 2  # one per run, at the device's memory
+    assert all(line.get_ydata()[0] == pytest.approx(24) for line in ooms)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "NVIDIA GeForce RTX 4090, tiled" in legend and "NVIDIA GeForce RTX 3060, untiled" in legend
+    assert "OOM (drawn at the device's memory)" in legend
+    styles = {line.get_label(): line.get_linestyle() for line in ax.lines}
+    assert (
+        styles["NVIDIA GeForce RTX 4090, tiled"] == "--" and styles["NVIDIA GeForce RTX 4090, untiled"] == "-"
+    )
+    assert "GiB" in ax.get_ylabel() and "megapixels" in ax.get_xlabel()
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert "256x256x8\n0.524 MP" in ticks  # the video case: frames count in megapixels
+
+
+def test_overhead_figure_marks_untiled_oom(tmp_path):
+    fig = plot.overhead_figure(gpu_runs(tmp_path), "sd-v1", "decode")
+    time_ax, mem_ax = fig.axes
+    assert [t.get_text() for t in time_ax.get_xticklabels()] == ["512x512", "1024x1024", "2048x2048"]
+    labels = [t.get_text() for t in time_ax.texts]
+    assert labels.count("untiled\nOOM") == 2
+    assert "-67%" in [t.get_text() for t in mem_ax.texts]  # 40 vs 120 bytes a pixel
+
+
+def test_no_tiled_cases_no_overhead_figure(tmp_path):
+    run = write_run(tmp_path, "a", [case(size=512), case(size=1024)])
+    assert plot.overhead_figure(plot.load([run]), "sd-v1", "decode") is None
+
+
+def test_size_labels_and_megapixels():
+    assert rec.size_label(case(size=512)) == "512x512"
+    assert rec.size_label(case(size=512, frames=17)) == "512x512x17"
+    assert rec.megapixels(case(size=1000)) == 1.0
+    assert rec.megapixels(case(size=1000, frames=4)) == 4.0
+
+
+def test_a_missing_run_is_bad_input(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such run folder" in err
