@@ -8,8 +8,12 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.setup-done
 CONFIG ?=
 ARGS ?=
+RUN ?=
+DOCS ?=
+RUNS ?=
+SPEC ?= configs/docs/hybrid-inference.yaml
 
-.PHONY: setup bench test test-gpu lint bench-overhead clean
+.PHONY: setup bench tables docs test test-gpu lint bench-overhead clean
 
 setup: $(STAMP)
 
@@ -32,6 +36,18 @@ bench: setup
 	fi; \
 	echo "vae-bench run $$config $(ARGS)"; \
 	$(PY) -m bench run "$$config" $(ARGS)
+
+# The documentation tables of a run (or several: RUN="a b"), as markdown on stdout.
+tables: setup
+	@if [ -z "$(RUN)" ]; then echo "usage: make tables RUN=results/runs/<id> [ARGS='--lang zh']"; exit 2; fi
+	$(PY) -m bench tables $(RUN) $(ARGS)
+
+# Regenerate the tables of a docs page in place from runs (one per GPU).
+docs: setup
+	@if [ -z "$(DOCS)" ] || [ -z "$(RUNS)" ]; then \
+	  echo "usage: make docs DOCS=path/to/page.md RUNS='run1 run2 ...' [SPEC=$(SPEC)] [ARGS=--check]"; exit 2; \
+	fi
+	$(PY) -m bench docs update $(DOCS) --spec $(SPEC) $(RUNS) $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q

@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print the summary table of a stored run")
     show.add_argument("run_dir", metavar="RUN_DIR")
     _add_analysis_commands(sub)
+    _add_docs_commands(sub)
     return p
 
 
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             "compare": cmd_compare,
             "history": cmd_history,
             "plot": cmd_plot,
+            "tables": cmd_tables,
+            "docs": cmd_docs,
         }[args.command](args)
     except BadInput as exc:
         print("vae-bench: error: " + " ".join(str(exc).split()), file=sys.stderr)
@@ -210,6 +213,119 @@ def cmd_plot(args) -> int:
     return EXIT_OK
 
 
+def _add_docs_commands(sub) -> None:
+    """tables and docs: the documentation tables, rendered from stored runs."""
+    from bench.labels import LANGS
+    from bench.styles import STYLES
+
+    raw = argparse.RawDescriptionHelpFormatter
+    tables = sub.add_parser(
+        "tables",
+        help="print the documentation tables of stored runs (markdown)",
+        description="One table per model and op, rows device x resolution, untiled and tiled side by "
+        "side, in the styles of the diffusers docs; several runs (one per GPU) merge into one table.",
+    )
+    tables.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    tables.add_argument("--spec", metavar="SPEC", help="render the blocks of a spec (configs/docs/*.yaml)")
+    tables.add_argument("--lang", choices=LANGS, help="label set (default: the spec's, or en)")
+    tables.add_argument("--style", choices=STYLES, help="one style for every table (default: by op)")
+
+    docs = sub.add_parser(
+        "docs",
+        help="update, check or import the tables of a documentation page",
+        formatter_class=raw,
+        description="update: replace the table inside each <details><summary>TITLE</summary> block a "
+        "spec names, leaving every other byte of the page as it was.\n"
+        "check: lint every table of a page.\n"
+        "import: read a page's published tables back into runs (one per device).\n\n"
+        "exit status: 0 ok, 1 the page would change (update --check) or has problems (check), "
+        "2 bad input (the page is left untouched).",
+    )
+    verbs = docs.add_subparsers(dest="docs_command", required=True, metavar="ACTION")
+    update = verbs.add_parser("update", help="regenerate a page's tables from runs, in place")
+    update.add_argument("page", metavar="PAGE")
+    update.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    update.add_argument(
+        "--spec", required=True, metavar="SPEC", help="table spec, e.g. configs/docs/hybrid-inference.yaml"
+    )
+    update.add_argument("--lang", choices=LANGS, help="label set (default: the spec's)")
+    update.add_argument("--check", action="store_true", help="write nothing; exit 1 if the page would change")
+    check = verbs.add_parser("check", help="lint the tables of pages; exit 1 on any problem")
+    check.add_argument("pages", nargs="+", metavar="PAGE")
+    check.add_argument("--lang", choices=LANGS, help="also flag headers and OOM words not of this language")
+    imp = verbs.add_parser("import", help="read a page's published tables into runs, one per device")
+    imp.add_argument("page", metavar="PAGE")
+    imp.add_argument("--out", required=True, metavar="DIR", help="where the run folders go")
+    imp.add_argument("--spec", metavar="SPEC", help="table spec (default: the shipped one that fits)")
+
+
+def cmd_tables(args) -> int:
+    from bench.docspec import load_spec
+    from bench.doctables import tables_markdown
+
+    spec = load_spec(args.spec) if args.spec else None
+    print(tables_markdown(args.runs, spec=spec, lang=args.lang, style=args.style), end="")
+    return EXIT_OK
+
+
+def cmd_docs(args) -> int:
+    return {"update": _docs_update, "check": _docs_check, "import": _docs_import}[args.docs_command](args)
+
+
+def _docs_update(args) -> int:
+    from bench.docs import update_page
+    from bench.docspec import load_spec
+    from bench.doctables import Measurements
+
+    spec, data = load_spec(args.spec), Measurements(args.runs)
+    update = update_page(args.page, spec, data, args.lang, check=args.check)
+    titles = ", ".join(map(repr, update.changed))
+    if not update.changed:
+        print(f"{args.page}: up to date")
+    elif args.check:
+        print(f"{args.page}: would change: {titles}")
+        return EXIT_FAILURES
+    else:
+        print(f"{args.page}: updated {titles}")
+    return EXIT_OK
+
+
+def _docs_check(args) -> int:
+    from bench.doccheck import check_page
+
+    found = 0
+    for page in args.pages:
+        problems = check_page(page, args.lang)
+        for p in problems:
+            print(f"{page}:{p.line}: {p.what}")
+        found += len(problems)
+    if found:
+        print(f"{found} problem(s)", file=sys.stderr)
+        return EXIT_FAILURES
+    print(f"{', '.join(args.pages)}: tables ok")
+    return EXIT_OK
+
+
+def _docs_import(args) -> int:
+    from bench.docimport import import_page, spec_for_page
+    from bench.docspec import load_spec
+
+    spec = load_spec(args.spec) if args.spec else spec_for_page(args.page)
+    for run_dir in import_page(args.page, spec, args.out):
+        print(run_dir)
+    return EXIT_OK
+
+
+def _write_tables(run_dir: Path) -> None:
+    """tables.md next to the run's cases; a failure to render never costs the run."""
+    from bench.doctables import write_run_tables
+
+    try:
+        print(f"tables written to {write_run_tables(run_dir)}")
+    except Exception as exc:  # the cases are stored; the tables can be rendered later
+        print(f"vae-bench: warning: tables.md not written: {exc}", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
     from bench import config, runner, store
 
@@ -283,6 +399,7 @@ def _report(run_dir: Path) -> int:
     _, frame = load_run(run_dir)
     print(summary_table(frame))
     print(f"\nrun stored in {run_dir}")
+    _write_tables(run_dir)
     errors = int((frame["status"] == "error").sum()) if not frame.empty else 0
     if errors:
         print(
