@@ -24,7 +24,7 @@ _DELIMITER_CELL = re.compile(r"^:?-+:?$")
 class Block:
     title: str
     start: int  # the line with <details>
-    end: int  # the line with the matching </details> (or the last line of the page)
+    end: int  # the line with the matching </details>, or len(lines) when never closed
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def find_blocks(lines: list[str]) -> list[Block]:
                     blocks.append(Block(title, start, i))
     for start, title in stack:  # never closed: runs to the end of the page
         if title is not None:
-            blocks.append(Block(title, start, len(lines) - 1))
+            blocks.append(Block(title, start, len(lines)))
     return sorted(blocks, key=lambda b: b.start)
 
 
