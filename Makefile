@@ -8,12 +8,14 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.setup-done
 CONFIG ?=
 ARGS ?=
+BASE ?=
+NEW ?=
 RUN ?=
 DOCS ?=
 RUNS ?=
 SPEC ?= configs/docs/hybrid-inference.yaml
 
-.PHONY: setup bench tables docs test test-gpu lint bench-overhead clean
+.PHONY: setup bench compare tables docs test test-gpu lint bench-overhead clean
 
 setup: $(STAMP)
 
@@ -48,6 +50,13 @@ docs: setup
 	  echo "usage: make docs DOCS=path/to/page.md RUNS='run1 run2 ...' [SPEC=$(SPEC)] [ARGS=--check]"; exit 2; \
 	fi
 	$(PY) -m bench docs update $(DOCS) --spec $(SPEC) $(RUNS) $(ARGS)
+
+# Compare two stored runs case by case; exits 1 when a case regressed.
+compare: setup
+	@if [ -z "$(BASE)" ] || [ -z "$(NEW)" ]; then \
+	  echo "usage: make compare BASE=results/runs/<id> NEW=results/runs/<id> [ARGS='--format md']"; exit 2; \
+	fi
+	$(PY) -m bench compare "$(BASE)" "$(NEW)" $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q

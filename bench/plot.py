@@ -91,7 +91,7 @@ def _colors(keys: list[tuple]) -> dict[tuple, str]:
 
 
 def _on(runs: list[RunData]) -> str:
-    """" on <device>" for a plot of one run; several runs are named in the legend."""
+    """ " on <device>" for a plot of one run; several runs are named in the legend."""
     return f" on {runs[0].label}" if len(runs) == 1 else ""
 
 
@@ -324,7 +324,8 @@ def history_figure(h) -> Figure:
     xs = list(range(1, len(h.runs) + 1))
     for n, s in enumerate(h.series):
         color = f"C{n % 10}"
-        ax.plot(xs, [v if v else float("nan") for v in s.values], marker="o", color=color, label=s.label)
+        label = f"{s.label} (step at #{s.step.index + 1}: {s.step.change})" if s.step else s.label
+        ax.plot(xs, [v if v else float("nan") for v in s.values], marker="o", color=color, label=label)
         for x, st in zip(xs, s.statuses, strict=True):
             if st == "oom":
                 ax.plot(
@@ -343,10 +344,10 @@ def history_figure(h) -> Figure:
             if y:
                 ax.plot([x], [y], marker="o", markersize=14, markerfacecolor="none", color=color)
             ax.annotate(
-                f"step {s.step.change}",
-                (x, 0.02 + 0.05 * (n % 4)),
-                xycoords=("data", "axes fraction"),
-                xytext=(4, 0),
+                s.step.change,
+                (x, y) if y else (x, 0.03),
+                xycoords="data" if y else ("data", "axes fraction"),
+                xytext=(9, -3),
                 textcoords="offset points",
                 fontsize=8,
                 color=color,
