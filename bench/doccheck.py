@@ -99,9 +99,11 @@ def _check_figures(rows: list[tuple[int, list[str]]], header: list[str]) -> list
                 continue
             values[role] = parsed
         untiled, tiled = values.get("time"), values.get("tiled_time")
-        if untiled and tiled and tiled[1] is not None:
-            expected = change(untiled[0], tiled[0])
-            if expected is not None and expected != tiled[1]:
+        if tiled and tiled[1] is not None:
+            expected = change(untiled[0], tiled[0]) if untiled else None
+            if untiled is None and cells[2] in words:
+                problems.append(Problem(line_no, f"tiled change {tiled[1]} without an untiled time"))
+            elif expected is not None and expected != tiled[1]:
                 problems.append(
                     Problem(
                         line_no,

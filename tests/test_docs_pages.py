@@ -183,6 +183,7 @@ def test_check_command_reports_file_and_line(capsys):
     [
         ("| GPU A | 512x512 | 0.148 | 5.60% | 0.301 (+50%) | 5.60% |", "tiled change +50% does not agree"),
         ("| GPU A | 512x512 | fast | 5.60% | 0.301 (+103%) | 5.60% |", "'fast' is not a number"),
+        ("| GPU A | 512x512 | OOM | OOM | 0.301 (+103%) | 5.60% |", "without an untiled time"),
         ("| GPU A | 512x512 | 0.148 | 5.60% | 0.301 (+103%) | 5.60% | 1 |", "row has 7 cells"),
     ],
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -216,6 +217,19 @@ def test_one_device_may_come_in_several_runs_of_different_cases(tmp_path):
     b = write_run(tmp_path, "b", "GPU A", [record(model="sdxl")])
     text = tables_markdown([a, b])
     assert "Encoding - sd-v1, float16" in text and "Encoding - sdxl, float16" in text
+
+
+def test_tables_and_docs_read_the_store_and_never_measure():
+    code = (
+        "import sys, bench.doctables, bench.docs, bench.doccheck, bench.docimport\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('bench.', 'torch', 'diffusers')))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    modules = loaded.stdout.split()
+    assert "bench.doctables" in modules
+    for later in ("runner", "worker", "measure", "workloads", "models"):
+        assert f"bench.{later}" not in modules
+    assert "torch" not in modules
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
