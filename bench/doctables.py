@@ -137,14 +137,19 @@ def block_rows(
             continue
         if strict:
             for rec, t in zip(recs, (False, True), strict=True):
-                if rec is None or rec.get("status") not in ("ok", "oom"):
+                figures = cell(rec)
+                if figures.status == "ok" and (figures.time is None or figures.percent is None):
+                    state = "no time or memory figure"
+                elif figures.status not in ("ok", "oom"):
                     state = "no record" if rec is None else f"status {rec.get('status')}"
-                    raise BadInput(
-                        None,
-                        f"block {block.title!r}",
-                        f"{device} {size} {'tiled' if t else 'untiled'}: {state}; "
-                        "a published table needs every case ok or oom",
-                    )
+                else:
+                    continue
+                raise BadInput(
+                    None,
+                    f"block {block.title!r}",
+                    f"{device} {size} {'tiled' if t else 'untiled'}: {state}; "
+                    "a published table needs every case ok (with its figures) or oom",
+                )
         rows.append(Row(device, size, cell(recs[0]), cell(recs[1]) if tiled else None))
     return rows, tiled
 

@@ -41,7 +41,7 @@ class Cell:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok" and self.time is not None and self.percent is not None
+        return self.status == "ok" and self.time is not None
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def render(style: str, rows: Sequence[Row], labels: LabelSet, tiled: bool = True
 def _encode(rows: Sequence[Row], labels: LabelSet, tiled: bool) -> str:
     def pair(cell: Cell | None) -> list:
         if cell is not None and cell.ok:
-            return [round(cell.time, 3), cell.percent]
+            return [round(cell.time, 3), NOT_MEASURED if cell.percent is None else cell.percent]
         if cell is not None and cell.status == "oom":
             return [None, None]  # printed as the OOM word
         return [NOT_MEASURED, NOT_MEASURED]
@@ -124,6 +124,8 @@ def short_time(cell: Cell | None, labels: LabelSet) -> str:
 def percent(cell: Cell | None, labels: LabelSet) -> str:
     if cell is None or not cell.ok:
         return _word(cell, labels)
+    if cell.percent is None:  # a backend that cannot measure memory
+        return NOT_MEASURED
     return f"{cell.percent:.2f}%"
 
 

@@ -79,7 +79,7 @@ def record(
         else None,
         "mem": {
             "peak_allocated": None,
-            "peak_reserved": int(percent / 100 * total) if ok else None,
+            "peak_reserved": int(percent / 100 * total) if ok and percent is not None else None,
             "nvml_peak_used": None,
             "nvml_baseline_used": None,
             "process_peak": None,

@@ -240,3 +240,11 @@ def test_make_targets_call_the_commands():
     assert "-m bench tables results/runs/x" in dry("tables", "RUN=results/runs/x")
     out = dry("docs", "DOCS=page.md", "SPEC=s.yaml", "RUNS=r1 r2")
     assert "-m bench docs update page.md --spec s.yaml r1 r2" in out
+
+
+def test_a_published_table_needs_memory_figures(tmp_path):
+    run = write_run(tmp_path, "a", "GPU A", [record(), record(tiled=True, percent=None)])
+    rec = read_cases(run)[1]
+    assert rec["mem"]["percent"] is None
+    with pytest.raises(BadInput, match="512x512 tiled: no time or memory figure"):
+        block_rows(BlockSpec("t", "sd-v1", "encode", "encode"), Measurements([run]), None, 1, strict=True)

@@ -135,3 +135,11 @@ def test_parse_time(text, expected):
 )
 def test_parse_percent(text, expected):
     assert parse_percent(text) == expected
+
+
+def test_a_time_without_a_memory_figure_keeps_its_time():
+    cell = Cell("ok", 0.25, None)
+    decode = render("decode", [Row("cpu", "64x64", cell, cell)], EN).split("\n")[2]
+    assert decode == "| cpu | 64x64 | 0.25 | - | 0.250 (0%) | - |"
+    encode = render("encode", [Row("cpu", "64x64", cell, cell)], EN).split("\n")[2]
+    assert "|             0.25 | -            |" in encode
