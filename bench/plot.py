@@ -122,6 +122,10 @@ def _size_ticks(ax, records: Iterable[dict]) -> None:
     ax.set_xlabel("image size (megapixels: width x height x frames / 1e6, log scale)")
 
 
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
     fig, (ax,) = _figure()
     groups = _groups(runs, model, op)
@@ -206,8 +210,9 @@ def time_figure(runs: list[RunData], model: str, op: str) -> Figure:
         ok = [r for r in recs if rec.median_time(r) is not None]
         xs = [rec.megapixels(r) for r in ok]
         ys = [rec.median_time(r) for r in ok]
-        lo = [y - r["time_s"].get("min", y) for y, r in zip(ys, ok, strict=True)]
-        hi = [r["time_s"].get("max", y) - y for y, r in zip(ys, ok, strict=True)]
+        # Runs imported from published tables hold only the median: no bars there.
+        lo = [y - _or(r["time_s"].get("min"), y) for y, r in zip(ys, ok, strict=True)]
+        hi = [_or(r["time_s"].get("max"), y) - y for y, r in zip(ys, ok, strict=True)]
         ax.errorbar(
             xs,
             ys,

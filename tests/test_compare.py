@@ -300,3 +300,16 @@ def test_cpu_runs_use_a_larger_memory_bar(tmp_path, capsys, extra, flagged):
     assert "larger of 64 MiB and 10% of the base peak (default for CPU runs)" in out
     code, out, _ = cli(capsys, "compare", base, new, "--mem-floor", "16", "--mem-percent", "2")
     assert code == 1 and "larger of 16 MiB and 2% of the base peak (given)" in out
+
+
+def test_runs_with_only_medians_are_judged_by_the_factor(tmp_path, capsys):
+    def median_only(t):
+        c = case(samples=[t])
+        c["time_s"].update(samples=[], min=None, max=None)
+        return c
+
+    base, new = run_pair(tmp_path, [median_only(0.10)], [median_only(0.13)])
+    d = only(compare_runs(base, new))
+    assert d.untested and d.verdict == "regression"
+    code, out, _ = cli(capsys, "compare", base, new)
+    assert code == 1 and "few samples (0/0)" in out

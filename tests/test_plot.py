@@ -114,3 +114,12 @@ def test_a_missing_run_is_bad_input(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such run folder" in err
+
+
+def test_runs_with_only_medians_plot(tmp_path):
+    # Runs imported from published tables hold the median and no samples, min or max.
+    cases = [case(size=s, samples=noisy(s / 1e4)) for s in (512, 1024)]
+    for c in cases:
+        c["time_s"].update(mean=None, min=None, max=None, iqr=None, samples=[])
+    written = plot.plot_runs([write_run(tmp_path, "imported", cases)], out=tmp_path / "p")
+    assert [p.name for p in written] == ["memory-sd-v1-decode.png", "time-sd-v1-decode.png"]
