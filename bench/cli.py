@@ -118,7 +118,7 @@ def _add_analysis_commands(sub) -> None:
         formatter_class=raw,
         description="Match the cases of two runs by their parameters and report which got slower "
         "(ratio of medians beyond --factor and a Mann-Whitney U test on the samples), which need "
-        "more memory (beyond the larger of 16 MiB and 2%% on GPUs, 64 MiB and 10%% on CPUs), and which "
+        "more memory (beyond the larger of 16 MiB and 2%% on GPUs, 64 MiB and 25%% on CPUs), and which "
         "stopped fitting (ok -> oom).\n\n"
         "exit status: 0 no regression, 1 regression found, 2 bad input.",
     )
@@ -134,7 +134,7 @@ def _add_analysis_commands(sub) -> None:
         "--mem-floor", type=float, metavar="MIB", help="memory change always tolerated (default 16; CPU 64)"
     )
     cmp.add_argument(
-        "--mem-percent", type=float, metavar="PCT", help="memory change, %% of the base (default 2; CPU 10)"
+        "--mem-percent", type=float, metavar="PCT", help="memory change, %% of the base (default 2; CPU 25)"
     )
 
     hist = sub.add_parser(

@@ -7,8 +7,7 @@ a Mann-Whitney U test on the stored samples says the difference is not chance; w
 too few samples for the test, the factor alone decides, and the case says so.
 Memory: the change of the run's memory metric peak, flagged beyond the larger of
 16 MiB and 2% of the base peak on GPUs (the allocator's peaks repeat to the byte),
-64 MiB and 10% on CPUs (a process's peak RSS moves by several percent between
-runs). Status: ok -> oom or error is always a regression, oom or error -> ok an
+64 MiB and 25% on CPUs (a process's peak RSS moves by up to 20% between runs). Status: ok -> oom or error is always a regression, oom or error -> ok an
 improvement.
 """
 
@@ -28,9 +27,9 @@ GPU_FACTOR = 1.10
 # measured with 5 repeats), so their bar is higher.
 CPU_FACTOR = 1.25
 GPU_MEM = (16 * rec.MIB, 0.02)  # floor (bytes), fraction of the base peak
-# The peak RSS of a CPU run moved by up to 7% (68 MiB) between two runs of
-# configs/cpu.yaml made minutes apart on one machine.
-CPU_MEM = (64 * rec.MIB, 0.10)
+# The peak RSS of one case of configs/cpu.yaml moved by up to 20% (196 MiB of
+# about 1 GiB) between seven runs made within half an hour on one machine.
+CPU_MEM = (64 * rec.MIB, 0.25)
 
 REGRESSION, IMPROVEMENT, UNCHANGED, CHANGED = "regression", "improvement", "unchanged", "changed"
 NOT_OK = ("oom", "error")

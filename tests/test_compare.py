@@ -286,18 +286,18 @@ def test_equal_samples_are_not_different():
     assert t.testable and not t.significant and t.p_value == 1.0
 
 
-@pytest.mark.parametrize("extra, flagged", [(100 * MIB, True), (60 * MIB, False)])
+@pytest.mark.parametrize("extra, flagged", [(250 * MIB, True), (150 * MIB, False)])
 def test_cpu_runs_use_a_larger_memory_bar(tmp_path, capsys, extra, flagged):
-    # A CPU run's peak RSS moves by several percent between runs: 64 MiB and 10%.
+    # A CPU run's peak RSS moves by up to 20% between runs: 64 MiB and 25% of 800 MiB.
     cpu = {"device": "cpu"}
     base = write_run(tmp_path, "base", [case(device="cpu", peak=800 * MIB)], **cpu)
     new = write_run(tmp_path, "new", [case(device="cpu", peak=800 * MIB + extra)], **cpu)
     c = compare_runs(base, new)
-    assert (c.mem_floor, c.mem_fraction) == (64 * MIB, 0.10)
+    assert (c.mem_floor, c.mem_fraction) == (64 * MIB, 0.25)
     assert (only(c).verdict == "regression") is flagged
     code, out, _ = cli(capsys, "compare", base, new)
     assert code == (1 if flagged else 0)
-    assert "larger of 64 MiB and 10% of the base peak (default for CPU runs)" in out
+    assert "larger of 64 MiB and 25% of the base peak (default for CPU runs)" in out
     code, out, _ = cli(capsys, "compare", base, new, "--mem-floor", "16", "--mem-percent", "2")
     assert code == 1 and "larger of 16 MiB and 2% of the base peak (given)" in out
 
