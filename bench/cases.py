@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -67,12 +68,20 @@ class Case:
             op=d["op"],
             width=int(d["width"]),
             height=int(d["height"]),
-            frames=d.get("frames"),
+            frames=_frames(d.get("frames")),
             batch=int(d["batch"]),
             dtype=d["dtype"],
             tiled=bool(d["tiled"]),
             tiling=tuple(sorted(tiling.items())) if tiling is not None else None,
         )
+
+
+def _frames(value: Any) -> int | None:
+    """Frames as an int, or None for an image; a DataFrame that mixes image and video
+    rows hands them over as floats, with NaN for None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return int(value)
 
 
 def tiling_in_force(spec: ModelSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:

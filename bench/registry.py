@@ -8,6 +8,7 @@ workloads need. This module only reads data; building models is bench.models.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,44 +20,113 @@ from bench.errors import BadInput
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
 
-FAMILIES = ("image",)
+# image: one picture, no frames axis (4D input, or 5D with one frame for models
+# built on a video architecture). video: a frames axis, 5D input.
+FAMILIES = ("image", "video")
 
-# Tiling knobs a sweep may override, per tiling kind, with their type and a check.
-# "kl" is AutoencoderKL's: a square pixel tile and the overlap between tiles; the
-# latent tile size is derived from it (diffusers keeps both and does not re-derive).
-TILING_KNOBS: dict[str, dict[str, tuple[type, str]]] = {
+# Tiling knobs a sweep may override, per tiling kind. The value says what a knob
+# counts, which decides what it may be:
+#   px      pixels: a positive multiple of the model's spatial compression
+#           (of 8 for "kl", as before; diffusers keeps the latent tile it derived)
+#   frames  pixel frames: a positive multiple of the model's temporal compression
+#   factor  a number in [0, 1)
+#   flag    true or false
+# "kl" is AutoencoderKL's API (also Flux.2's and TAESD's): a square pixel tile and
+# the overlap between tiles; the latent tile is derived from the pixel one.
+# "spatial" is enable_tiling(height, width, strides) of Wan, Qwen-Image and DC-AE.
+# "spatiotemporal" adds the frame tile and stride of HunyuanVideo and LTX, and their
+# framewise switches, which turn the frame tiling on or off.
+TILING_KNOBS: dict[str, dict[str, str]] = {
     "kl": {
-        "tile_sample_min_size": (int, "a positive multiple of 8"),
-        "tile_overlap_factor": (float, "a number in [0, 1)"),
+        "tile_sample_min_size": "px",
+        "tile_overlap_factor": "factor",
+    },
+    "spatial": {
+        "tile_sample_min_height": "px",
+        "tile_sample_min_width": "px",
+        "tile_sample_stride_height": "px",
+        "tile_sample_stride_width": "px",
+    },
+    "spatiotemporal": {
+        "tile_sample_min_height": "px",
+        "tile_sample_min_width": "px",
+        "tile_sample_min_num_frames": "frames",
+        "tile_sample_stride_height": "px",
+        "tile_sample_stride_width": "px",
+        "tile_sample_stride_num_frames": "frames",
+        "use_framewise_encoding": "flag",
+        "use_framewise_decoding": "flag",
     },
 }
+_KNOB_TYPES = {"px": int, "frames": int, "factor": float, "flag": bool}
+
+# (stride, tile, what a stride larger than the tile skips)
+STRIDES = (
+    ("tile_sample_stride_height", "tile_sample_min_height", "rows"),
+    ("tile_sample_stride_width", "tile_sample_min_width", "columns"),
+    ("tile_sample_stride_num_frames", "tile_sample_min_num_frames", "frames"),
+)
+
+FRAME_RULE_RE = re.compile(r"^1\+(\d+)k$")
 
 
-def check_knob(kind: str, knob: str, value: Any) -> str | None:
-    """Why `value` is not allowed for `knob`, or None when it is."""
+def check_knob(kind: str, knob: str, value: Any, spatial: int = 8, temporal: int = 1) -> str | None:
+    """Why `value` is not allowed for `knob`, or None when it is. `spatial` and
+    `temporal` are the model's compression factors."""
     knobs = TILING_KNOBS[kind]
     if knob not in knobs:
         return f"unknown tiling knob; allowed: {', '.join(knobs)}"
-    typ, allowed = knobs[knob]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"must be {allowed}, got {value!r}"
-    if typ is int and (not isinstance(value, int) or value <= 0 or value % 8):
-        return f"must be {allowed}, got {value!r}"
-    if knob == "tile_overlap_factor" and not 0 <= value < 1:
-        return f"must be {allowed}, got {value!r}"
+    what = knobs[knob]
+    if what == "flag":
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if what == "factor":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            return f"must be a number in [0, 1), got {value!r}"
+        return None
+    if kind == "kl":
+        step, of = 8, ""
+    elif what == "px":
+        step, of = spatial, " (the model's spatial compression)"
+    else:
+        step, of = temporal, " (the model's temporal compression)"
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % step:
+        return f"must be a positive multiple of {step}{of}, got {value!r}"
+    return None
+
+
+def check_strides(knobs: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(stride knob, tile knob, why) for a stride larger than its tile, else None.
+
+    diffusers steps through the input by the stride and keeps a stride's worth of
+    every tile: a stride past the tile skips input and silently returns a smaller
+    output than was asked for."""
+    for stride, tile, skipped in STRIDES:
+        if stride in knobs and tile in knobs and knobs[stride] > knobs[tile]:
+            return (
+                stride,
+                tile,
+                f"{stride} {knobs[stride]} is larger than {tile} {knobs[tile]}: diffusers would "
+                f"skip the {skipped} between tiles and silently truncate the output; "
+                "use a stride <= the tile size",
+            )
     return None
 
 
 def normalize_knobs(kind: str, knobs: dict[str, Any]) -> dict[str, Any]:
     """Knobs in their declared type, so that 0 and 0.0 make the same case."""
-    return {k: TILING_KNOBS[kind][k][0](v) for k, v in knobs.items()}
+    return {k: _KNOB_TYPES[TILING_KNOBS[kind][k]](v) for k, v in knobs.items()}
+
+
+def frame_step(rule: str) -> int:
+    """4 for "1+4k": valid frame counts are 1, 5, 9, ..."""
+    return int(FRAME_RULE_RE.match(rule).group(1))
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     cls: str  # a diffusers class name, or "module:Class" for a class of one's own
-    family: str
+    family: str  # "image" | "video"
     repo: str | None  # hub repo id or a local folder; None: random weights only
     subfolder: str | None
     revision: str | None
@@ -66,15 +136,37 @@ class ModelSpec:
     params_source: str | None
     spatial_compression: int
     tiling_kind: str
-    tiling: dict  # default knobs, as diffusers sets them from the config
+    tiling: dict  # default knobs, as diffusers sets them
+    latent_channels: int
+    input_rank: int = 4  # 4: (batch, channels, height, width); 5: frames after channels
+    temporal_compression: int = 1  # pixel frames per latent frame, after the first
+    frame_rule: str | None = None  # video: valid frame counts, "1+4k"
+    source: str | None = None  # where the bundled config's facts come from
 
     @property
     def in_channels(self) -> int:
-        return int(self.config.get("in_channels", 3))
+        # Qwen-Image's config calls it input_channels.
+        return int(self.config.get("in_channels", self.config.get("input_channels", 3)))
 
     @property
-    def latent_channels(self) -> int:
-        return int(self.config["latent_channels"])
+    def is_video(self) -> bool:
+        return self.family == "video"
+
+    def frames_ok(self, frames: int) -> bool:
+        return self.frame_rule is not None and (frames - 1) % frame_step(self.frame_rule) == 0
+
+    def frame_rule_text(self) -> str:
+        """The rule in words, with the first valid counts: "1 + 4k (1, 5, 9, 13, 17, ...)"."""
+        step = frame_step(self.frame_rule)
+        first = ", ".join(str(1 + step * k) for k in range(5))
+        return f"1 + {step}k ({first}, ...)"
+
+    def latent_frames(self, frames: int | None) -> int:
+        """Latent frames for `frames` pixel frames: the first frame alone, then one
+        per `temporal_compression` frames (frames=None: one, an image)."""
+        if frames is None:
+            return 1
+        return (frames - 1) // self.temporal_compression + 1
 
 
 _REQUIRED = {
@@ -92,6 +184,10 @@ _OPTIONAL = {
     "params": int,
     "params_source": str,
     "source": str,
+    "input_rank": int,
+    "temporal_compression": int,
+    "frame_rule": str,
+    "latent_channels": int,
 }
 
 
@@ -111,38 +207,78 @@ def load_registry(path: str | Path | None = None) -> dict[str, ModelSpec]:
 def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
     if not isinstance(entry, dict):
         raise BadInput(path, name, "must be a mapping")
+
+    def bad(key: str, why: str) -> BadInput:
+        return BadInput(path, f"{name}.{key}", why)
+
     for key in entry:
         if key not in _REQUIRED and key not in _OPTIONAL:
-            allowed = ", ".join([*_REQUIRED, *_OPTIONAL])
-            raise BadInput(path, f"{name}.{key}", f"unknown key; allowed: {allowed}")
+            raise bad(key, f"unknown key; allowed: {', '.join([*_REQUIRED, *_OPTIONAL])}")
     for key in _REQUIRED:
         if key not in entry:
-            raise BadInput(path, f"{name}.{key}", "missing")
+            raise bad(key, "missing")
     for key, typ in {**_REQUIRED, **_OPTIONAL}.items():
-        if key in entry and entry[key] is not None and not isinstance(entry[key], typ):
-            raise BadInput(path, f"{name}.{key}", f"must be {typ.__name__}")
-    if entry["family"] not in FAMILIES:
-        raise BadInput(path, f"{name}.family", f"must be one of {', '.join(FAMILIES)}")
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
+            raise bad(key, f"must be {typ.__name__}")
+    family = entry["family"]
+    if family not in FAMILIES:
+        raise bad("family", f"must be one of {', '.join(FAMILIES)}")
+    for key in ("spatial_compression", "temporal_compression", "latent_channels"):
+        if entry.get(key) is not None and entry[key] < 1:
+            raise bad(key, f"must be a positive integer, got {entry[key]}")
+    video = family == "video"
+    rank = entry.get("input_rank", 5 if video else 4)
+    if rank not in ((5,) if video else (4, 5)):
+        allowed = "5 (batch, channels, frames, height, width)" if video else "4, or 5 for a single frame"
+        raise bad("input_rank", f"must be {allowed} for the {family} family, got {rank}")
+    temporal = entry.get("temporal_compression")
+    rule = entry.get("frame_rule")
+    if video:
+        if temporal is None:
+            raise bad("temporal_compression", "missing: a video model needs its frames per latent frame")
+        if rule is None:
+            raise bad("frame_rule", 'missing: a video model needs its valid frame counts, e.g. "1+4k"')
+        if not FRAME_RULE_RE.match(rule) or frame_step(rule) < 1:
+            raise bad("frame_rule", f'must be "1+Nk" with N a positive integer (e.g. "1+4k"), got {rule!r}')
+    elif rule is not None:
+        raise bad("frame_rule", "only video models have a frames axis; an image model takes none")
+
     kind = entry["tiling_kind"]
     if kind not in TILING_KNOBS:
-        raise BadInput(path, f"{name}.tiling_kind", f"must be one of {', '.join(TILING_KNOBS)}")
+        raise bad("tiling_kind", f"must be one of {', '.join(TILING_KNOBS)}")
+    spatial = entry["spatial_compression"]
+    if kind == "spatiotemporal" and not video:
+        raise bad("tiling_kind", "spatiotemporal tiling needs a video model (a frames axis)")
     for knob, value in entry["tiling"].items():
-        why = check_knob(kind, knob, value)
+        why = check_knob(kind, knob, value, spatial, temporal or 1)
         if why:
-            raise BadInput(path, f"{name}.tiling.{knob}", why)
+            raise bad(f"tiling.{knob}", why)
+    missing = [k for k in TILING_KNOBS[kind] if k not in entry["tiling"]]
+    if missing:
+        raise bad(
+            "tiling", f"missing {', '.join(missing)}: give every knob of {kind} tiling, as diffusers sets it"
+        )
+    stride = check_strides(entry["tiling"])
+    if stride:
+        raise bad(f"tiling.{stride[0]}", stride[2])
+
     config_path = (path.parent / entry["config"]).resolve()
     try:
         config = json.loads(config_path.read_text())
     except FileNotFoundError:
-        raise BadInput(path, f"{name}.config", f"{config_path} not found") from None
+        raise bad("config", f"{config_path} not found") from None
     except json.JSONDecodeError as exc:
         raise BadInput(config_path, None, f"invalid JSON: {exc}") from None
-    if "latent_channels" not in config:
-        raise BadInput(config_path, "latent_channels", "missing")
+    latent_channels = entry.get("latent_channels")
+    if latent_channels is None and "latent_channels" not in config:
+        raise BadInput(
+            config_path, "latent_channels", f"missing (or give latent_channels in {name}'s registry entry)"
+        )
     return ModelSpec(
         name=name,
         cls=entry["class"],
-        family=entry["family"],
+        family=family,
         repo=_repo(path, entry.get("repo")),
         subfolder=entry.get("subfolder"),
         revision=entry.get("revision"),
@@ -150,9 +286,14 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         config=config,
         params=entry.get("params"),
         params_source=entry.get("params_source"),
-        spatial_compression=entry["spatial_compression"],
+        spatial_compression=spatial,
         tiling_kind=kind,
         tiling=normalize_knobs(kind, entry["tiling"]),
+        latent_channels=int(config["latent_channels"] if latent_channels is None else latent_channels),
+        input_rank=rank,
+        temporal_compression=temporal or 1,
+        frame_rule=rule,
+        source=entry.get("source"),
     )
 
 

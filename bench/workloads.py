@@ -1,9 +1,11 @@
 """Build a case's input and the call that encodes or decodes it, with tiling set as
-the case says. Family differences (input rank, latent shape, tiling API) live here."""
+the case says. Family differences (input rank, frames, latent shape, tiling API)
+live here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -11,29 +13,60 @@ import torch
 from bench.cases import Case
 from bench.registry import ModelSpec
 
+FRAMEWISE = ("use_framewise_encoding", "use_framewise_decoding")
+
 
 def apply_tiling(model, spec: ModelSpec, tiling: dict[str, Any] | None) -> None:
+    """Set the model's tiling to the case's: `tiling` is every knob in force, or None
+    for an untiled case, which runs the whole input in one pass. The model is reused
+    across cases, so every knob is set every time."""
+    framewise = spec.tiling_kind == "spatiotemporal"
     if tiling is None:
         model.disable_tiling()
+        if framewise:
+            # HunyuanVideo tiles frames by default even with tiling off.
+            for flag in FRAMEWISE:
+                setattr(model, flag, False)
         return
-    model.enable_tiling()
     if spec.tiling_kind == "kl":
+        model.enable_tiling()
         for knob, value in tiling.items():
             setattr(model, knob, value)
+        return
+    # enable_tiling, not setattr: DC-AE derives its latent tile inside it.
+    model.enable_tiling(**{k: v for k, v in tiling.items() if k not in FRAMEWISE})
+    if framewise:
+        for flag in FRAMEWISE:
+            setattr(model, flag, tiling[flag])
 
 
 def input_shape(case: Case, spec: ModelSpec) -> tuple[int, ...]:
+    """encode: the pixels; decode: the latent of that many pixels. 5D inputs put
+    frames after channels; an image through a 5D model is one frame."""
     if case.op == "encode":
-        return (case.batch, spec.in_channels, case.height, case.width)
-    f = spec.spatial_compression
-    return (case.batch, spec.latent_channels, case.height // f, case.width // f)
+        channels, frames, height, width = spec.in_channels, case.frames or 1, case.height, case.width
+    else:
+        f = spec.spatial_compression
+        channels, frames = spec.latent_channels, spec.latent_frames(case.frames)
+        height, width = case.height // f, case.width // f
+    if spec.input_rank == 5:
+        return (case.batch, channels, frames, height, width)
+    return (case.batch, channels, height, width)
+
+
+def output_shape(case: Case, spec: ModelSpec) -> tuple[int, ...]:
+    """What the call returns: the latent for encode, the pixels for decode (a frame
+    count that keeps to the model's frame rule comes back whole)."""
+    return input_shape(replace(case, op="decode" if case.op == "encode" else "encode"), spec)
 
 
 def prepare(model, spec: ModelSpec, case: Case, device: str) -> Callable[[], Any]:
     """Set the model up for `case` and return the call to time.
 
     The input is made once, outside the timed call, and kept alive by the closure so
-    that it counts in the peak as it would in a pipeline.
+    that it counts in the peak as it would in a pipeline. encode returns what the
+    model returns (a latent distribution, or DC-AE's and TAESD's latent tensor);
+    decode returns the pixels.
     """
     apply_tiling(model, spec, case.tiling_dict)
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -42,10 +75,10 @@ def prepare(model, spec: ModelSpec, case: Case, device: str) -> Callable[[], Any
     if case.op == "encode":
 
         def call():
-            return model.encode(x).latent_dist
+            return model.encode(x, return_dict=False)[0]
     else:
 
         def call():
-            return model.decode(x).sample
+            return model.decode(x, return_dict=False)[0]
 
     return call
