@@ -96,27 +96,33 @@ def tiling_in_force(spec: ModelSpec, overrides: dict[str, Any] | None) -> dict[s
 
 def expand(sweep: Sweep, specs: dict[str, ModelSpec]) -> list[Case]:
     """Cases grouped by (model, dtype), the unit one worker process handles; inside a
-    group, smaller inputs first so that a card that runs out of memory does so last."""
+    group, smaller inputs first so that a card that runs out of memory does so last.
+
+    Video models get one case per frame count of the sweep; image models ignore the
+    frames axis (their cases have frames None)."""
     cases = []
     for model, dtype in itertools.product(sweep.models, sweep.dtype):
         spec = specs[model]
         tiling = tiling_in_force(spec, sweep.tiling.get(model))
+        frames = (sweep.frames or ()) if spec.is_video else (None,)
         group = [
             Case(
                 model=model,
                 op=op,
                 width=w,
                 height=h,
-                frames=None,
+                frames=f,
                 batch=batch,
                 dtype=dtype,
                 tiled=tiled,
                 tiling=tuple(tiling.items()) if tiled else None,
             )
-            for op, (w, h), batch, tiled in itertools.product(
-                sweep.ops, sweep.resolutions, sweep.batch, sweep.tiled
+            for op, (w, h), f, batch, tiled in itertools.product(
+                sweep.ops, sweep.resolutions, frames, sweep.batch, sweep.tiled
             )
         ]
-        group.sort(key=lambda c: (sweep.ops.index(c.op), c.width * c.height, c.batch, c.tiled))
+        group.sort(
+            key=lambda c: (sweep.ops.index(c.op), c.width * c.height * (c.frames or 1), c.batch, c.tiled)
+        )
         cases.extend(group)
     return cases

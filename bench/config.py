@@ -14,7 +14,14 @@ from typing import Any
 import yaml
 
 from bench.errors import BadInput
-from bench.registry import ModelSpec, check_knob, load_registry, normalize_knobs
+from bench.registry import (
+    ModelSpec,
+    check_knob,
+    check_strides,
+    frame_step,
+    load_registry,
+    normalize_knobs,
+)
 
 OPS = ("encode", "decode")
 DTYPES = ("float16", "bfloat16", "float32")
@@ -32,6 +39,7 @@ class Sweep:
     models: tuple[str, ...]
     ops: tuple[str, ...]
     resolutions: tuple[tuple[int, int], ...]  # (width, height)
+    frames: tuple[int, ...] | None = None  # pixel frames, for video models only
     batch: tuple[int, ...] = (1,)
     dtype: tuple[str, ...] = ("float16",)
     tiled: tuple[bool, ...] = (False,)
@@ -51,6 +59,8 @@ class Sweep:
         d["resolutions"] = [f"{w}x{h}" for w, h in self.resolutions]
         for key in ("models", "ops", "batch", "dtype", "tiled"):
             d[key] = list(d[key])
+        if self.frames is not None:
+            d["frames"] = list(self.frames)
         d.pop("source")
         return d
 
@@ -132,6 +142,17 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         raise bad("tiled", "must be true, false or a list of them, e.g. [false, true]")
     tiled = tuple(dict.fromkeys(tiled_raw))
 
+    frames = _frames(raw.get("frames"), [registry[m] for m in models], bad)
+    for m in models:
+        step = registry[m].spatial_compression
+        for w, h in resolutions:
+            if w % step or h % step:
+                raise bad(
+                    "resolutions",
+                    f"{w}x{h} does not suit {m}: its sides must be multiples of {step}, "
+                    f"{m}'s spatial compression (pixels per latent)",
+                )
+
     tiling = raw.get("tiling")
     tiling = {} if tiling is None else tiling
     if not isinstance(tiling, dict):
@@ -141,10 +162,14 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
             raise bad(f"tiling.{model}", "overrides tiling for a model that is not in `models`")
         if not isinstance(knobs, dict):
             raise bad(f"tiling.{model}", "must be a mapping of tiling knobs")
+        spec = registry[model]
         for knob, value in knobs.items():
-            why = check_knob(registry[model].tiling_kind, knob, value)
+            why = check_knob(
+                spec.tiling_kind, knob, value, spec.spatial_compression, spec.temporal_compression
+            )
             if why:
                 raise bad(f"tiling.{model}.{knob}", why)
+        _check_strides(spec, knobs, bad)
 
     warmup = raw.get("warmup", 1)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
@@ -165,6 +190,7 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         models=models,
         ops=ops,
         resolutions=resolutions,
+        frames=frames,
         batch=batch,
         dtype=dtypes,
         tiled=tiled,
@@ -178,6 +204,53 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         registry=registry_path,
         source=str(source) if source else None,
     )
+
+
+def _frames(value: Any, specs: list[ModelSpec], bad) -> tuple[int, ...] | None:
+    """The frames axis: needed by video models, checked against each one's frame
+    rule up front; an image model has no frames axis and ignores it."""
+    video = [s for s in specs if s.is_video]
+    if value is None:
+        if video:
+            names = ", ".join(s.name for s in video)
+            example = ", ".join(str(1 + frame_step(video[0].frame_rule) * k) for k in (4, 8))
+            raise bad(
+                "frames",
+                f"missing; {names} {'is a video model' if len(video) == 1 else 'are video models'} "
+                f"and need{'s' if len(video) == 1 else ''} frame counts, e.g. frames: [{example}]",
+            )
+        return None
+    if not video:
+        raise bad(
+            "frames",
+            "none of the models is a video model, so there is no frames axis; "
+            "remove frames or add a video model",
+        )
+    frames = tuple(dict.fromkeys(_positive_int(f, "frames", bad) for f in _as_list(value, "frames", bad)))
+    for spec in video:
+        for f in frames:
+            if not spec.frames_ok(f):
+                raise bad(
+                    "frames",
+                    f"{f} is not a valid frame count for {spec.name}: its frame counts are "
+                    f"{spec.frame_rule_text()}",
+                )
+    return frames
+
+
+def _check_strides(spec: ModelSpec, overrides: dict[str, Any], bad) -> None:
+    """A stride larger than its tile, with the registry's defaults filled in, is
+    refused; the field named is the knob the sweep set (the stride if it set both)."""
+    merged = {**spec.tiling, **overrides}
+    found = check_strides(merged)
+    if not found:
+        return
+    stride, tile, why = found
+    fld = stride if stride in overrides or tile not in overrides else tile
+    defaults = [k for k in (stride, tile) if k not in overrides]
+    if defaults:
+        why += f" ({' and '.join(defaults)} {'is' if len(defaults) == 1 else 'are'} {spec.name}'s default)"
+    raise bad(f"tiling.{spec.name}.{fld}", why)
 
 
 def _as_list(value: Any, fld: str, bad) -> list:
