@@ -74,7 +74,7 @@ def rows(comparison: Comparison) -> list[list[Any]]:
                 d.status,
                 d.base_time,
                 d.new_time,
-                None if d.ratio is None else f"x{d.ratio:.2f}",
+                None if d.ratio is None else f"x{d.ratio:.3f}",
                 _test(d),
                 _mib(d.base_mem),
                 _mib(d.new_mem),
@@ -153,7 +153,7 @@ def _text(c: Comparison) -> str:
 
 def _markdown(c: Comparison) -> str:
     out = [f"### vae-bench compare: {summary(c)}", ""]
-    out += [f"- {line}" for line in _header_lines(c)]
+    out += [f"- {line.replace(':  ', ': ')}" for line in _header_lines(c)]
     out += ["", _table(c, "pipe"), ""]
     for line in _footer_lines(c)[:-1]:
         out.append(f"- {line.strip()}" if not line.startswith("  ") else f"  - {line.strip()}")
