@@ -19,7 +19,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench import records as rec
-from bench.compare import CPU_FACTOR, GPU_FACTOR, NOT_OK
+from bench.compare import CPU_FACTOR, GPU_FACTOR, NOT_OK, environment_differences
 from bench.errors import BadInput
 from bench.store import META
 
@@ -220,8 +220,19 @@ def render(h: History) -> str:
     )
     for i, run in enumerate(h.runs, 1):
         env = run.meta.get("environment") or {}
-        lines.append(
+        line = (
             f"#{i} {run.run_id}  started {run.started_at or '-'}  "
             f"torch {env.get('torch', '-')}  diffusers {env.get('diffusers', '-')}"
         )
+        if i > 1:
+            changed = environment_differences(h.runs[i - 2].meta, run.meta)
+            if changed:
+                line += "  changed: " + "; ".join(
+                    f"{w} {_or_dash(a)} -> {_or_dash(b)}" for w, a, b in changed
+                )
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)

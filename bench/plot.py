@@ -96,12 +96,12 @@ def _on(runs: list[RunData]) -> str:
 
 
 def _log_y(ax) -> None:
-    """A log y axis labelled in plain numbers (0.5, 1, 2, 5, ...), not powers of ten."""
+    """A log y axis labelled in plain numbers (0.2, 0.3, 0.5, 1, 2, ...), not powers of ten."""
     ax.set_yscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
     ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(4.0, 6.0, 7.0, 8.0, 9.0)))
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 

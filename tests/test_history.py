@@ -42,7 +42,10 @@ def test_runs_are_ordered_by_start_time_and_a_step_is_marked(tmp_path, capsys):
     assert code == 0
     line = next(x for x in out.splitlines() if x.startswith("sd-v1 decode"))
     assert "*0.130" in line and line.rstrip().endswith("at #4: x1.30")
-    assert "#4 run-3  started 2026-01-04T00:00:00Z  torch 2.3.0" in out
+    assert (
+        "#4 run-3  started 2026-01-04T00:00:00Z  torch 2.3.0  diffusers 0.31.0  changed: torch 2.2.0 -> 2.3.0"
+        in out
+    )
 
 
 def test_filters_by_model_and_op(tmp_path, capsys):
