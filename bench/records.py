@@ -3,6 +3,7 @@ history and plot: the case's label and size, its median time, its memory peak.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.cases import Case
@@ -28,7 +29,7 @@ def run_id(meta: dict, run_dir: str | Path) -> str:
     return str(meta.get("run_id") or Path(run_dir).name)
 
 
-def device_kind(meta: dict, records: list[dict] = ()) -> str:
+def device_kind(meta: dict, records: Sequence[dict] = ()) -> str:
     """ "cuda:0", "cpu", ...: what the run measured on."""
     kind = (meta.get("device") or {}).get("device")
     if not kind and records:
@@ -41,7 +42,7 @@ def device_name(meta: dict) -> str:
     return str(device.get("name") or device.get("device") or "unknown device")
 
 
-def is_gpu(meta: dict, records: list[dict] = ()) -> bool:
+def is_gpu(meta: dict, records: Sequence[dict] = ()) -> bool:
     return device_kind(meta, records).startswith("cuda")
 
 
