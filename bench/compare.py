@@ -7,7 +7,8 @@ a Mann-Whitney U test on the stored samples says the difference is not chance; w
 too few samples for the test, the factor alone decides, and the case says so.
 Memory: the change of the run's memory metric peak, flagged beyond the larger of
 16 MiB and 2% of the base peak on GPUs (the allocator's peaks repeat to the byte),
-64 MiB and 25% on CPUs (a process's peak RSS moves by up to 20% between runs). Status: ok -> oom or error is always a regression, oom or error -> ok an
+64 MiB and 25% on CPUs (a process's peak RSS moves by up to 20% between runs).
+Status: ok -> oom or error is always a regression, oom or error -> ok an
 improvement.
 """
 
