@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from datetime import datetime, timezone
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         # Before a run folder exists (loading, downloading weights): nothing to keep.
         print("\nvae-bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `vae-bench compare ... | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -480,7 +485,9 @@ def _new_run(plan, args):
         "warnings": [],
     }
     root = Path(args.out or plan.sweep.output)
-    return store.RunWriter.create(root, store.new_run_id("cpu" if plan.device == "cpu" else plan.device_name, plan.sweep.name), meta)
+    # A CPU run's folder says "cpu"; its meta.json names the processor.
+    slug = "cpu" if plan.device == "cpu" else plan.device_name
+    return store.RunWriter.create(root, store.new_run_id(slug, plan.sweep.name), meta)
 
 
 def _relative(path: Path) -> str:
