@@ -8,10 +8,9 @@ from pathlib import Path
 
 from bench.cases import Case
 from bench.errors import BadInput
+from bench.measure.stats import MEM_FIELD, peak_of  # noqa: F401  (MEM_FIELD: for readers)
 from bench.store import CASES, read_cases, read_meta
 
-# The record's `mem` field that holds the peak for each `mem.metric`.
-MEM_FIELD = {"reserved": "peak_reserved", "allocated": "peak_allocated", "process": "process_peak"}
 MIB = 1024**2
 
 
@@ -79,12 +78,7 @@ def peak_bytes(record: dict) -> int | None:
     if record.get("status") != "ok":
         return None
     mem = record.get("mem") or {}
-    metric = mem.get("metric")
-    if metric == "nvml":
-        peak, base = mem.get("nvml_peak_used"), mem.get("nvml_baseline_used")
-        return None if peak is None or base is None else int(peak - base)
-    value = mem.get(MEM_FIELD.get(metric, ""))
-    return None if value is None else int(value)
+    return peak_of(mem, mem.get("metric"))
 
 
 def mem_metric(record: dict) -> str | None:

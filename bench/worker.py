@@ -98,7 +98,7 @@ def measure_case(model, backend, job: Job, case: Case) -> dict:
     try:
         call = prepare(model, job.spec, case, job.device)
         result = backend.run(call, job.warmup, job.repeats)
-    except torch.OutOfMemoryError as exc:
+    except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError
         status, error = "oom", one_line(exc)
     except Exception as exc:
         status, error = "error", one_line(exc)

@@ -8,7 +8,7 @@ import os
 from contextlib import nullcontext
 
 from bench.measure import nvml
-from bench.measure.stats import percent, summarize
+from bench.measure.stats import peak_of, percent, summarize
 
 
 class CudaBackend:
@@ -29,8 +29,10 @@ class CudaBackend:
         self.nvml_baseline = baselines.get(self.uuid) if self.uuid else None
         self.metric = "reserved" if metric == "auto" else metric
         self.warnings: list[str] = []
-        if self.nvml_handle is None:
-            self.warnings.append(nvml.last_error or "NVML does not list this device")
+        if self.uuid is None:
+            self.warnings.append("NVML not sampled: torch gives no device UUID to find it by")
+        elif self.nvml_handle is None:
+            self.warnings.append(nvml.last_error or f"NVML does not list GPU-{self.uuid}")
 
     def baseline(self) -> None:
         pass  # the NVML baseline was read before CUDA was initialized
@@ -92,18 +94,8 @@ class CudaBackend:
             "total": self.total(),
             "metric": self.metric,
         }
-        mem["percent"] = percent(self._peak(mem), mem["total"])
+        mem["percent"] = percent(peak_of(mem, self.metric), mem["total"])
         return {"first_call_s": first, "time_s": summarize(samples), "mem": mem}
-
-    def _peak(self, mem: dict) -> int | None:
-        if self.metric == "nvml":
-            used, base = mem["nvml_peak_used"], mem["nvml_baseline_used"]
-            return used - base if used is not None and base is not None else None
-        return mem[
-            {"reserved": "peak_reserved", "allocated": "peak_allocated", "process": "process_peak"}[
-                self.metric
-            ]
-        ]
 
     def after_oom(self) -> None:
         gc.collect()

@@ -78,13 +78,29 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
+def _visible_handle(index: int):
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None or not visible.strip():
+        return nvml.handle(index=index)
+    entries = [e.strip() for e in visible.split(",") if e.strip()]
+    if index >= len(entries):
+        return None
+    entry = entries[index]
+    if entry.isdigit():
+        return nvml.handle(index=int(entry))
+    if entry.lower().startswith("gpu-"):
+        return nvml.handle(uuid=entry)
+    return None  # MIG instances and short UUID prefixes: the worker names the device
+
+
 def gpu_summary(index: int) -> dict:
     """Name, memory and the other facts of one GPU, from NVML alone.
 
-    NVML numbers devices in PCI order; CUDA_DEVICE_ORDER=PCI_BUS_ID makes torch
-    agree. The worker later confirms the device by UUID.
+    NVML numbers every device in PCI order and ignores CUDA_VISIBLE_DEVICES; torch
+    counts only the visible ones, in PCI order under CUDA_DEVICE_ORDER=PCI_BUS_ID.
+    The worker later confirms the device by UUID.
     """
-    h = nvml.handle(index=index)
+    h = _visible_handle(index)
     info = nvml.device_info(h)
     if not info and nvml.last_error:
         info["warning"] = nvml.last_error

@@ -111,7 +111,7 @@ def device_info(h) -> dict[str, Any]:
         "name": _try(lambda: _text(nv.nvmlDeviceGetName(h))),
         "uuid": _try(lambda: _text(nv.nvmlDeviceGetUUID(h))),
         "driver": _try(lambda: _text(nv.nvmlSystemGetDriverVersion())),
-        "nvml_total_memory": _try(lambda: int(nv.nvmlDeviceGetMemoryInfo(h).total)),
+        "total_memory": _try(lambda: int(nv.nvmlDeviceGetMemoryInfo(h).total)),
         "power_limit_w": _try(lambda: nv.nvmlDeviceGetPowerManagementLimit(h) / 1000),
         "persistence_mode": _try(lambda: bool(nv.nvmlDeviceGetPersistenceMode(h))),
         "mig_mode": _try(lambda: nv.nvmlDeviceGetMigMode(h)[0]),
