@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.errors import BadInput
@@ -23,7 +22,7 @@ exit status: 0 every case ok or oom, 1 some case ended in error,
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="vae-bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -82,10 +81,27 @@ def main(argv: list[str] | None = None) -> int:
         # Before a run folder exists (loading, downloading weights): nothing to keep.
         print("\nvae-bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError) as exc:
+        # An --out that names a file, a folder we may not write: the user's to fix.
+        print(f"vae-bench: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # `vae-bench compare ... | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's mistakes as one line, like every other bad input."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"vae-bench: error: {message} (see {self.prog} --help)\n")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -123,7 +139,7 @@ def _add_analysis_commands(sub) -> None:
         formatter_class=raw,
         description="Match the cases of two runs by their parameters and report which got slower "
         "(ratio of medians beyond --factor and a Mann-Whitney U test on the samples), which need "
-        "more memory (beyond the larger of 16 MiB and 2%% on GPUs, 64 MiB and 25%% on CPUs), and which "
+        "more memory (beyond the larger of 16 MiB and 2% on GPUs, 64 MiB and 25% on CPUs), and which "
         "stopped fitting (ok -> oom).\n\n"
         "exit status: 0 no regression, 1 regression found, 2 bad input.",
     )
@@ -154,7 +170,7 @@ def _add_analysis_commands(sub) -> None:
     hist.add_argument("--device", help="device name (or part of it); default: the device of the newest run")
     hist.add_argument("--metric", choices=("time", "memory"), default="time", help="default: time")
     hist.add_argument("--factor", type=float, help="step to mark (default 1.10 for GPU runs, 1.25 for CPU)")
-    hist.add_argument("--last", type=int, metavar="N", help="only the newest N runs")
+    hist.add_argument("--last", type=_positive, metavar="N", help="only the newest N runs")
     hist.add_argument(
         "--plot",
         nargs="?",
@@ -350,18 +366,13 @@ def cmd_run(args) -> int:
         raise BadInput(None, "config", "give a sweep file (e.g. configs/cpu.yaml) or --resume RUN_DIR")
 
     plan = runner.plan(sweep, resolve=not args.dry_run)
+    if args.resume:
+        _check_resumable(meta, args.resume, plan)
     if args.dry_run:
         return _dry_run(plan, args)
 
     if args.resume:
         writer = store.RunWriter.reopen(args.resume)
-        recorded = writer.meta.get("device", {}).get("device")
-        if recorded and recorded != plan.device:
-            raise BadInput(
-                args.resume,
-                "device",
-                f"this run was made on {recorded}; it cannot be resumed on {plan.device}",
-            )
         writer.update_meta(status="running", resumed_at=writer.meta.get("resumed_at", []) + [_now()])
     else:
         writer = _new_run(plan, args)
@@ -435,6 +446,25 @@ def _dry_run(plan, args) -> int:
     return EXIT_OK
 
 
+def _check_resumable(meta: dict, run_dir, plan) -> None:
+    """Only a run measured here, on this very device, may be continued here."""
+    if meta.get("imported"):
+        raise BadInput(
+            run_dir, "imported", "this run was imported from published tables; it cannot be resumed"
+        )
+    device = meta.get("device") or {}
+    if device.get("device") and device["device"] != plan.device:
+        raise BadInput(
+            run_dir,
+            "device",
+            f"this run was made on {device['device']}; it cannot be resumed on {plan.device}",
+        )
+    if device.get("name") and device["name"] != plan.device_name:
+        raise BadInput(
+            run_dir, "device", f"this run was made on a {device['name']}; this is a {plan.device_name}"
+        )
+
+
 def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:
     """A resumed run must measure the same sweep it started with."""
     for key in sorted(set(new) | set(stored)):
@@ -451,7 +481,9 @@ def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    from bench.worker import now
+
+    return now()
 
 
 def _new_run(plan, args):

@@ -1,0 +1,92 @@
+"""The CLI's edges: argparse mistakes, outputs that cannot be written, runs that
+must not be resumed here, and naming the right GPU under CUDA_VISIBLE_DEVICES."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.cli import main
+from bench.config import load_sweep
+from bench.measure import environment
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vae-bench: error:") and "Traceback" not in err
+    return lines[0]
+
+
+def test_an_argparse_mistake_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["tables", "--lang", "xx", "somewhere"])
+    assert stop.value.code == 2
+    assert "--lang" in one_error_line(capsys)
+
+
+def test_history_last_must_be_positive(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(["history", str(tmp_path), "--last", "0"])
+    assert stop.value.code == 2
+    assert "positive integer" in one_error_line(capsys)
+
+
+def test_an_out_that_is_a_file_is_bad_input(write_sweep, tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    assert main(["run", str(write_sweep()), "--out", str(blocker)]) == 2
+    assert "afile" in one_error_line(capsys)
+    assert blocker.read_text() == "keep me"
+
+
+def _stored_run(tmp_path, sweep_path, **meta) -> tuple:
+    run = tmp_path / "stored"
+    run.mkdir()
+    body = {"run_id": "stored", "config": load_sweep(sweep_path).to_dict(), **meta}
+    (run / "meta.json").write_text(json.dumps(body))
+    (run / "cases.jsonl").write_text("")
+    return run, {p.name: p.read_bytes() for p in run.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("meta", "needle"),
+    [
+        ({"imported": {"from": "page.md"}, "device": {"device": "cpu"}}, "imported"),
+        ({"device": {"device": "cpu", "name": "Some Other Processor"}}, "Some Other Processor"),
+        ({"device": {"device": "cuda:0", "name": "NVIDIA GeForce RTX 4090"}}, "cuda:0"),
+    ],
+)
+def test_runs_made_elsewhere_are_not_resumed_here(write_sweep, tmp_path, capsys, meta, needle):
+    sweep = write_sweep()
+    run, before = _stored_run(tmp_path, sweep, **meta)
+    for args in (["run", "--resume", str(run)], ["run", "--resume", str(run), "--dry-run"]):
+        assert main(args) == 2
+        assert needle in one_error_line(capsys)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    ("visible", "index", "expected"),
+    [
+        (None, 1, ("index", 1)),
+        ("3,1", 0, ("index", 3)),
+        ("3,1", 1, ("index", 1)),
+        ("GPU-abc,2", 0, ("uuid", "GPU-abc")),
+        ("0", 1, None),
+        ("MIG-xyz", 0, None),
+    ],
+)
+def test_the_parent_names_the_gpu_torch_will_use(monkeypatch, visible, index, expected):
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+
+    def handle(uuid=None, index=None):
+        return ("uuid", uuid) if uuid is not None else ("index", index)
+
+    monkeypatch.setattr(environment.nvml, "handle", handle)
+    assert environment._visible_handle(index) == expected
