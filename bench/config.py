@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.errors import BadInput
+from bench.files import read_yaml
 from bench.registry import (
     ModelSpec,
     check_knob,
@@ -75,23 +74,7 @@ REQUIRED = ("name", "models", "ops", "resolutions")
 
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise BadInput(path, None, "no such file") from None
-    except IsADirectoryError:
-        raise BadInput(path, None, "is a folder, not a sweep file") from None
-    except UnicodeDecodeError:
-        raise BadInput(path, None, "not UTF-8 text; a sweep file is YAML") from None
-    except OSError as exc:
-        raise BadInput(path, None, f"cannot read: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or "cannot parse"
-        raise BadInput(path, None, f"{where}YAML syntax error: {problem}") from None
+    raw = read_yaml(path, "sweep file")
     if raw is None:
         raise BadInput(path, None, "empty file; a sweep needs at least " + ", ".join(REQUIRED))
     if not isinstance(raw, dict):

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.config import DTYPES, OPS
 from bench.errors import BadInput
+from bench.files import read_yaml
 from bench.labels import LANGS, VARIANTS
 from bench.registry import CONFIGS_DIR, load_registry
 from bench.styles import STYLES
@@ -65,18 +64,7 @@ def size_key(label: str) -> tuple[int, int, int, int]:
 
 def load_spec(path: str | Path) -> DocSpec:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(path, None, "no such table spec") from None
-    except IsADirectoryError:
-        raise BadInput(path, None, "is a folder, not a table spec") from None
-    except UnicodeDecodeError:
-        raise BadInput(path, None, "not UTF-8 text; a table spec is YAML") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise BadInput(path, None, f"{where}YAML syntax error") from None
+    raw = read_yaml(path, "table spec")
     if not isinstance(raw, dict):
         raise BadInput(path, None, "must be a mapping with `blocks`")
     return from_dict(raw, source=path)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BadInput
+from bench.files import read_text
 
 _DETAILS_OPEN = re.compile(r"<details\b[^>]*>", re.IGNORECASE)
 _DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
@@ -40,16 +40,7 @@ class Table:
 
 def read_lines(path: str | Path) -> list[str]:
     """The page's lines with their endings (\\n, \\r\\n) exactly as on disk."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.read().splitlines(keepends=True)
-    except FileNotFoundError:
-        raise BadInput(path, None, "no such page") from None
-    except IsADirectoryError:
-        raise BadInput(path, None, "is a folder, not a markdown page") from None
-    except UnicodeDecodeError:
-        raise BadInput(path, None, "not UTF-8 text") from None
+    return read_text(path, "markdown page", newline="").splitlines(keepends=True)
 
 
 def strip_end(line: str) -> str:

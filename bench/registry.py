@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.errors import BadInput
+from bench.files import read_yaml
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
@@ -193,12 +192,7 @@ _OPTIONAL = {
 
 def load_registry(path: str | Path | None = None) -> dict[str, ModelSpec]:
     path = Path(path) if path else DEFAULT_REGISTRY
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise BadInput(path, None, "model registry not found") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(path, None, f"YAML syntax error: {_one_line(exc)}") from None
+    raw = read_yaml(path, "model registry")
     if not isinstance(raw, dict) or not raw:
         raise BadInput(path, None, "must map model names to entries")
     return {str(name): _spec(path, str(name), entry) for name, entry in raw.items()}
@@ -303,6 +297,3 @@ def _repo(path: Path, repo: str | None) -> str | None:
         return str((path.parent / Path(repo).expanduser()).resolve())
     return repo
 
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
