@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BadInput
+from bench.errors import BadInput, shown
 from bench.files import read_yaml
 from bench.registry import (
     ModelSpec,
@@ -29,6 +29,7 @@ WEIGHTS = ("auto", "pretrained", "random")
 # auto: reserved on CUDA (what the caching allocator took from the card), process on CPU.
 MEMORY_METRICS = ("auto", "reserved", "allocated", "nvml", "process")
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+MAX_NAME = 64
 RESOLUTION_RE = re.compile(r"^(\d+)x(\d+)$")
 
 
@@ -96,7 +97,10 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
 
     name = raw["name"]
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        raise bad("name", f"must be a word of letters, digits, '.', '_' or '-', got {name!r}")
+        raise bad("name", f"must be a word of letters, digits, '.', '_' or '-', got {shown(name)}")
+    if len(name) > MAX_NAME:
+        # It becomes part of the run folder's name, which the file system limits.
+        raise bad("name", f"must be at most {MAX_NAME} characters, got {len(name)}")
 
     registry_path = raw.get("registry")
     if registry_path is not None:
@@ -104,6 +108,8 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
             raise bad("registry", "must be a path to a models.yaml")
         base = Path(source).parent if source else Path.cwd()
         registry_path = str((base / registry_path).resolve())
+    if registry_path is not None and Path(registry_path).is_dir():
+        raise bad("registry", f"{registry_path} is a folder; name the models.yaml file")
     if registry_path is not None and not Path(registry_path).is_file():
         raise bad("registry", f"no such file {registry_path}")
     registry = load_registry(registry_path)
@@ -111,7 +117,7 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
     models = _strings(raw["models"], "models", bad)
     for m in models:
         if m not in registry:
-            raise bad("models", f"unknown model {m!r}; known: {', '.join(registry)}")
+            raise bad("models", f"unknown model {shown(m)}; known: {', '.join(registry)}")
     ops = _strings(raw["ops"], "ops", bad, allowed=OPS)
     dtypes = _strings(raw.get("dtype", "float16"), "dtype", bad, allowed=DTYPES)
     resolutions = tuple(
@@ -156,12 +162,12 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
 
     warmup = raw.get("warmup", 1)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
-        raise bad("warmup", f"must be an integer >= 1 (the first call is stored apart), got {warmup!r}")
+        raise bad("warmup", f"must be an integer >= 1 (the first call is stored apart), got {shown(warmup)}")
     repeats = _positive_int(raw.get("repeats", 5), "repeats", bad)
 
     device = raw.get("device", "auto")
     if not isinstance(device, str) or not DEVICE_RE.match(device):
-        raise bad("device", f"must be auto, cpu, cuda or cuda:N, got {device!r}")
+        raise bad("device", f"must be auto, cpu, cuda or cuda:N, got {shown(device)}")
     weights = _choice(raw.get("weights", "auto"), "weights", WEIGHTS, bad)
     metric = _choice(raw.get("memory_metric", "auto"), "memory_metric", MEMORY_METRICS, bad)
     output = raw.get("output", "results/runs")
@@ -247,27 +253,29 @@ def _strings(value: Any, fld: str, bad, allowed: tuple[str, ...] | None = None) 
     items = _as_list(value, fld, bad)
     for item in items:
         if not isinstance(item, str):
-            raise bad(fld, f"must be a name or a list of names, got {item!r}")
+            raise bad(fld, f"must be a name or a list of names, got {shown(item)}")
         if allowed and item not in allowed:
-            raise bad(fld, f"{item!r} is not allowed; allowed: {', '.join(allowed)}")
+            raise bad(fld, f"{shown(item)} is not allowed; allowed: {', '.join(allowed)}")
     return tuple(dict.fromkeys(items))
 
 
 def _choice(value: Any, fld: str, allowed: tuple[str, ...], bad) -> str:
     if value not in allowed:
-        raise bad(fld, f"must be one of {', '.join(allowed)}, got {value!r}")
+        raise bad(fld, f"must be one of {', '.join(allowed)}, got {shown(value)}")
     return value
 
 
 def _positive_int(value: Any, fld: str, bad) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise bad(fld, f"must be a positive integer, got {value!r}")
+        raise bad(fld, f"must be a positive integer, got {shown(value)}")
     return value
 
 
 def _resolution(value: Any, bad) -> tuple[int, int]:
     """`512` is 512x512; `768x512` is width 768, height 512."""
-    why = f"{value!r} is not a resolution; use a positive multiple of 8 like 512 or 768x512 (WIDTHxHEIGHT)"
+    why = (
+        f"{shown(value)} is not a resolution; use a positive multiple of 8 like 512 or 768x512 (WIDTHxHEIGHT)"
+    )
     if isinstance(value, bool):
         raise bad("resolutions", why)
     if isinstance(value, int):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import DTYPES, OPS
-from bench.errors import BadInput
+from bench.errors import BadInput, shown
 from bench.files import read_yaml
 from bench.labels import LANGS, VARIANTS
 from bench.registry import CONFIGS_DIR, load_registry
@@ -85,13 +85,13 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> DocSpec:
         raise bad("name", "must be a word")
     lang = raw.get("lang", "en")
     if lang not in LANGS:
-        raise bad("lang", f"must be one of {', '.join(LANGS)}, got {lang!r}")
+        raise bad("lang", f"must be one of {', '.join(LANGS)}, got {shown(lang)}")
     dtype = raw.get("dtype")
     if dtype is not None and dtype not in DTYPES:
-        raise bad("dtype", f"must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise bad("dtype", f"must be one of {', '.join(DTYPES)}, got {shown(dtype)}")
     batch = raw.get("batch", 1)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise bad("batch", f"must be a positive integer, got {batch!r}")
+        raise bad("batch", f"must be a positive integer, got {shown(batch)}")
     sweep = _path(raw.get("sweep"), base, "sweep", bad)
     registry_path = _path(raw.get("registry"), base, "registry", bad)
     registry = load_registry(registry_path)
@@ -114,17 +114,19 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> DocSpec:
         if not isinstance(title, str) or not title.strip():
             raise bad(f"{where}.title", "must be the block's <summary> text")
         if b["model"] not in registry:
-            raise bad(f"{where}.model", f"unknown model {b['model']!r}; known: {', '.join(registry)}")
+            raise bad(f"{where}.model", f"unknown model {shown(b['model'])}; known: {', '.join(registry)}")
         if b["op"] not in OPS:
-            raise bad(f"{where}.op", f"must be one of {', '.join(OPS)}, got {b['op']!r}")
+            raise bad(f"{where}.op", f"must be one of {', '.join(OPS)}, got {shown(b['op'])}")
         if b["style"] not in STYLES:
-            raise bad(f"{where}.style", f"unknown style {b['style']!r}; known: {', '.join(STYLES)}")
+            raise bad(f"{where}.style", f"unknown style {shown(b['style'])}; known: {', '.join(STYLES)}")
         labels = b.get("labels", "default")
         if labels not in VARIANTS:
-            raise bad(f"{where}.labels", f"unknown label variant {labels!r}; known: {', '.join(VARIANTS)}")
+            raise bad(
+                f"{where}.labels", f"unknown label variant {shown(labels)}; known: {', '.join(VARIANTS)}"
+            )
         rows = b.get("rows", "device")
         if rows not in ROW_ORDERS:
-            raise bad(f"{where}.rows", f"must be one of {', '.join(ROW_ORDERS)}, got {rows!r}")
+            raise bad(f"{where}.rows", f"must be one of {', '.join(ROW_ORDERS)}, got {shown(rows)}")
         blocks.append(
             BlockSpec(
                 title=" ".join(title.split()),
@@ -140,7 +142,7 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> DocSpec:
     titles = [b.title for b in blocks]
     for t in titles:
         if titles.count(t) > 1:
-            raise bad("blocks", f"title {t!r} appears twice; each block needs its own <summary>")
+            raise bad("blocks", f"title {shown(t)} appears twice; each block needs its own <summary>")
     return DocSpec(
         name=name,
         lang=lang,
@@ -188,5 +190,5 @@ def _sizes(value: Any, fld: str, bad) -> tuple[str, ...] | None:
         elif isinstance(v, str) and SIZE_RE.match(v.strip()):
             labels.append(v.strip())
         else:
-            raise bad(fld, f"{v!r} is not a resolution; use 512, 768x512 (WxH) or 512x320x61 (WxHxF)")
+            raise bad(fld, f"{shown(v)} is not a resolution; use 512, 768x512 (WxH) or 512x320x61 (WxHxF)")
     return tuple(dict.fromkeys(labels))

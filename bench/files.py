@@ -1,13 +1,21 @@
-"""Reading the user's files: any reason one cannot be read is bad input, one line."""
+"""Reading the user's files and replacing ours: any reason a file cannot be read is
+bad input, one line; every file we replace is replaced whole, in one rename."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bench.errors import BadInput
+
+# A YAML file that names an anchor many times can expand to billions of values
+# (the "billion laughs"); no sweep, registry or spec comes near these bounds.
+MAX_YAML_ALIASES = 500
+MAX_YAML_VALUES = 100_000
 
 
 def read_text(path: str | Path, what: str, newline: str | None = None) -> str:
@@ -30,9 +38,102 @@ def read_text(path: str | Path, what: str, newline: str | None = None) -> str:
 def read_yaml(path: str | Path, what: str) -> Any:
     text = read_text(path, what)
     try:
-        return yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None
+        _check_size(node, path)
+        # Construct from the node already composed: the text is parsed once.
+        loader = yaml.SafeLoader("")
+        try:
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise BadInput(path, None, "nested too deeply: not a config this tool reads") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or "cannot parse"
         raise BadInput(path, None, f"{where}YAML syntax error: {problem}") from None
+
+
+def _check_size(root: yaml.Node, path: str | Path) -> None:
+    """Refuse a document whose aliases expand to more values than any config needs,
+    before anything is built from it: its size is counted on the node graph, where an
+    alias is a second reference to the same node, not a copy."""
+    expanded: dict[int, int] = {}
+    seen: set[int] = set()
+    aliases = 0
+
+    def size(node: yaml.Node) -> int:
+        nonlocal aliases
+        key = id(node)
+        if key in seen:
+            aliases += 1
+        seen.add(key)
+        if key in expanded:
+            return expanded[key]
+        expanded[key] = 1  # a node that contains itself counts once
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1 + sum(size(child) for child in children)
+        expanded[key] = total
+        return total
+
+    total = size(root)
+    if aliases > MAX_YAML_ALIASES or total > MAX_YAML_VALUES:
+        raise BadInput(
+            path,
+            None,
+            f"too large once its aliases are expanded ({aliases} aliases, {total} values; "
+            f"at most {MAX_YAML_ALIASES} and {MAX_YAML_VALUES}): not a config this tool reads",
+        )
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Replace the file at `path` (the file a symlink points to, for a link) with `data`
+    in one rename, after an fsync: a reader sees the old file or the new one, never half
+    of one. An existing file keeps its permissions. Returns the path written."""
+    path = Path(path)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -7,14 +7,15 @@ workloads need. This module only reads data; building models is bench.models.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BadInput
-from bench.files import read_yaml
+from bench.errors import BadInput, shown
+from bench.files import read_text, read_yaml
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
@@ -77,10 +78,10 @@ def check_knob(kind: str, knob: str, value: Any, spatial: int = 8, temporal: int
         return f"unknown tiling knob; allowed: {', '.join(knobs)}"
     what = knobs[knob]
     if what == "flag":
-        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+        return None if isinstance(value, bool) else f"must be true or false, got {shown(value)}"
     if what == "factor":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            return f"must be a number in [0, 1), got {value!r}"
+            return f"must be a number in [0, 1), got {shown(value)}"
         return None
     if kind == "kl":
         step, of = 8, ""
@@ -89,7 +90,7 @@ def check_knob(kind: str, knob: str, value: Any, spatial: int = 8, temporal: int
     else:
         step, of = temporal, " (the model's temporal compression)"
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % step:
-        return f"must be a positive multiple of {step}{of}, got {value!r}"
+        return f"must be a positive multiple of {step}{of}, got {shown(value)}"
     return None
 
 
@@ -141,6 +142,13 @@ class ModelSpec:
     temporal_compression: int = 1  # pixel frames per latent frame, after the first
     frame_rule: str | None = None  # video: valid frame counts, "1+4k"
     source: str | None = None  # where the bundled config's facts come from
+    registry_path: Path | None = field(default=None, compare=False)  # the models.yaml it came from
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 of the bundled config's content: what a resume compares."""
+        text = json.dumps(self.config, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def in_channels(self) -> int:
@@ -234,7 +242,9 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         if rule is None:
             raise bad("frame_rule", 'missing: a video model needs its valid frame counts, e.g. "1+4k"')
         if not FRAME_RULE_RE.match(rule) or frame_step(rule) < 1:
-            raise bad("frame_rule", f'must be "1+Nk" with N a positive integer (e.g. "1+4k"), got {rule!r}')
+            raise bad(
+                "frame_rule", f'must be "1+Nk" with N a positive integer (e.g. "1+4k"), got {shown(rule)}'
+            )
     elif rule is not None:
         raise bad("frame_rule", "only video models have a frames axis; an image model takes none")
 
@@ -258,12 +268,14 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         raise bad(f"tiling.{stride[0]}", stride[2])
 
     config_path = (path.parent / entry["config"]).resolve()
+    if not config_path.exists():
+        raise bad("config", f"{config_path} not found")
     try:
-        config = json.loads(config_path.read_text())
-    except FileNotFoundError:
-        raise bad("config", f"{config_path} not found") from None
+        config = json.loads(read_text(config_path, "diffusers model config (JSON)"))
     except json.JSONDecodeError as exc:
         raise BadInput(config_path, None, f"invalid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise BadInput(config_path, None, "must hold a JSON object (a diffusers model config)")
     latent_channels = entry.get("latent_channels")
     if latent_channels is None and "latent_channels" not in config:
         raise BadInput(
@@ -288,6 +300,7 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         temporal_compression=temporal or 1,
         frame_rule=rule,
         source=entry.get("source"),
+        registry_path=path,
     )
 
 
@@ -296,4 +309,3 @@ def _repo(path: Path, repo: str | None) -> str | None:
     if repo and repo.startswith((".", "/", "~")):
         return str((path.parent / Path(repo).expanduser()).resolve())
     return repo
-
