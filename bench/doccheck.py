@@ -1,5 +1,7 @@
 """Lint the tables of a markdown page.
 
+The page: every <details> closed, and no block with a benchmark table and another
+table beside it (an update could not tell which one to regenerate).
 Every table: a delimiter row under the header, each row with the header's cell
 count, no row split over two lines, no row cut off. Benchmark tables (headers from a
 label set, in any language) also: one OOM word per table, every figure a number,
@@ -13,7 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.labels import COLUMNS, all_headers, headers_of, label_set, oom_words
-from bench.pages import Table, find_tables, is_delimiter_row, read_lines, split_row
+from bench.pages import (
+    Table,
+    find_blocks,
+    find_tables,
+    is_delimiter_row,
+    read_lines,
+    split_row,
+    tables_in,
+    unbalanced_details,
+)
 from bench.styles import change, parse_percent, parse_time
 
 
@@ -28,7 +39,18 @@ def check_page(path: str | Path, lang: str | None = None) -> list[Problem]:
 
 
 def check_lines(lines: list[str], lang: str | None = None) -> list[Problem]:
-    problems: list[Problem] = []
+    problems = [Problem(i + 1, what) for i, what in unbalanced_details(lines)]
+    for block in find_blocks(lines):
+        tables = tables_in(lines, block) if block.closed else []
+        if len(tables) > 1 and any(is_benchmark(t.header) for t in tables):
+            starts = ", ".join(str(t.start + 1) for t in tables)
+            problems.append(
+                Problem(
+                    tables[1].start + 1,
+                    f"block {block.title!r} holds {len(tables)} tables (at lines {starts}); "
+                    "`docs update` regenerates a block's only table",
+                )
+            )
     for table in find_tables(lines):
         problems.extend(check_table(table, lang))
     return sorted(problems, key=lambda p: p.line)

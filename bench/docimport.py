@@ -20,7 +20,15 @@ from bench.config import load_sweep
 from bench.docspec import SIZE_RE, DocSpec, load_spec, shipped_specs
 from bench.errors import BadInput
 from bench.labels import oom_words
-from bench.pages import find_blocks, is_delimiter_row, read_lines, split_row, strip_end, table_span
+from bench.pages import (
+    block_table,
+    find_blocks,
+    is_delimiter_row,
+    read_lines,
+    split_row,
+    strip_end,
+    tables_in,
+)
 from bench.registry import load_registry
 from bench.store import RunWriter, slug
 from bench.styles import parse_percent, parse_time
@@ -76,10 +84,8 @@ def read_page(page: str | Path, spec: DocSpec) -> list[Published]:
     found = []
     for bs in spec.blocks:
         block = blocks[bs.title]
-        span = table_span(lines, block)
-        if span is None:
-            raise BadInput(page, f"line {block.start + 1}", f"block {bs.title!r} holds no table")
-        start, end = span
+        table = block_table(page, lines, block)
+        start, end = table.start, table.end
         header = split_row(lines[start])
         n = len(header)
         if n not in (4, 6) or end - start < 2 or not is_delimiter_row(lines[start + 1]):
@@ -216,10 +222,11 @@ def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str |
             "cases_planned": sum(1 for p in published if p.device == d),
             "warnings": warnings,
         }
-        writer = RunWriter.create(out, run_ids[d], meta)
+        writer = RunWriter.create(out, run_ids[d], meta, unique=False)
         for p in published:
             if p.device == d:
                 writer.append(record(p))
+        writer.close()
         written.append(writer.dir)
     return written
 
@@ -230,9 +237,9 @@ def spec_for_page(page: str | Path) -> DocSpec:
     lines = read_lines(page)
     titled = {}
     for b in find_blocks(lines):
-        span = table_span(lines, b)
-        if span and span[1] - span[0] >= 2 and b.title not in titled:
-            titled[b.title] = "encode" if ":" in lines[span[0] + 1] else "decode"
+        tables = tables_in(lines, b) if b.closed else []
+        if len(tables) == 1 and len(tables[0].lines) >= 2 and b.title not in titled:
+            titled[b.title] = "encode" if ":" in tables[0].lines[1] else "decode"
     matches = []
     for path in shipped_specs():
         spec = load_spec(path)

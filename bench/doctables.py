@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bench.cases import Case
 from bench.docspec import BlockSpec, DocSpec, size_key
-from bench.errors import BadInput
+from bench.errors import BadInput, shown
+from bench.files import write_atomic
 from bench.labels import LabelSet, label_set
 from bench.store import read_cases, read_meta
 from bench.styles import Cell, Row, render
@@ -50,6 +51,12 @@ class Measurements:
             if not isinstance(device, str) or not device:
                 raise BadInput(
                     run_dir / "meta.json", "device.name", "missing: the run does not name its device"
+                )
+            if "|" in device or not device.isprintable():
+                raise BadInput(
+                    run_dir / "meta.json",
+                    "device.name",
+                    f"{shown(device)} cannot stand in a table cell (it holds a | or a line break)",
                 )
             if device not in self.devices:
                 self.devices.append(device)
@@ -229,8 +236,5 @@ def tables_markdown(
 def write_run_tables(run_dir: str | Path, lang: str = "en") -> Path:
     """The run's tables.md, written next to its cases.jsonl."""
     path = Path(run_dir) / TABLES_MD
-    text = tables_markdown([run_dir], lang=lang)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, tables_markdown([run_dir], lang=lang))
     return path

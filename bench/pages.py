@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.errors import BadInput
 from bench.files import read_text
 
 _DETAILS_OPEN = re.compile(r"<details\b[^>]*>", re.IGNORECASE)
-_DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
+_DETAILS_TAG = re.compile(r"<(/?)details\b[^>]*>", re.IGNORECASE)
 _SUMMARY = re.compile(r"^\s*(?:<details\b[^>]*>\s*)?<summary\b[^>]*>(.*?)</summary>", re.IGNORECASE)
+_BLOCK_TAG = re.compile(r"</?(?:details|summary)\b", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _DELIMITER_CELL = re.compile(r"^:?-+:?$")
 
@@ -25,6 +27,7 @@ class Block:
     title: str
     start: int  # the line with <details>
     end: int  # the line with the matching </details>, or len(lines) when never closed
+    closed: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,51 @@ def find_blocks(lines: list[str]) -> list[Block]:
     for i, line in enumerate(lines):
         if i in code:
             continue
-        opens = len(_DETAILS_OPEN.findall(line))
-        for _ in range(opens):
-            stack.append([i, None])
         m = _SUMMARY.match(line)
-        if m and stack and stack[-1][1] is None and i - stack[-1][0] <= 1:
+        if (
+            m
+            and stack
+            and stack[-1][1] is None
+            and stack[-1][0] == i - 1
+            and not _DETAILS_OPEN.match(line.strip())
+        ):
             stack[-1][1] = " ".join(m.group(1).split())
-        for _ in range(len(_DETAILS_CLOSE.findall(line))):
-            if stack:
+        # Tags in the order they stand on the line: `</details><details>` closes first.
+        for tag in _DETAILS_TAG.finditer(line):
+            if not tag.group(1):
+                stack.append([i, None])
+                m = _SUMMARY.match(line[tag.start() :])
+                if m:
+                    stack[-1][1] = " ".join(m.group(1).split())
+            elif stack:
                 start, title = stack.pop()
                 if title is not None:
                     blocks.append(Block(title, start, i))
-    for start, title in stack:  # never closed: runs to the end of the page
+    for start, title in stack:  # never closed: where it ends is anyone's guess
         if title is not None:
-            blocks.append(Block(title, start, len(lines)))
+            blocks.append(Block(title, start, len(lines), closed=False))
     return sorted(blocks, key=lambda b: b.start)
+
+
+def unbalanced_details(lines: list[str]) -> list[tuple[int, str]]:
+    """(line index, what) of every <details> never closed and every </details> that
+    closes none, outside code."""
+    code = code_lines(lines)
+    opened: list[int] = []
+    found = []
+    for i, line in enumerate(lines):
+        if i in code:
+            continue
+        # Tags in the order they stand on the line: `</details><details>` closes first.
+        for tag in _DETAILS_TAG.finditer(line):
+            if not tag.group(1):
+                opened.append(i)
+            elif opened:
+                opened.pop()
+            else:
+                found.append((i, "</details> closes no <details> block"))
+    found += [(i, "<details> is never closed (no </details>)") for i in opened]
+    return sorted(found)
 
 
 def is_table_line(line: str) -> bool:
@@ -110,13 +143,47 @@ def find_tables(lines: list[str], start: int = 0, end: int | None = None) -> lis
     return tables
 
 
-def table_span(lines: list[str], block: Block) -> tuple[int, int] | None:
-    """From the first to one past the last `|` line inside a block: the whole table,
-    even when a broken row in it does not start with `|`."""
-    rows = [i for i in range(block.start + 1, block.end) if is_table_line(lines[i])]
-    code = code_lines(lines)
-    rows = [i for i in rows if i not in code]
-    return (rows[0], rows[-1] + 1) if rows else None
+def tables_in(lines: list[str], block: Block) -> list[Table]:
+    return find_tables(lines, block.start + 1, block.end)
+
+
+def block_table(page: str | Path, lines: list[str], block: Block) -> Table:
+    """The one table of a block, which an update may replace line for line; bad input,
+    naming the line, for a block that does not say where its table ends: a block never
+    closed, a block with no table or more than one (a note's legend, say), a table
+    whose lines carry the tags of a block."""
+    where = f"line {block.start + 1}"
+    if not block.closed:
+        raise BadInput(
+            page,
+            where,
+            f"block {block.title!r} is never closed (no </details>), so where its table ends "
+            "is not known; close it",
+        )
+    tables = tables_in(lines, block)
+    if not tables:
+        raise BadInput(page, where, f"block {block.title!r} holds no table")
+    if len(tables) > 1:
+        starts = ", ".join(str(t.start + 1) for t in tables)
+        raise BadInput(
+            page,
+            f"line {tables[1].start + 1}",
+            f"block {block.title!r} holds {len(tables)} tables (at lines {starts}); one table per "
+            "block can be regenerated: move the others out of the block",
+        )
+    table = tables[0]
+    # A table row that carries the block's own <details> or </details> line goes on
+    # past the block: the lines before and after the table belong to it too.
+    around = [i for i in (table.start - 1, table.end) if 0 <= i < len(lines) and is_table_line(lines[i])]
+    for i in [*range(table.start, table.end), *around]:
+        if _BLOCK_TAG.search(lines[i]):
+            raise BadInput(
+                page,
+                f"line {i + 1}",
+                f"the table of block {block.title!r} runs into a <details> or <summary> tag; "
+                "put the tag on a line of its own",
+            )
+    return table
 
 
 def split_row(line: str) -> list[str]:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bench.cases import Case
-from bench.pages import find_blocks, read_lines, table_span
+from bench.pages import find_blocks, read_lines, tables_in
 from tests.conftest import FIXTURES, ROOT
 
 DOCS = FIXTURES / "docs"
@@ -26,9 +26,10 @@ def page_tables(path: Path) -> dict[str, str]:
     lines = read_lines(path)
     tables = {}
     for block in find_blocks(lines):
-        span = table_span(lines, block)
-        if span:
-            tables[block.title] = "".join(lines[span[0] : span[1]]).rstrip("\r\n")
+        found = tables_in(lines, block)
+        if len(found) == 1:
+            t = found[0]
+            tables[block.title] = "".join(lines[t.start : t.end]).rstrip("\r\n")
     return tables
 
 

@@ -19,7 +19,7 @@ from bench.docs import plan_update, update_page
 from bench.docspec import load_spec
 from bench.doctables import Measurements, render_block
 from bench.errors import BadInput
-from bench.pages import find_blocks, read_lines, table_span
+from bench.pages import find_blocks, read_lines, tables_in
 from bench.store import read_cases, read_meta
 from tests.conftest import ROOT
 from tests.doc_helpers import DOCS, PAGES, SPECS, page_tables, record, write_run
@@ -207,8 +207,7 @@ def test_check_skips_tables_in_code(tmp_path):
 def outside_tables(path) -> list[list[str]]:
     """The page's lines between its block tables."""
     lines = read_lines(path)
-    spans = [table_span(lines, b) for b in find_blocks(lines)]
-    spans = [s for s in spans if s]
+    spans = [(t.start, t.end) for b in find_blocks(lines) for t in tables_in(lines, b)]
     cuts = [0] + [x for s in spans for x in s] + [len(lines)]
     return [lines[a:b] for a, b in zip(cuts[::2], cuts[1::2], strict=True)]
 
@@ -261,10 +260,11 @@ def test_update_of_a_page_without_final_newline(imported, tmp_path):
     page = tmp_path / "p.md"
     table = page_tables(DOCS / "vae_decode.en.md")["SDXL"]
     first = "<details><summary>SD v1.5</summary>\n\n| old |\n|---|\n</details>\n"
-    page.write_text(first + "<details><summary>SDXL</summary>\n" + table.replace("0.794 (0%)", "0.800 (+1%)"))
+    stale = table.replace("0.794 (0%)", "0.800 (+1%)")
+    page.write_text(first + "<details><summary>SDXL</summary>\n" + stale + "\n</details>")
     update_page(page, load_spec(SPECS / "vae-decode.yaml"), Measurements(imported["vae_decode.en.md"]))
     text = page.read_text()
-    assert text.endswith(table) and "| old |" not in text
+    assert text.endswith(table + "\n</details>") and "| old |" not in text
 
 
 def spec_of(title="SD v1.5", model="sd-v1", style="encode", more=""):
