@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
 
-from bench.errors import BadInput
+from bench.errors import BadInput, shown
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -61,9 +63,30 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    warnings.showwarning = _show_warning
+    # SIGTERM stops a command as Ctrl-C does, from the first moment: a sweep keeps
+    # what it finished and says how to resume, and the exit status is 130 either way.
+    saved = {
+        signal.SIGINT: signal.getsignal(signal.SIGINT),  # a stopped sweep ignores it
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _interrupt),
+    }
     try:
+        return _main(argv)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as stop:  # --help, or a mistake argparse has printed as one line
+            return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
+        warnings.showwarning = _show_warning
         return {
             "run": cmd_run,
             "models": cmd_models,
@@ -81,19 +104,43 @@ def main(argv: list[str] | None = None) -> int:
         # Before a run folder exists (loading, downloading weights): nothing to keep.
         print("\nvae-bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError) as exc:
-        # An --out that names a file, a folder we may not write: the user's to fix.
-        print(f"vae-bench: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # `vae-bench compare ... | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        # A folder we may not write, a read-only mount, a name too long: the user's to
+        # fix, and nothing stored is lost by stopping here.
+        parts = [str(p) for p in (exc.filename, exc.strerror or exc) if p is not None]
+        print("vae-bench: error: " + ": ".join(parts), file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _factor(text: str) -> float:
+    """A ratio beyond which a change counts: finite and above 1 (nan or inf would turn
+    every check off without a word)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number above 1, like 1.10, got {shown(text)}")
+    return value
+
+
+def _amount(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {shown(text)}")
+    return value
 
 
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {shown(text)}")
     return int(text)
 
 
@@ -148,14 +195,14 @@ def _add_analysis_commands(sub) -> None:
     cmp.add_argument("--format", choices=("text", "md", "json"), default="text", help="default: text")
     cmp.add_argument(
         "--factor",
-        type=float,
+        type=_factor,
         help="time ratio beyond which a case is slower or faster (default 1.10 for GPU runs, 1.25 for CPU)",
     )
     cmp.add_argument(
-        "--mem-floor", type=float, metavar="MIB", help="memory change always tolerated (default 16; CPU 64)"
+        "--mem-floor", type=_amount, metavar="MIB", help="memory change always tolerated (default 16; CPU 64)"
     )
     cmp.add_argument(
-        "--mem-percent", type=float, metavar="PCT", help="memory change, %% of the base (default 2; CPU 25)"
+        "--mem-percent", type=_amount, metavar="PCT", help="memory change, %% of the base (default 2; CPU 25)"
     )
 
     hist = sub.add_parser(
@@ -169,7 +216,7 @@ def _add_analysis_commands(sub) -> None:
     hist.add_argument("--op", choices=("encode", "decode"), help="only this op")
     hist.add_argument("--device", help="device name (or part of it); default: the device of the newest run")
     hist.add_argument("--metric", choices=("time", "memory"), default="time", help="default: time")
-    hist.add_argument("--factor", type=float, help="step to mark (default 1.10 for GPU runs, 1.25 for CPU)")
+    hist.add_argument("--factor", type=_factor, help="step to mark (default 1.10 for GPU runs, 1.25 for CPU)")
     hist.add_argument("--last", type=_positive, metavar="N", help="only the newest N runs")
     hist.add_argument(
         "--plot",
@@ -350,6 +397,7 @@ def _write_tables(run_dir: Path) -> None:
 def cmd_run(args) -> int:
     from bench import config, runner, store
 
+    meta = None
     if args.resume:
         meta = store.read_meta(args.resume)
         stored = meta.get("config")
@@ -365,20 +413,24 @@ def cmd_run(args) -> int:
     else:
         raise BadInput(None, "config", "give a sweep file (e.g. configs/cpu.yaml) or --resume RUN_DIR")
 
-    plan = runner.plan(sweep, resolve=not args.dry_run)
-    if args.resume:
-        _check_resumable(meta, args.resume, plan)
+    plan = runner.plan(sweep, resolve=not args.dry_run, pinned=_pinned_weights(meta) if meta else None)
+    if meta is not None:
+        _check_resumable(meta, args.resume, plan, weights=not args.dry_run)
     if args.dry_run:
         return _dry_run(plan, args)
 
-    if args.resume:
-        writer = store.RunWriter.reopen(args.resume)
-        writer.update_meta(status="running", resumed_at=writer.meta.get("resumed_at", []) + [_now()])
-    else:
-        writer = _new_run(plan, args)
-    for note in plan.warnings:
-        print(f"vae-bench: warning: {note}", file=sys.stderr)
-    writer.add_warnings(plan.warnings)
+    writer = store.RunWriter.reopen(args.resume) if args.resume else _new_run(plan, args)
+    try:
+        return _sweep(writer, plan, resumed=bool(args.resume))
+    finally:
+        writer.close()
+
+
+def _sweep(writer, plan, resumed: bool) -> int:
+    """Run what the run folder lacks, with its lock held; on Ctrl-C or SIGTERM, mark it
+    interrupted and say how to resume."""
+    from bench import runner
+    from bench.progress import Progress
 
     done = writer.done_ids()
     todo = [c for c in plan.cases if c.case_id not in done]
@@ -387,13 +439,21 @@ def cmd_run(args) -> int:
         f"({plan.device_name}); writing {writer.dir}",
         file=sys.stderr,
     )
-    from bench.progress import Progress
+    if resumed and not todo:
+        if writer.meta.get("status") != "complete":
+            writer.update_meta(status="complete", ended_at=_now())
+        return _report(writer.dir)
+    if resumed:
+        writer.update_meta(status="running", resumed_at=writer.meta.get("resumed_at", []) + [_now()])
+    for note in plan.warnings:
+        print(f"vae-bench: warning: {note}", file=sys.stderr)
+    writer.add_warnings(plan.warnings)
 
     progress = Progress(total=len(plan.cases), done=len(plan.cases) - len(todo))
-    sink = _StoreSink(writer, plan)
     try:
-        runner.Runner(plan, sink, done=done, progress=progress).run()
-    except runner.Interrupted:
+        runner.Runner(plan, _StoreSink(writer, plan), done=done, progress=progress).run()
+    except (runner.Interrupted, KeyboardInterrupt):
+        runner.hold_signals()  # a second Ctrl-C must not cut this short
         progress.close()
         writer.update_meta(status="interrupted", ended_at=_now())
         n = len(writer.done_ids() & {c.case_id for c in plan.cases})
@@ -446,8 +506,9 @@ def _dry_run(plan, args) -> int:
     return EXIT_OK
 
 
-def _check_resumable(meta: dict, run_dir, plan) -> None:
-    """Only a run measured here, on this very device, may be continued here."""
+def _check_resumable(meta: dict, run_dir, plan, weights: bool = True) -> None:
+    """Only a run measured here, on this very device, with the same models, may be
+    continued here."""
     if meta.get("imported"):
         raise BadInput(
             run_dir, "imported", "this run was imported from published tables; it cannot be resumed"
@@ -463,6 +524,55 @@ def _check_resumable(meta: dict, run_dir, plan) -> None:
         raise BadInput(
             run_dir, "device", f"this run was made on a {device['name']}; this is a {plan.device_name}"
         )
+    models = meta.get("models") or {}
+    for name, spec in plan.specs.items():
+        now = _model_entry(spec, plan.weights[name])
+        then = models.get(name)
+        if not isinstance(then, dict):
+            raise BadInput(run_dir, f"models.{name}", "not recorded in meta.json; this run cannot be resumed")
+        keys = ["class", "repo", "subfolder", "config_sha256"]
+        for key in keys:
+            if key in then and then[key] != now[key]:
+                raise BadInput(
+                    run_dir,
+                    f"models.{name}.{key}",
+                    f"the run was made with {shown(then[key])}, the registry now gives {shown(now[key])}; "
+                    "resume with the registry the run was made with, or start a new run",
+                )
+        old, new = then.get("weights") or {}, now["weights"]
+        for key in ("kind", "source", "revision") if weights else ():
+            if key in old and old[key] != new[key]:
+                raise BadInput(
+                    run_dir,
+                    f"models.{name}.weights.{key}",
+                    f"the run was made with {shown(old[key])}, now it would be {shown(new[key])}; "
+                    "one run holds the cases of one set of weights: start a new run",
+                )
+
+
+def _pinned_weights(meta: dict) -> dict:
+    """The random weights a run was made with stay random on resume, even when the hub
+    can be reached now: one run measures one set of weights."""
+    from bench.models import Weights
+
+    pinned = {}
+    for name, entry in (meta.get("models") or {}).items():
+        w = entry.get("weights") if isinstance(entry, dict) else None
+        if isinstance(w, dict) and w.get("kind") == "random":
+            pinned[name] = Weights(**{k: w.get(k) for k in ("kind", "path", "source", "revision", "note")})
+    return pinned
+
+
+def _model_entry(spec, weights) -> dict:
+    """What meta.json says of one model: enough to refuse a resume through another."""
+    return {
+        "class": spec.cls,
+        "repo": spec.repo,
+        "subfolder": spec.subfolder,
+        "config": _relative(spec.config_path),
+        "config_sha256": spec.config_hash,
+        "weights": weights.to_dict(),
+    }
 
 
 def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:
@@ -475,7 +585,7 @@ def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:
                 config_path,
                 key,
                 f"differs from the sweep stored in {run_dir} "
-                f"({new.get(key)!r} vs {stored.get(key)!r}); resume without a config "
+                f"({shown(new.get(key))} vs {shown(stored.get(key))}); resume without a config "
                 "to use the stored one",
             )
 
@@ -503,16 +613,7 @@ def _new_run(plan, args):
         "config": plan.sweep.to_dict(),
         "environment": capture(plan.device),
         "device": device,
-        "models": {
-            name: {
-                "class": spec.cls,
-                "repo": spec.repo,
-                "subfolder": spec.subfolder,
-                "config": _relative(spec.config_path),
-                "weights": plan.weights[name].to_dict(),
-            }
-            for name, spec in plan.specs.items()
-        },
+        "models": {name: _model_entry(spec, plan.weights[name]) for name, spec in plan.specs.items()},
         "cases_planned": len(plan.cases),
         "warnings": [],
     }

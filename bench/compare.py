@@ -14,6 +14,7 @@ improvement.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,8 +183,8 @@ def compare_runs(
     source = mem_source = default_source
     if factor is None:
         factor = default_factor
-    elif factor <= 1:
-        raise BadInput(None, "--factor", f"must be above 1 (got {factor})")
+    elif not math.isfinite(factor) or factor <= 1:
+        raise BadInput(None, "--factor", f"must be a number above 1 (got {factor})")
     else:
         source = "given"
     if mem_floor is None and mem_fraction is None:
@@ -191,8 +192,8 @@ def compare_runs(
     else:
         mem_floor = default_floor if mem_floor is None else mem_floor
         mem_fraction = default_fraction if mem_fraction is None else mem_fraction
-        if mem_floor < 0 or mem_fraction < 0:
-            raise BadInput(None, "--mem-floor/--mem-percent", "must not be negative")
+        if not all(math.isfinite(x) and x >= 0 for x in (mem_floor, mem_fraction)):
+            raise BadInput(None, "--mem-floor/--mem-percent", "must be finite numbers >= 0")
         mem_source = "given"
 
     base_by_id = {r["case_id"]: r for r in base_records}

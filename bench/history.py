@@ -20,7 +20,7 @@ from tabulate import tabulate
 
 from bench import records as rec
 from bench.compare import CPU_FACTOR, GPU_FACTOR, NOT_OK, environment_differences
-from bench.errors import BadInput
+from bench.errors import BadInput, shown
 from bench.store import META
 
 METRICS = ("time", "memory")
@@ -103,9 +103,9 @@ def _pick_device(runs: list[Run], device: str | None) -> tuple[str, list[Run]]:
         matches = [n for n in names if device.lower() in n.lower()]
         matches += [r.device_name for r in runs if r.device == device and r.device_name not in matches]
         if not matches:
-            raise BadInput(None, "--device", f"no run of {device!r}; devices here: {', '.join(names)}")
+            raise BadInput(None, "--device", f"no run of {shown(device)}; devices here: {', '.join(names)}")
         if len(matches) > 1:
-            raise BadInput(None, "--device", f"{device!r} matches several devices: {', '.join(matches)}")
+            raise BadInput(None, "--device", f"{shown(device)} matches several devices: {', '.join(matches)}")
         chosen = matches[0]
     return chosen, [r for r in runs if r.device_name == chosen]
 
@@ -120,7 +120,7 @@ def history(
     last: int | None = None,
 ) -> History:
     if metric not in METRICS:
-        raise BadInput(None, "--metric", f"must be one of {', '.join(METRICS)} (got {metric!r})")
+        raise BadInput(None, "--metric", f"must be one of {', '.join(METRICS)} (got {shown(metric)})")
     all_runs = find_runs(root)
     name, runs = _pick_device(all_runs, device)
     if last:
@@ -131,8 +131,8 @@ def history(
             others[r.device_name] = others.get(r.device_name, 0) + 1
     if factor is None:
         factor = GPU_FACTOR if all(r.device.startswith("cuda") for r in runs) else CPU_FACTOR
-    elif factor <= 1:
-        raise BadInput(None, "--factor", f"must be above 1 (got {factor})")
+    elif not math.isfinite(factor) or factor <= 1:
+        raise BadInput(None, "--factor", f"must be a number above 1 (got {factor})")
 
     by_case: dict[str, Series] = {}
     for i, run in enumerate(runs):

@@ -8,6 +8,7 @@ the same thing; the run records which one it used.
 from __future__ import annotations
 
 import importlib
+import inspect
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -95,6 +96,49 @@ def model_class(spec: ModelSpec):
     import diffusers
 
     return getattr(diffusers, spec.cls)
+
+
+def check_class(spec: ModelSpec) -> None:
+    """Bad input, before any run exists, for a registry class that cannot be found or
+    is not a model class, and for a bundled config that its __init__ would not take:
+    a key it has no parameter for (the config of another class), or a parameter
+    without a default that the config lacks."""
+    where = spec.registry_path or "registry"
+    try:
+        cls = model_class(spec)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise BadInput(
+            where,
+            f"{spec.name}.class",
+            f"{spec.cls!r} cannot be found: {type(exc).__name__}: {_first_line(exc)}",
+        ) from None
+    if not isinstance(cls, type) or not hasattr(cls, "from_config"):
+        raise BadInput(where, f"{spec.name}.class", f"{spec.cls!r} is not a diffusers model class")
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    names = {p.name for p in params}
+    unknown = [k for k in spec.config if not k.startswith("_") and k not in names]
+    lacking = [
+        p.name
+        for p in params
+        if p.default is p.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name not in spec.config
+    ]
+    if unknown or lacking:
+        said = []
+        if unknown:
+            said.append(
+                f"has {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}, which it does not take"
+            )
+        if lacking:
+            said.append(f"lacks {', '.join(lacking)}, which it needs")
+        raise BadInput(
+            spec.config_path,
+            None,
+            f"not a config of {cls.__name__} ({spec.name}'s class): it {' and '.join(said)}",
+        )
 
 
 def build(spec: ModelSpec, weights: Weights, device: str, dtype: str):

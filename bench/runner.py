@@ -19,10 +19,11 @@ from typing import Protocol
 from bench import worker
 from bench.cases import Case, expand
 from bench.config import Sweep
-from bench.errors import BadInput
+from bench.errors import BadInput, shown
 from bench.models import Weights, resolve_weights
 from bench.registry import ModelSpec
 
+GIB = 1024**3
 RECORD_MEM_KEYS = (
     "peak_allocated",
     "peak_reserved",
@@ -55,8 +56,9 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
 
 
-def resolve_device(sweep: Sweep) -> tuple[str, str]:
-    """(device, its name), or bad input when the sweep asks for a GPU that is not here."""
+def resolve_device(sweep: Sweep) -> tuple[str, str, int | None]:
+    """(device, its name, its total memory in bytes where known), or bad input when the
+    sweep asks for a GPU that is not here."""
     # Make cuda:N mean what nvidia-smi and NVML call device N.
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     import torch
@@ -68,40 +70,64 @@ def resolve_device(sweep: Sweep) -> tuple[str, str]:
             raise BadInput(
                 where,
                 "memory_metric",
-                f"{sweep.memory_metric!r} needs a CUDA device; on cpu use auto or process",
+                f"{shown(sweep.memory_metric)} needs a CUDA device; on cpu use auto or process",
             )
         from bench.measure.environment import cpu_name
 
-        return "cpu", cpu_name()
+        return "cpu", cpu_name(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if not torch.cuda.is_available():
         raise BadInput(
-            where, "device", f"{want!r} asked for, but torch sees no CUDA device here; use auto or cpu"
+            where, "device", f"{shown(want)} asked for, but torch sees no CUDA device here; use auto or cpu"
         )
     index = int(want.split(":")[1]) if ":" in want else 0
     count = torch.cuda.device_count()
     if index >= count:
-        raise BadInput(where, "device", f"{want!r} asked for, but only cuda:0..cuda:{count - 1} exist")
+        raise BadInput(where, "device", f"{shown(want)} asked for, but only cuda:0..cuda:{count - 1} exist")
     from bench.measure.environment import gpu_summary
 
-    name = gpu_summary(index).get("name") or torch.cuda.get_device_name(index)
-    return f"cuda:{index}", name
+    # NVML, not torch: the runner must not make a CUDA context of its own on the card.
+    summary = gpu_summary(index)
+    name = summary.get("name") or torch.cuda.get_device_name(index)
+    return f"cuda:{index}", name, summary.get("total_memory")
 
 
-def plan(sweep: Sweep, resolve: bool = True) -> Plan:
-    """Everything that can be wrong with a sweep is found here, before a run exists.
+def plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | None = None) -> Plan:
+    """Everything that can be wrong with a sweep is found here, before a run exists:
+    the device, each model's class and config, cases that cannot fit the device, and
+    weights that cannot be had.
 
-    Without `resolve` (a dry run) weights are not looked for, so nothing is downloaded.
+    Without `resolve` (a dry run) weights are not looked for, so nothing is downloaded;
+    `pinned` gives the weights of a run being resumed, which are not looked for again.
     """
-    device, device_name = resolve_device(sweep)
+    from bench.models import check_class
+    from bench.workloads import io_bytes
+
+    device, device_name, total = resolve_device(sweep)
     specs = sweep.specs()
+    for spec in specs.values():
+        check_class(spec)
+    cases = expand(sweep, specs)
+    if total:
+        for case in cases:
+            need = io_bytes(case, specs[case.model])
+            if need > total:
+                raise BadInput(
+                    sweep.source or "<sweep>",
+                    "resolutions",
+                    f"{case.label}: its input and output alone take {need / GIB:.1f} GiB, more than "
+                    f"the {total / GIB:.1f} GiB of {device_name}; leave this size out",
+                )
     notes: list[str] = []
     weights = {name: Weights(sweep.weights) for name in specs}
     for name, spec in specs.items() if resolve else ():
+        if pinned and name in pinned:
+            weights[name] = pinned[name]
+            continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             weights[name] = resolve_weights(spec, sweep.weights, where=f"{sweep.source}: weights")
         notes.extend(str(w.message) for w in caught)
-    return Plan(sweep, device, device_name, specs, weights, expand(sweep, specs), notes)
+    return Plan(sweep, device, device_name, specs, weights, cases, notes)
 
 
 def make_record(plan: Plan, case: Case, outcome: dict, ready: dict | None) -> dict:
@@ -206,16 +232,17 @@ class Runner:
         return [c for c in self.plan.cases if c.case_id not in self.done]
 
     def run(self) -> None:
-        old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+        """Every case not done. Ctrl-C (SIGTERM, which the CLI turns into Ctrl-C) kills
+        the worker, holds further signals off and raises Interrupted."""
         try:
             for group in _groups(self.todo()):
                 self._run_group(group)
         except KeyboardInterrupt:
+            hold_signals()
             if self.current is not None:
                 self.current.stop(kill=True)
             raise Interrupted() from None
         finally:
-            signal.signal(signal.SIGTERM, old_term)
             self.current = None
 
     def _job(self, case: Case) -> worker.Job:
@@ -288,5 +315,9 @@ def _groups(cases: list[Case]) -> list[list[Case]]:
     return list(groups.values())
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def hold_signals() -> None:
+    """After the first Ctrl-C or SIGTERM, ignore the next ones: what the run has must
+    be marked interrupted and the resume command printed, however often a user (or a
+    supervisor) repeats the signal. The CLI puts the handlers back when it returns."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

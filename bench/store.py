@@ -2,10 +2,13 @@
 
 Each finished case is appended as one JSON line and flushed to disk at once, so a
 run that dies loses at most the case in flight. meta.json is replaced atomically.
+A sweep that writes a run folder holds its lock (an flock on `.lock`) until it ends,
+so that two sweeps never write one run.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -18,9 +21,15 @@ from typing import Any
 import pandas as pd
 
 from bench.errors import BadInput
+from bench.files import read_text, write_atomic
 
 META = "meta.json"
 CASES = "cases.jsonl"
+TORN = CASES + ".torn"
+LOCK = ".lock"
+# Two sweeps of one name started in the same second into one folder: the second
+# gets "-2", and so on.
+MAX_SAME_SECOND = 100
 
 
 def slug(text: str) -> str:
@@ -33,23 +42,17 @@ def new_run_id(device_name: str, config_name: str, when: datetime | None = None)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_meta(run_dir: str | Path) -> dict:
     path = Path(run_dir) / META
     if not Path(run_dir).is_dir():
         raise BadInput(run_dir, None, "no such run folder")
+    if not path.exists():
+        raise BadInput(path, None, "missing: not a vae-bench run folder")
     try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BadInput(path, None, "missing: not a vae-bench run folder") from None
+        meta = json.loads(read_text(path, "run's meta.json"))
     except json.JSONDecodeError as exc:
         raise BadInput(path, None, f"corrupt JSON at line {exc.lineno}") from None
     if not isinstance(meta, dict):
@@ -57,28 +60,60 @@ def read_meta(run_dir: str | Path) -> dict:
     return meta
 
 
-def read_cases(run_dir: str | Path, strict: bool = False) -> list[dict]:
-    """Every stored case. A line that does not parse is a warning (or, with `strict`,
-    bad input); a run killed mid-write leaves at most one such line, the last."""
+def parse_record(line: bytes) -> dict | None:
+    """One cases.jsonl line as a record, or None when it is not one: not UTF-8, not
+    JSON, not an object with a case_id and the case's parameters."""
+    from bench.cases import Case
+
+    try:
+        rec = json.loads(line.decode("utf-8"))
+        if not isinstance(rec, dict) or not isinstance(rec.get("case_id"), str):
+            return None
+        Case.from_params(rec)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return rec
+
+
+def _lines(run_dir: str | Path) -> list[tuple[int, bytes]]:
+    """(line number, bytes) of every non-blank line of cases.jsonl."""
     path = Path(run_dir) / CASES
-    if not path.exists():
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
         return []
-    records = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if not isinstance(rec, dict) or "case_id" not in rec:
-                    raise ValueError("not a case record")
-            except ValueError:
-                if strict:
-                    raise BadInput(path, f"line {n}", "corrupt case record") from None
-                warnings.warn(f"{path}:{n}: skipping a corrupt case record", stacklevel=2)
-                continue
-            records.append(rec)
-    return records
+    except IsADirectoryError:
+        raise BadInput(path, None, "is a folder, not the run's case records") from None
+    except OSError as exc:
+        raise BadInput(path, None, f"cannot read: {exc.strerror}") from None
+    return [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+
+
+def read_cases(run_dir: str | Path, strict: bool = False) -> list[dict]:
+    """Every stored case, one per case_id. A line that does not parse is a warning (or,
+    with `strict`, bad input); a run killed mid-write leaves at most one such line, the
+    last. A case_id stored twice (two sweeps that wrote one run before runs were
+    locked) is said once, and its last record is the one used."""
+    path = Path(run_dir) / CASES
+    by_id: dict[str, dict] = {}
+    repeated = 0
+    for n, line in _lines(run_dir):
+        rec = parse_record(line)
+        if rec is None:
+            if strict:
+                raise BadInput(path, f"line {n}", "corrupt case record") from None
+            warnings.warn(f"{path}:{n}: skipping a corrupt case record", stacklevel=2)
+            continue
+        if rec["case_id"] in by_id:
+            repeated += 1
+        by_id[rec["case_id"]] = rec
+    if repeated:
+        warnings.warn(
+            f"{path}: {repeated} case record(s) repeat a case_id stored before; the last record "
+            "of each case is used",
+            stacklevel=2,
+        )
+    return list(by_id.values())
 
 
 def load_run(run_dir: str | Path, strict: bool = False) -> tuple[dict, pd.DataFrame]:
@@ -100,56 +135,106 @@ def flatten(record: dict) -> dict:
     return flat
 
 
-class RunWriter:
-    """Appends to one run folder; made by `create` (new run) or `reopen` (--resume)."""
+class RunLock:
+    """An exclusive flock on the run folder's `.lock`, held while a sweep writes the
+    run. The kernel drops it when the process ends, however it ends."""
 
     def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise BadInput(
+                run_dir,
+                None,
+                f"another vae-bench (PID {holder}) is writing this run; wait for it to end, "
+                "or stop it and resume",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd: int | None = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class RunWriter:
+    """Appends to one run folder; made by `create` (new run) or `reopen` (--resume),
+    each of which takes the run's lock first."""
+
+    def __init__(self, run_dir: Path, lock: RunLock | None = None):
         self.dir = Path(run_dir)
+        self.lock = lock
         self.meta = read_meta(self.dir)
 
     @classmethod
-    def create(cls, root: str | Path, run_id: str, meta: dict) -> RunWriter:
-        run_dir = Path(root) / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
-        write_json_atomic(run_dir / META, {"run_id": run_id, **meta})
+    def create(cls, root: str | Path, run_id: str, meta: dict, unique: bool = True) -> RunWriter:
+        """A new run folder `root/run_id`; with `unique`, `run_id-2`, `-3`, ... when
+        that one exists (two sweeps in one second), else bad input."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, MAX_SAME_SECOND + 1 if unique else 2):
+            name = run_id if n == 1 else f"{run_id}-{n}"
+            try:
+                (root / name).mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise BadInput(root / run_id, None, "exists; remove it or write into another --out")
+        run_dir = root / name
+        lock = RunLock(run_dir)
+        write_json_atomic(run_dir / META, {"run_id": name, **meta})
         (run_dir / CASES).touch()
-        return cls(run_dir)
+        return cls(run_dir, lock)
 
     @classmethod
     def reopen(cls, run_dir: str | Path) -> RunWriter:
-        writer = cls(Path(run_dir))
-        writer._repair_tail()
+        lock = RunLock(Path(run_dir))
+        writer = cls(Path(run_dir), lock)
+        writer._repair()
         return writer
 
-    def _repair_tail(self) -> None:
-        """Move a torn last line (a run killed mid-write) aside, keeping its bytes in
-        cases.jsonl.torn, so that new lines start on a line of their own."""
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    def _repair(self) -> None:
+        """Move every line that is not a case record aside, into cases.jsonl.torn with
+        its bytes as they were, and rewrite cases.jsonl atomically without them, so
+        that its cases run again and every reader can read the run."""
         path = self.dir / CASES
         if not path.exists():
             path.touch()
             return
         data = path.read_bytes()
-        cut = data.rfind(b"\n") + 1
-        tail = data[cut:]
-        if not tail.strip():
+        lines = _lines(self.dir)
+        bad = [(n, line) for n, line in lines if parse_record(line) is None]
+        if not bad:
+            if data and not data.endswith(b"\n"):  # a whole record that only lacks its newline
+                with open(path, "ab") as f:
+                    f.write(b"\n")
             return
-        try:
-            json.loads(tail)
-            complete = True
-        except ValueError:
-            complete = False
-        if complete:  # a whole record that only lacks its newline
-            with open(path, "ab") as f:
-                f.write(b"\n")
-            return
-        warnings.warn(
-            f"{path}: the last line was cut off when the run died; moved it to {CASES}.torn",
-            stacklevel=2,
-        )
-        with open(self.dir / (CASES + ".torn"), "ab") as f:
-            f.write(tail + b"\n")
-        with open(path, "r+b") as f:
-            f.truncate(cut)
+        last = lines[-1][0]
+        torn = [n for n, _ in bad if n == last and not data.endswith(b"\n")]
+        other = [n for n, _ in bad if n not in torn]
+        said = []
+        if torn:
+            said.append(f"the last line was cut off when the run died (line {torn[0]})")
+        if other:
+            said.append(f"line(s) {', '.join(map(str, other))} are not case records")
+        warnings.warn(f"{path}: {'; '.join(said)}; moved to {TORN}, and their cases run again", stacklevel=2)
+        with open(self.dir / TORN, "ab") as f:
+            f.write(b"".join(line + b"\n" for _, line in bad))
+            f.flush()
+            os.fsync(f.fileno())
+        bad_numbers = {n for n, _ in bad}
+        write_atomic(path, b"".join(line + b"\n" for n, line in lines if n not in bad_numbers))
 
     def done_ids(self) -> set[str]:
         return {r["case_id"] for r in read_cases(self.dir)}

@@ -36,6 +36,13 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
+def is_allocation_failure(exc: BaseException) -> bool:
+    """Out of memory on the CPU: torch's allocator raises a plain RuntimeError."""
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+    )
+
+
 def _die_with_parent() -> None:
     # If the runner is killed (even with SIGKILL) the worker must not go on holding
     # the GPU: ask the kernel to send us SIGKILL when our parent exits.
@@ -101,8 +108,11 @@ def measure_case(model, backend, job: Job, case: Case) -> dict:
     except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError
         status, error = "oom", one_line(exc)
     except Exception as exc:
-        status, error = "error", one_line(exc)
-        traceback.print_exc()
+        if is_allocation_failure(exc):
+            status, error = "oom", one_line(exc)
+        else:
+            status, error = "error", one_line(exc)
+            traceback.print_exc()
     # Leaving the except blocks drops the traceback and the tensors its frames held.
     call = None
     if status != "ok":

@@ -4,6 +4,7 @@ live here."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -58,6 +59,16 @@ def output_shape(case: Case, spec: ModelSpec) -> tuple[int, ...]:
     """What the call returns: the latent for encode, the pixels for decode (a frame
     count that keeps to the model's frame rule comes back whole)."""
     return input_shape(replace(case, op="decode" if case.op == "encode" else "encode"), spec)
+
+
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
+
+
+def io_bytes(case: Case, spec: ModelSpec) -> int:
+    """What the case's input and output alone take on the device: a floor under its
+    peak, known before anything is built."""
+    size = DTYPE_BYTES[case.dtype]
+    return (math.prod(input_shape(case, spec)) + math.prod(output_shape(case, spec))) * size
 
 
 def prepare(model, spec: ModelSpec, case: Case, device: str) -> Callable[[], Any]:

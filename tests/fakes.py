@@ -65,3 +65,13 @@ class MemoryCapped(AutoencoderKL):
     def decode(self, z, *args, **kwargs):
         self._cap(z)
         return super().decode(z, *args, **kwargs)
+
+
+class AllocationFails(AutoencoderKL):
+    """Asks the CPU allocator for a petabyte when encoding 48 px wide: a real
+    allocation failure, which torch raises as a plain RuntimeError."""
+
+    def encode(self, x, *args, **kwargs):
+        if x.shape[-1] == TRIGGER_WIDTH:
+            torch.empty(2**50, dtype=torch.uint8)
+        return super().encode(x, *args, **kwargs)

@@ -269,7 +269,7 @@ def test_a_corrupt_run(tmp_path, capsys):
 
 def test_a_factor_not_above_one(tmp_path, capsys):
     base, new = run_pair(tmp_path, [case()], [case()])
-    assert_bad(capsys, "compare", base, new, "--factor", "0.9", says="--factor: must be above 1")
+    assert_bad(capsys, "compare", base, new, "--factor", "0.9", says="--factor: must be a number above 1")
 
 
 # ---- the test itself ---------------------------------------------------------------------

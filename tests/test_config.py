@@ -466,7 +466,11 @@ def test_subprocess_bad_input(ws, content, needles, with_out):
 
 def make_stored_run(folder: Path, sweep: Sweep) -> Path:
     folder.mkdir(parents=True)
-    meta = {"run_id": folder.name, "config": sweep.to_dict(), "device": {"device": "cpu"}}
+    from bench.cli import _model_entry
+    from bench.models import Weights
+
+    models = {name: _model_entry(spec, Weights("random")) for name, spec in sweep.specs().items()}
+    meta = {"run_id": folder.name, "config": sweep.to_dict(), "device": {"device": "cpu"}, "models": models}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     (folder / "cases.jsonl").write_text("")
     return folder
@@ -571,7 +575,8 @@ def test_resume_without_config_uses_the_stored_sweep(ws, capsys):
     stored = from_dict(base_sweep(ops=["encode", "decode"], resolutions=[64, 128]))
     run_dir = make_stored_run(ws.root / "run", stored)
     case = expand(stored, stored.specs())[0]
-    (run_dir / "cases.jsonl").write_text(json.dumps({"case_id": case.case_id, "status": "ok"}) + "\n")
+    stored_case = {"case_id": case.case_id, **case.params(), "status": "ok"}
+    (run_dir / "cases.jsonl").write_text(json.dumps(stored_case) + "\n")
     before = tree(ws.root)
     rc, out, err = run_cli(capsys, "--resume", run_dir, "--dry-run")
     assert rc == 0, err
