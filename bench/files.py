@@ -15,6 +15,7 @@ from bench.errors import BadInput
 # A YAML file that names an anchor many times can expand to billions of values
 # (the "billion laughs"); no sweep, registry or spec comes near these bounds.
 MAX_YAML_ALIASES = 500
+MAX_TEXT_BYTES = 64 * 2**20
 MAX_YAML_VALUES = 100_000
 
 
@@ -23,6 +24,11 @@ def read_text(path: str | Path, what: str, newline: str | None = None) -> str:
     newline="" keeps line endings exactly as on disk."""
     path = Path(path)
     try:
+        # Not a FIFO or a device such as /dev/zero, which would never end.
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise BadInput(path, None, f"is not a regular file; a {what} was expected")
+        if path.is_file() and path.stat().st_size > MAX_TEXT_BYTES:
+            raise BadInput(path, None, f"is larger than {MAX_TEXT_BYTES // 2**20} MiB; not a {what}")
         with open(path, encoding="utf-8", newline=newline) as f:
             return f.read()
     except FileNotFoundError:

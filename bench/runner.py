@@ -113,9 +113,10 @@ def plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | None =
             if need > total:
                 raise BadInput(
                     sweep.source or "<sweep>",
-                    "resolutions",
+                    None,
                     f"{case.label}: its input and output alone take {need / GIB:.1f} GiB, more than "
-                    f"the {total / GIB:.1f} GiB of {device_name}; leave this size out",
+                    f"the {total / GIB:.1f} GiB of {device_name}; leave out this resolution, frame "
+                    "count or batch",
                 )
     notes: list[str] = []
     weights = {name: Weights(sweep.weights) for name in specs}

@@ -329,7 +329,7 @@ def test_a_registry_class_that_cannot_build_is_found_before_the_run(
 def test_a_size_that_cannot_fit_the_device_is_refused_up_front(write_sweep, tmp_path, capsys):
     assert main(["run", str(write_sweep(resolutions=[32, 100_000]))]) == 2
     line = one_error_line(capsys)
-    assert "100000x100000" in line and "GiB" in line and "leave this size out" in line
+    assert "100000x100000" in line and "GiB" in line and "leave out this resolution" in line
     assert not (tmp_path / "runs").exists()
 
 
