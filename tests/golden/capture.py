@@ -23,6 +23,11 @@ GPU_RUNS = ROOT.parent / "shared" / "gpu-runs" / "h200-2026-11-26"
 WORK = Path("/tmp/vae-bench-golden")
 DOCS = ROOT / "tests" / "fixtures" / "docs"
 SPECS = ROOT / "configs" / "docs"
+PAGES = {
+    "overview.en.md": "hybrid-inference.yaml",
+    "vae_encode.en.md": "vae-encode.yaml",
+    "vae_decode.en.md": "vae-decode.yaml",
+}
 
 
 def main(out: Path) -> None:
@@ -60,11 +65,7 @@ def main(out: Path) -> None:
     for page in sorted(DOCS.glob("*.md")):
         commands[f"check-{page.name}"] = ["docs", "check", page]
     commands["check-zh-lang"] = ["docs", "check", DOCS / "vae_encode.zh.md", "--lang", "zh"]
-    for page, spec in (
-        ("overview.en.md", "hybrid-inference.yaml"),
-        ("vae_encode.en.md", "vae-encode.yaml"),
-        ("vae_decode.en.md", "vae-decode.yaml"),
-    ):
+    for page in PAGES:
         commands[f"import-{page}"] = ["docs", "import", DOCS / page, "--out", WORK / "imported" / page]
     for sweep in sorted((ROOT / "configs").glob("*.yaml")):
         if sweep.name != "models.yaml":
@@ -73,12 +74,9 @@ def main(out: Path) -> None:
     for name, args in commands.items():
         _run(out / name, args)
     # What the imports wrote, then commands over the imported runs.
-    for page in ("overview.en.md", "vae_encode.en.md", "vae_decode.en.md"):
+    for page, spec in PAGES.items():
         imported = sorted((WORK / "imported" / page).iterdir())
         _snapshot(out / f"import-{page}.files", imported)
-        spec = {"overview.en.md": "hybrid-inference.yaml", "vae_encode.en.md": "vae-encode.yaml"}.get(
-            page, "vae-decode.yaml"
-        )
         copy = WORK / "pages" / page
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(DOCS / page, copy)
