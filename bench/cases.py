@@ -1,87 +1,14 @@
-"""Expand a sweep into the cases it measures, each with a stable id.
-
-A case is what runs (model, op, size, dtype, tiling in force), never what was
-measured; the same parameters give the same case_id on any machine, so runs from
-different devices or days can be matched case by case.
-"""
+"""Expand a sweep into the cases it measures (`bench.record.Case`), with the tiling
+knobs each one runs with."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench import MEASUREMENT_VERSION
 from bench.config import Sweep
+from bench.record import Case
 from bench.registry import ModelSpec
-
-
-@dataclass(frozen=True)
-class Case:
-    model: str
-    op: str
-    width: int
-    height: int
-    frames: int | None
-    batch: int
-    dtype: str
-    tiled: bool
-    tiling: tuple[tuple[str, Any], ...] | None  # knobs in force; None when untiled
-
-    @property
-    def tiling_dict(self) -> dict[str, Any] | None:
-        return dict(self.tiling) if self.tiling is not None else None
-
-    def params(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["tiling"] = self.tiling_dict
-        return d
-
-    @property
-    def case_id(self) -> str:
-        payload = json.dumps(
-            {"v": MEASUREMENT_VERSION, **self.params()}, sort_keys=True, separators=(",", ":")
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-    @property
-    def size_label(self) -> str:
-        label = f"{self.width}x{self.height}"
-        return f"{label}x{self.frames}" if self.frames else label
-
-    @property
-    def label(self) -> str:
-        parts = [self.model, self.op, self.size_label, self.dtype]
-        if self.batch != 1:
-            parts.append(f"batch {self.batch}")
-        parts.append("tiled" if self.tiled else "untiled")
-        return " ".join(parts)
-
-    @classmethod
-    def from_params(cls, d: dict[str, Any]) -> Case:
-        tiling = d.get("tiling")
-        return cls(
-            model=d["model"],
-            op=d["op"],
-            width=int(d["width"]),
-            height=int(d["height"]),
-            frames=_frames(d.get("frames")),
-            batch=int(d["batch"]),
-            dtype=d["dtype"],
-            tiled=bool(d["tiled"]),
-            tiling=tuple(sorted(tiling.items())) if tiling is not None else None,
-        )
-
-
-def _frames(value: Any) -> int | None:
-    """Frames as an int, or None for an image; a DataFrame that mixes image and video
-    rows hands them over as floats, with NaN for None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return int(value)
 
 
 def tiling_in_force(spec: ModelSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from bench.errors import BadInput
+
+if TYPE_CHECKING:
+    import yaml
 
 # A YAML file that names an anchor many times can expand to billions of values
 # (the "billion laughs"); no sweep, registry or spec comes near these bounds.
@@ -42,6 +43,8 @@ def read_text(path: str | Path, what: str, newline: str | None = None) -> str:
 
 
 def read_yaml(path: str | Path, what: str) -> Any:
+    import yaml  # here, so that readers of runs never load it
+
     text = read_text(path, what)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -67,6 +70,8 @@ def _check_size(root: yaml.Node, path: str | Path) -> None:
     """Refuse a document whose aliases expand to more values than any config needs,
     before anything is built from it: its size is counted on the node graph, where an
     alias is a second reference to the same node, not a copy."""
+    import yaml
+
     expanded: dict[int, int] = {}
     seen: set[int] = set()
     aliases = 0

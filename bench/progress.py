@@ -8,16 +8,15 @@ import time
 
 from tqdm import tqdm
 
-from bench.cases import Case
+from bench.record import Case, CaseRecord
 
 
-def outcome_text(record: dict) -> str:
-    if record["status"] != "ok":
-        return f"{record['status']}: {record['error']}" if record.get("error") else record["status"]
-    median = record["time_s"]["median"]
-    pct = record["mem"]["percent"]
+def outcome_text(record: CaseRecord) -> str:
+    if not record.ok:
+        return f"{record.status}: {record.error}" if record.error else record.status
+    pct = record.percent
     mem = f", memory {pct:.2f}%" if pct is not None else ""
-    return f"ok, median {median:.3f} s{mem}"
+    return f"ok, median {record.median:.3f} s{mem}"
 
 
 class Progress:
@@ -38,7 +37,7 @@ class Progress:
                 bar_format="{n_fmt}/{total_fmt} {desc} |{bar}| [{elapsed}<{remaining}]",
             )
 
-    def __call__(self, event: str, case: Case, record: dict | None) -> None:
+    def __call__(self, event: str, case: Case, record: CaseRecord | None) -> None:
         if event == "start":
             if self.bar is not None:
                 self.bar.set_description_str(case.label)
@@ -46,7 +45,7 @@ class Progress:
         self.count += 1
         self.finished_here += 1
         if self.bar is not None:
-            if record["status"] != "ok":
+            if not record.ok:
                 self.bar.write(f"{case.label}: {outcome_text(record)}", file=self.stream)
             self.bar.update(1)
             return

@@ -1,166 +1,37 @@
-"""Run a sweep: check everything up front, then hand each (model, dtype) group to a
-spawned worker process and stream every finished case to the sink at once.
+"""Run a plan into a run folder: hand each (model, dtype) group to a spawned worker
+process and store every finished case at once.
 
 A worker that dies costs its case in flight, recorded as `error`, and a fresh worker
-takes the rest of the group. Ctrl-C (or SIGTERM) stops the worker and leaves every
-finished case stored; `--resume` then runs only what is missing.
+takes the rest of the group. Ctrl-C (or SIGTERM, which the CLI turns into Ctrl-C)
+stops the worker and leaves every finished case stored; a resume then runs only what
+is missing.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import signal
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 from bench import worker
-from bench.cases import Case, expand
-from bench.config import Sweep
-from bench.errors import BadInput, shown
-from bench.models import Weights, resolve_weights
-from bench.registry import ModelSpec
-
-GIB = 1024**3
-RECORD_MEM_KEYS = (
-    "peak_allocated",
-    "peak_reserved",
-    "nvml_peak_used",
-    "nvml_baseline_used",
-    "process_peak",
-    "total",
-    "percent",
-    "metric",
-)
+from bench.plan import Plan
+from bench.record import Case, CaseRecord, Memory
+from bench.store import RunWriter
 
 
 class Interrupted(Exception):
     """The user stopped the sweep; what finished is stored."""
 
 
-class Sink(Protocol):
-    def append(self, record: dict) -> None: ...
-    def worker_ready(self, model: str, info: dict) -> None: ...
+@dataclass(frozen=True)
+class Outcome:
+    """How a sweep into a run folder ended."""
 
-
-@dataclass
-class Plan:
-    sweep: Sweep
-    device: str
-    device_name: str
-    specs: dict[str, ModelSpec]
-    weights: dict[str, Weights]
-    cases: list[Case]
-    warnings: list[str] = field(default_factory=list)
-
-
-def resolve_device(sweep: Sweep) -> tuple[str, str, int | None]:
-    """(device, its name, its total memory in bytes where known), or bad input when the
-    sweep asks for a GPU that is not here."""
-    # Make cuda:N mean what nvidia-smi and NVML call device N.
-    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    import torch
-
-    where = sweep.source or "<sweep>"
-    want = sweep.device
-    if want == "cpu" or (want == "auto" and not torch.cuda.is_available()):
-        if sweep.memory_metric not in ("auto", "process"):
-            raise BadInput(
-                where,
-                "memory_metric",
-                f"{shown(sweep.memory_metric)} needs a CUDA device; on cpu use auto or process",
-            )
-        from bench.measure.environment import cpu_name
-
-        return "cpu", cpu_name(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if not torch.cuda.is_available():
-        raise BadInput(
-            where, "device", f"{shown(want)} asked for, but torch sees no CUDA device here; use auto or cpu"
-        )
-    index = int(want.split(":")[1]) if ":" in want else 0
-    count = torch.cuda.device_count()
-    if index >= count:
-        raise BadInput(where, "device", f"{shown(want)} asked for, but only cuda:0..cuda:{count - 1} exist")
-    from bench.measure.environment import gpu_summary
-
-    # NVML, not torch: the runner must not make a CUDA context of its own on the card.
-    summary = gpu_summary(index)
-    name = summary.get("name") or torch.cuda.get_device_name(index)
-    return f"cuda:{index}", name, summary.get("total_memory")
-
-
-def plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | None = None) -> Plan:
-    """Everything that can be wrong with a sweep is found here, before a run exists:
-    the device, each model's class and config, cases that cannot fit the device, and
-    weights that cannot be had.
-
-    Without `resolve` (a dry run) weights are not looked for, so nothing is downloaded;
-    `pinned` gives the weights of a run being resumed, which are not looked for again.
-    """
-    from bench.models import check_class
-    from bench.workloads import io_bytes
-
-    device, device_name, total = resolve_device(sweep)
-    specs = sweep.specs()
-    for spec in specs.values():
-        check_class(spec)
-    cases = expand(sweep, specs)
-    if total:
-        for case in cases:
-            need = io_bytes(case, specs[case.model])
-            if need > total:
-                raise BadInput(
-                    sweep.source or "<sweep>",
-                    None,
-                    f"{case.label}: its input and output alone take {need / GIB:.1f} GiB, more than "
-                    f"the {total / GIB:.1f} GiB of {device_name}; leave out this resolution, frame "
-                    "count or batch",
-                )
-    notes: list[str] = []
-    weights = {name: Weights(sweep.weights) for name in specs}
-    for name, spec in specs.items() if resolve else ():
-        if pinned and name in pinned:
-            weights[name] = pinned[name]
-            continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            weights[name] = resolve_weights(spec, sweep.weights, where=f"{sweep.source}: weights")
-        notes.extend(str(w.message) for w in caught)
-    return Plan(sweep, device, device_name, specs, weights, cases, notes)
-
-
-def make_record(plan: Plan, case: Case, outcome: dict, ready: dict | None) -> dict:
-    """One cases.jsonl line, in the field order of DESIGN.md."""
-    result = outcome.get("result") or {}
-    mem = result.get("mem") or {k: None for k in RECORD_MEM_KEYS} | {
-        "total": (ready or {}).get("total"),
-        "metric": (ready or {}).get("metric"),
-    }
-    return {
-        "case_id": case.case_id,
-        "model": case.model,
-        "weights": plan.weights[case.model].kind,
-        "op": case.op,
-        "height": case.height,
-        "width": case.width,
-        "frames": case.frames,
-        "batch": case.batch,
-        "dtype": case.dtype,
-        "tiled": case.tiled,
-        "tiling": case.tiling_dict,
-        "device": plan.device,
-        "status": outcome["status"],
-        "error": outcome.get("error"),
-        "warmup": plan.sweep.warmup,
-        "repeats": plan.sweep.repeats,
-        "first_call_s": result.get("first_call_s"),
-        "time_s": result.get("time_s"),
-        "mem": {k: mem.get(k) for k in RECORD_MEM_KEYS},
-        "started_at": outcome["started_at"],
-        "ended_at": outcome["ended_at"],
-    }
+    status: str  # "complete" | "interrupted"
+    planned: int
+    stored: int  # cases of the plan the run holds now
+    ran: int  # cases run by this sweep
 
 
 def describe_exit(code: int | None) -> str:
@@ -220,11 +91,13 @@ class _Worker:
 
 
 class Runner:
+    """Runs the plan's cases that are not `done`, storing each one in `writer`."""
+
     def __init__(
-        self, plan: Plan, sink: Sink, done: set[str] | None = None, progress: Callable | None = None
+        self, plan: Plan, writer: RunWriter, done: set[str] | None = None, progress: Callable | None = None
     ):
         self.plan = plan
-        self.sink = sink
+        self.writer = writer
         self.done = set(done or ())
         self.progress = progress
         self.current: _Worker | None = None
@@ -233,8 +106,8 @@ class Runner:
         return [c for c in self.plan.cases if c.case_id not in self.done]
 
     def run(self) -> None:
-        """Every case not done. Ctrl-C (SIGTERM, which the CLI turns into Ctrl-C) kills
-        the worker, holds further signals off and raises Interrupted."""
+        """Every case not done. Ctrl-C kills the worker, holds further signals off and
+        raises Interrupted."""
         try:
             for group in _groups(self.todo()):
                 self._run_group(group)
@@ -258,52 +131,52 @@ class Runner:
             memory_metric=s.memory_metric,
         )
 
-    def _finish(self, case: Case, outcome: dict, ready: dict | None) -> None:
-        record = make_record(self.plan, case, outcome, ready)
-        self.sink.append(record)
-        self.done.add(case.case_id)
+    def _finish(self, record: CaseRecord) -> None:
+        self.writer.append(record)
+        self.done.add(record.case_id)
         if self.progress:
-            self.progress("done", case, record)
+            self.progress("done", record.case, record)
+
+    def _failed(self, job: worker.Job, case: Case, reason: str, started: str, ready=None) -> CaseRecord:
+        mem = Memory(total=ready.total, metric=ready.metric) if ready is not None else Memory()
+        return worker.record(job, case, "error", started, error=reason, mem=mem)
+
+    def _ready(self, model: str, ready: worker.Ready) -> None:
+        """What only the worker can tell (the CUDA device, the model's size) goes into
+        meta.json."""
+        meta = self.writer.meta
+        meta.device = {**meta.device, **ready.device, "device": self.plan.device}
+        meta.models.setdefault(model, {})["params"] = ready.params
+        meta.add_warnings(ready.warnings)
+        self.writer.save_meta()
 
     def _run_group(self, group: list[Case]) -> None:
         pending = list(group)
+        job = self._job(pending[0])
         while pending:
-            w = self.current = _Worker(self._job(pending[0]))
+            w = self.current = _Worker(job)
             started = worker.now()
             msg = w.receive()
             if msg is None or msg[0] != "ready":
                 reason = msg[1] if msg is not None else w.exit_reason() + " while building the model"
                 w.stop(kill=True)
                 for case in pending:
-                    self._finish(
-                        case,
-                        {"status": "error", "error": reason, "started_at": started, "ended_at": worker.now()},
-                        None,
-                    )
+                    self._finish(self._failed(job, case, reason, started))
                 return
             ready = msg[1]
-            self.sink.worker_ready(pending[0].model, ready)
+            self._ready(pending[0].model, ready)
             while pending:
                 case = pending[0]
                 if self.progress:
                     self.progress("start", case, None)
                 started = worker.now()
-                reply = w.receive() if w.send(("case", case.params())) else None
+                reply = w.receive() if w.send(("case", case)) else None
                 pending.pop(0)
                 if reply is None:
-                    self._finish(
-                        case,
-                        {
-                            "status": "error",
-                            "error": w.exit_reason(),
-                            "started_at": started,
-                            "ended_at": worker.now(),
-                        },
-                        ready,
-                    )
+                    self._finish(self._failed(job, case, w.exit_reason(), started, ready))
                     w.stop(kill=True)
                     break  # a fresh worker takes the rest
-                self._finish(case, reply[1], ready)
+                self._finish(reply[1])
             else:
                 w.stop()
             self.current = None
@@ -322,3 +195,36 @@ def hold_signals() -> None:
     supervisor) repeats the signal. The CLI puts the handlers back when it returns."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = None) -> Outcome:
+    """Run what the run folder lacks, with its lock held, and mark in meta.json how the
+    sweep ended. A resume of a complete run changes nothing."""
+    done = writer.done_ids()
+    todo = [c for c in plan.cases if c.case_id not in done]
+    meta = writer.meta
+    if plan.resume is not None and not todo:
+        if meta.status != "complete":
+            meta.status, meta.ended_at = "complete", worker.now()
+            writer.save_meta()
+        return Outcome("complete", len(plan.cases), len(plan.cases), 0)
+    if plan.resume is not None:
+        meta.status = "running"
+        meta.resumed_at.append(worker.now())
+    meta.add_warnings(plan.warnings)
+    writer.save_meta()
+    progress = progress_factory(len(plan.cases), len(plan.cases) - len(todo)) if progress_factory else None
+    runner = Runner(plan, writer, done=done, progress=progress)
+    status = "complete"
+    try:
+        runner.run()
+    except (Interrupted, KeyboardInterrupt):
+        hold_signals()  # a second Ctrl-C must not cut this short
+        status = "interrupted"
+    finally:
+        if progress is not None:
+            progress.close()
+    meta.status, meta.ended_at = status, worker.now()
+    writer.save_meta()
+    stored = len(runner.done & {c.case_id for c in plan.cases})
+    return Outcome(status, len(plan.cases), stored, len(runner.done) - len(done))

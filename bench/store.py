@@ -1,9 +1,9 @@
-"""Runs on disk: a folder with meta.json and cases.jsonl (see DESIGN.md).
+"""Runs on disk (see DESIGN.md): one loader, `open_run`, and one writer, `RunWriter`.
 
-Each finished case is appended as one JSON line and flushed to disk at once, so a
-run that dies loses at most the case in flight. meta.json is replaced atomically.
-A sweep that writes a run folder holds its lock (an flock on `.lock`) until it ends,
-so that two sweeps never write one run.
+A run is a folder with meta.json and cases.jsonl. Each finished case is appended as
+one JSON line and flushed to disk at once, so a run that dies loses at most the case
+in flight; meta.json is replaced atomically. A sweep that writes a run folder holds
+its lock (an flock on `.lock`) until it ends, so that two sweeps never write one run.
 """
 
 from __future__ import annotations
@@ -13,15 +13,17 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bench.errors import BadInput
 from bench.files import read_text, write_atomic
+from bench.record import CaseRecord, RunMeta
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 META = "meta.json"
 CASES = "cases.jsonl"
@@ -41,38 +43,70 @@ def new_run_id(device_name: str, config_name: str, when: datetime | None = None)
     return f"{when:%Y%m%d-%H%M%S}-{slug(device_name)}-{slug(config_name)}"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+# -- reading ------------------------------------------------------------------------------
 
 
-def read_meta(run_dir: str | Path) -> dict:
+@dataclass
+class Run:
+    """One run folder as read: its meta.json and its records, one per case_id."""
+
+    path: Path
+    meta: RunMeta
+    records: list[CaseRecord]
+
+    @property
+    def run_id(self) -> str:
+        return self.meta.run_id or self.path.name
+
+    @property
+    def device_kind(self) -> str:
+        """ "cuda:0", "cpu", ...: what the run measured on."""
+        kind = self.meta.device_kind or (self.records[0].device if self.records else None)
+        return str(kind or "unknown")
+
+    @property
+    def device_name(self) -> str:
+        return str(self.meta.device_name or self.meta.device_kind or "unknown device")
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.device_kind.startswith("cuda")
+
+    @property
+    def imported(self) -> bool:
+        """Read from published tables: medians and percentages only, bytes approximate."""
+        return self.meta.imported is not None
+
+    def frame(self) -> pd.DataFrame:
+        """One row per case, nested fields flattened (`time_s.median`, `mem.percent`)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"run": self.run_id, **r.flat()} for r in self.records])
+
+
+def read_meta(run_dir: str | Path) -> RunMeta:
     path = Path(run_dir) / META
     if not Path(run_dir).is_dir():
         raise BadInput(run_dir, None, "no such run folder")
     if not path.exists():
         raise BadInput(path, None, "missing: not a vae-bench run folder")
     try:
-        meta = json.loads(read_text(path, "run's meta.json"))
+        raw = json.loads(read_text(path, "run's meta.json"))
     except json.JSONDecodeError as exc:
         raise BadInput(path, None, f"corrupt JSON at line {exc.lineno}") from None
-    if not isinstance(meta, dict):
+    if not isinstance(raw, dict):
         raise BadInput(path, None, "must hold a JSON object")
-    return meta
+    return RunMeta.from_json(raw)
 
 
-def parse_record(line: bytes) -> dict | None:
+def parse_record(line: bytes) -> CaseRecord | None:
     """One cases.jsonl line as a record, or None when it is not one: not UTF-8, not
     JSON, not an object with a case_id and the case's parameters."""
-    from bench.cases import Case
-
     try:
-        rec = json.loads(line.decode("utf-8"))
-        if not isinstance(rec, dict) or not isinstance(rec.get("case_id"), str):
-            return None
-        Case.from_params(rec)
+        raw = json.loads(line.decode("utf-8"))
+        return CaseRecord.from_json(raw) if isinstance(raw, dict) else None
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    return rec
 
 
 def _lines(run_dir: str | Path) -> list[tuple[int, bytes]]:
@@ -89,24 +123,24 @@ def _lines(run_dir: str | Path) -> list[tuple[int, bytes]]:
     return [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
 
 
-def read_cases(run_dir: str | Path, strict: bool = False) -> list[dict]:
+def read_cases(run_dir: str | Path, strict: bool = False) -> list[CaseRecord]:
     """Every stored case, one per case_id. A line that does not parse is a warning (or,
     with `strict`, bad input); a run killed mid-write leaves at most one such line, the
     last. A case_id stored twice (two sweeps that wrote one run before runs were
     locked) is said once, and its last record is the one used."""
     path = Path(run_dir) / CASES
-    by_id: dict[str, dict] = {}
+    by_id: dict[str, CaseRecord] = {}
     repeated = 0
     for n, line in _lines(run_dir):
         rec = parse_record(line)
         if rec is None:
             if strict:
-                raise BadInput(path, f"line {n}", "corrupt case record") from None
+                raise BadInput(path, f"line {n}", "corrupt case record")
             warnings.warn(f"{path}:{n}: skipping a corrupt case record", stacklevel=2)
             continue
-        if rec["case_id"] in by_id:
+        if rec.case_id in by_id:
             repeated += 1
-        by_id[rec["case_id"]] = rec
+        by_id[rec.case_id] = rec
     if repeated:
         warnings.warn(
             f"{path}: {repeated} case record(s) repeat a case_id stored before; the last record "
@@ -116,23 +150,36 @@ def read_cases(run_dir: str | Path, strict: bool = False) -> list[dict]:
     return list(by_id.values())
 
 
-def load_run(run_dir: str | Path, strict: bool = False) -> tuple[dict, pd.DataFrame]:
-    """meta.json and one row per case, nested fields flattened (`time_s.median`,
-    `mem.percent`, ...)."""
+def open_run(run_dir: str | Path, strict: bool = False, need_cases: bool = False) -> Run:
+    """The one way to read a run folder. Bad input for a missing folder or meta.json,
+    a corrupt meta.json, and, with `strict`, a corrupt case line (else a warning);
+    with `need_cases`, for a run with no case stored."""
     meta = read_meta(run_dir)
-    run = meta.get("run_id", Path(run_dir).name)
-    frame = pd.DataFrame([{"run": run, **flatten(r)} for r in read_cases(run_dir, strict=strict)])
-    return meta, frame
+    records = read_cases(run_dir, strict=strict)
+    if need_cases and not records:
+        raise BadInput(Path(run_dir) / CASES, None, "no case stored in this run")
+    return Run(Path(run_dir), meta, records)
 
 
-def flatten(record: dict) -> dict:
-    """`time_s` and `mem` spread into `time_s.median`, `mem.percent`, ...; `tiling`
-    stays one dict, since it is a parameter of the case, not a measurement."""
-    flat = {k: v for k, v in record.items() if k not in ("time_s", "mem")}
-    for key in ("time_s", "mem"):
-        for sub, value in (record.get(key) or {}).items():
-            flat[f"{key}.{sub}"] = value
-    return flat
+def find_runs(root: str | Path) -> list[Run]:
+    """Every run folder below `root` with cases stored, oldest first. A folder that
+    does not read is left out with a warning."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BadInput(root, None, "no such results folder")
+    runs = []
+    for meta_path in sorted(root.rglob(META)):
+        try:
+            runs.append(open_run(meta_path.parent, strict=True, need_cases=True))
+        except BadInput as exc:
+            warnings.warn(f"left out: {exc}", stacklevel=2)
+    if not runs:
+        raise BadInput(root, None, "no vae-bench run with stored cases in this folder")
+    runs.sort(key=lambda r: (r.meta.started_at or "", r.run_id))
+    return runs
+
+
+# -- writing ------------------------------------------------------------------------------
 
 
 class RunLock:
@@ -164,8 +211,8 @@ class RunLock:
 
 
 class RunWriter:
-    """Appends to one run folder; made by `create` (new run) or `reopen` (--resume),
-    each of which takes the run's lock first."""
+    """Writes one run folder; made by `create` (a new run) or `reopen` (a resume), each
+    of which takes the run's lock first."""
 
     def __init__(self, run_dir: Path, lock: RunLock | None = None):
         self.dir = Path(run_dir)
@@ -173,7 +220,7 @@ class RunWriter:
         self.meta = read_meta(self.dir)
 
     @classmethod
-    def create(cls, root: str | Path, run_id: str, meta: dict, unique: bool = True) -> RunWriter:
+    def create(cls, root: str | Path, run_id: str, meta: RunMeta, unique: bool = True) -> RunWriter:
         """A new run folder `root/run_id`; with `unique`, `run_id-2`, `-3`, ... when
         that one exists (two sweeps in one second), else bad input."""
         root = Path(root)
@@ -189,7 +236,8 @@ class RunWriter:
             raise BadInput(root / run_id, None, "exists; remove it or write into another --out")
         run_dir = root / name
         lock = RunLock(run_dir)
-        write_json_atomic(run_dir / META, {"run_id": name, **meta})
+        meta.run_id = name
+        _write_meta(run_dir, meta)
         (run_dir / CASES).touch()
         return cls(run_dir, lock)
 
@@ -237,25 +285,23 @@ class RunWriter:
         write_atomic(path, b"".join(line + b"\n" for n, line in lines if n not in bad_numbers))
 
     def done_ids(self) -> set[str]:
-        return {r["case_id"] for r in read_cases(self.dir)}
+        return {r.case_id for r in read_cases(self.dir)}
 
-    def append(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":")) + "\n"
+    def append(self, record: CaseRecord) -> None:
+        line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
         with open(self.dir / CASES, "a") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
 
-    def update_meta(self, **fields: Any) -> None:
-        self.meta.update(fields)
-        write_json_atomic(self.dir / META, self.meta)
+    def save_meta(self) -> None:
+        """Write `self.meta` as it now is."""
+        _write_meta(self.dir, self.meta)
 
-    def add_warnings(self, messages: Iterable[str]) -> None:
-        known = self.meta.setdefault("warnings", [])
-        new = [m for m in messages if m and m not in known]
-        if new:
-            known.extend(new)
-            self.update_meta()
+    def add_warnings(self, messages) -> None:
+        if self.meta.add_warnings(messages):
+            self.save_meta()
 
-    def records(self) -> list[dict]:
-        return read_cases(self.dir)
+
+def _write_meta(run_dir: Path, meta: RunMeta) -> None:
+    write_atomic(run_dir / META, json.dumps(meta.to_json(), indent=2) + "\n")

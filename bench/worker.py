@@ -5,12 +5,14 @@ fatal CUDA error or a kernel OOM kill costs only the case in flight."""
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from bench.cases import Case
+from bench.models import Weights
+from bench.record import Case, CaseRecord, Memory
 from bench.registry import ModelSpec
 
 
@@ -19,12 +21,23 @@ class Job:
     """What one worker needs to know; sent once, at start."""
 
     spec: ModelSpec
-    weights: object  # bench.models.Weights
+    weights: Weights
     device: str
     dtype: str
     warmup: int
     repeats: int
     memory_metric: str
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The worker's first message: the model is built, and what only it can tell."""
+
+    device: dict  # the backend's facts of the device (the CUDA context's, on a GPU)
+    params: int
+    total: int  # the device's memory, bytes
+    metric: str
+    warnings: list[str]
 
 
 def now() -> str:
@@ -55,6 +68,8 @@ def _die_with_parent() -> None:
 def main(conn, job: Job) -> None:
     # Ctrl-C reaches the whole process group; the runner decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Before torch starts: cuda:N is then the device NVML and nvidia-smi call N.
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     _die_with_parent()
     try:
         _serve(conn, job)
@@ -74,37 +89,49 @@ def _serve(conn, job: Job) -> None:
         conn.send(("fatal", f"cannot build {job.spec.name} in {job.dtype}: {one_line(exc)}"))
         traceback.print_exc()
         return
-    conn.send(
-        (
-            "ready",
-            {
-                "device": backend.device_info(),
-                "params": count_params(model),
-                "total": backend.total(),
-                "metric": backend.metric,
-                "warnings": list(backend.warnings),
-            },
-        )
+    ready = Ready(
+        device=backend.device_info(),
+        params=count_params(model),
+        total=backend.total(),
+        metric=backend.metric,
+        warnings=list(backend.warnings),
     )
+    conn.send(("ready", ready))
     while True:
         msg = conn.recv()
         if msg[0] == "stop":
             return
-        case = Case.from_params(msg[1])
-        conn.send(("result", measure_case(model, backend, job, case)))
+        conn.send(("result", measure_case(model, backend, job, msg[1])))
 
 
-def measure_case(model, backend, job: Job, case: Case) -> dict:
+def record(job: Job, case: Case, status: str, started_at: str, **values) -> CaseRecord:
+    """A case's record: what the job says of how it ran, and what became of it."""
+    return CaseRecord.new(
+        case,
+        weights=job.weights.kind,
+        device=job.device,
+        status=status,
+        warmup=job.warmup,
+        repeats=job.repeats,
+        started_at=started_at,
+        ended_at=now(),
+        **values,
+    )
+
+
+def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
     import torch
 
     from bench.workloads import prepare
 
     started = now()
-    status, error, result = "ok", None, None
     call = None
     try:
         call = prepare(model, job.spec, case, job.device)
-        result = backend.run(call, job.warmup, job.repeats)
+        measured = backend.run(call, job.warmup, job.repeats)
+        return record(
+            job, case, "ok", started, first_call_s=measured.first_call_s, time=measured.time, mem=measured.mem
+        )
     except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError
         status, error = "oom", one_line(exc)
     except Exception as exc:
@@ -115,6 +142,7 @@ def measure_case(model, backend, job: Job, case: Case) -> dict:
             traceback.print_exc()
     # Leaving the except blocks drops the traceback and the tensors its frames held.
     call = None
-    if status != "ok":
-        backend.after_oom()
-    return {"status": status, "error": error, "result": result, "started_at": started, "ended_at": now()}
+    backend.recover()
+    return record(
+        job, case, status, started, error=error, mem=Memory(total=backend.total(), metric=backend.metric)
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from bench.cases import Case
+from bench.record import Case
 from bench.registry import ModelSpec
 
 FRAMEWISE = ("use_framewise_encoding", "use_framewise_decoding")

@@ -3,11 +3,11 @@ hand in the run format of DESIGN.md."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from bench.cases import Case
-from bench.pages import find_blocks, read_lines, tables_in
+from bench.docs.pages import find_blocks, read_lines, tables_in
+from bench.record import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.store import RunWriter
 from tests.conftest import FIXTURES, ROOT
 
 DOCS = FIXTURES / "docs"
@@ -45,58 +45,33 @@ def record(
     percent: float | None = 10.0,
     dtype: str = "float16",
     total: int = 24 * GIB,
-) -> dict:
+) -> CaseRecord:
     case = Case(
         model, op, width, height, frames, 1, dtype, tiled, (("tile_sample_min_size", 512),) if tiled else None
     )
     ok = status == "ok"
-    return {
-        "case_id": case.case_id,
-        "model": model,
-        "weights": "random",
-        "op": op,
-        "height": height,
-        "width": width,
-        "frames": frames,
-        "batch": 1,
-        "dtype": dtype,
-        "tiled": tiled,
-        "tiling": case.tiling_dict,
-        "device": "cuda:0",
-        "status": status,
-        "error": None if ok else status,
-        "warmup": 1,
-        "repeats": 3,
-        "first_call_s": median,
-        "time_s": {
-            "median": median,
-            "mean": median,
-            "min": median,
-            "max": median,
-            "iqr": 0.0,
-            "samples": [median],
-        }
-        if ok
-        else None,
-        "mem": {
-            "peak_allocated": None,
-            "peak_reserved": int(percent / 100 * total) if ok and percent is not None else None,
-            "nvml_peak_used": None,
-            "nvml_baseline_used": None,
-            "process_peak": None,
-            "total": total,
-            "percent": percent if ok else None,
-            "metric": "reserved",
-        },
-        "started_at": None,
-        "ended_at": None,
-    }
+    mem = Memory(total=total, metric="reserved")
+    if ok:
+        peak = int(percent / 100 * total) if percent is not None else None
+        mem = Memory(peak_reserved=peak, total=total, percent=percent, metric="reserved")
+    return CaseRecord.new(
+        case,
+        weights="random",
+        device="cuda:0",
+        status=status,
+        error=None if ok else status,
+        warmup=1,
+        repeats=3,
+        first_call_s=median,
+        time=Timing(median, median, median, median, 0.0, (median,)) if ok else None,
+        mem=mem,
+    )
 
 
-def write_run(root: Path, name: str, device: str | None, records: list[dict]) -> Path:
-    run = root / name
-    run.mkdir(parents=True)
-    meta = {"run_id": name, "name": "t", "device": {"device": "cuda:0", "name": device} if device else {}}
-    (run / "meta.json").write_text(json.dumps(meta))
-    (run / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    return run
+def write_run(root: Path, name: str, device: str | None, records: list[CaseRecord]) -> Path:
+    meta = RunMeta(name="t", device={"device": "cuda:0", "name": device} if device else {})
+    writer = RunWriter.create(root, name, meta, unique=False)
+    for r in records:
+        writer.append(r)
+    writer.close()
+    return writer.dir

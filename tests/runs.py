@@ -1,12 +1,12 @@
-"""Synthetic runs written by hand in the run format (meta.json + cases.jsonl), for
-the tests of compare, history and plot."""
+"""Synthetic runs for the tests of compare, history and plot, written through the
+store's own writer: records and meta.json in the format every run has."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from bench.cases import Case
+from bench.record import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.store import RunWriter
 
 MIB = 1024**2
 GIB = 1024**3
@@ -24,8 +24,8 @@ def case(
     peak: int | None = 2 * GIB,
     device: str = "cuda:0",
     total: int = 24 * GIB,
-) -> dict:
-    """One cases.jsonl record; `peak` goes into the field of the device's metric."""
+) -> CaseRecord:
+    """One case record; `peak` goes into the field of the device's metric."""
     params = Case(
         model=model,
         op=op,
@@ -40,68 +40,52 @@ def case(
     gpu = device.startswith("cuda")
     ok = status == "ok"
     samples = samples if samples is not None else [0.1] * 10
-    median = sorted(samples)[len(samples) // 2] if samples else None
-    mem = {
-        "peak_allocated": peak if gpu and ok else None,
-        "peak_reserved": peak if gpu and ok else None,
-        "nvml_peak_used": None,
-        "nvml_baseline_used": None,
-        "process_peak": None if gpu or not ok else peak,
-        "total": total,
-        "percent": peak / total * 100 if ok and peak else None,
-        "metric": "reserved" if gpu else "process",
-    }
-    return {
-        "case_id": params.case_id,
-        **params.params(),
-        "weights": "random",
-        "device": device,
-        "status": status,
-        "error": None if ok else "CUDA out of memory" if status == "oom" else "boom",
-        "warmup": 1,
-        "repeats": len(samples),
-        "first_call_s": 0.5,
-        "time_s": {
-            "median": median if ok else None,
-            "mean": sum(samples) / len(samples) if ok and samples else None,
-            "min": min(samples) if ok and samples else None,
-            "max": max(samples) if ok and samples else None,
-            "iqr": 0.0,
-            "samples": samples if ok else [],
-        },
-        "mem": mem,
-        "started_at": "2026-01-01T00:00:00Z",
-        "ended_at": "2026-01-01T00:00:01Z",
-    }
+    metric = "reserved" if gpu else "process"
+    mem = Memory(total=total, metric=metric)
+    if ok:
+        mem = Memory(
+            peak_allocated=peak if gpu else None,
+            peak_reserved=peak if gpu else None,
+            process_peak=None if gpu else peak,
+            total=total,
+            metric=metric,
+        ).with_percent()
+    return CaseRecord.new(
+        params,
+        weights="random",
+        device=device,
+        status=status,
+        error=None if ok else "CUDA out of memory" if status == "oom" else "boom",
+        warmup=1,
+        repeats=len(samples),
+        first_call_s=0.5,
+        time=Timing.of(samples) if ok else None,
+        mem=mem,
+        started_at="2026-01-01T00:00:00Z",
+        ended_at="2026-01-01T00:00:01Z",
+    )
 
 
 def write_run(
     root: Path,
     name: str,
-    cases: list[dict],
+    cases: list[CaseRecord],
     device: str = "cuda:0",
     device_name: str = "NVIDIA GeForce RTX 4090",
     started_at: str = "2026-01-01T00:00:00Z",
     environment: dict | None = None,
     device_extra: dict | None = None,
 ) -> Path:
-    run = Path(root) / name
-    run.mkdir(parents=True)
     env = {"torch": "2.5.0", "diffusers": "0.31.0", "torch_cuda": "12.4", "cudnn": 90100}
     env.update(environment or {})
     dev = {"device": device, "name": device_name, "nvml_driver": "550.54", "cudnn": env.get("cudnn")}
     dev.update(device_extra or {})
-    meta = {
-        "run_id": name,
-        "name": "t",
-        "status": "complete",
-        "started_at": started_at,
-        "environment": env,
-        "device": dev,
-    }
-    (run / "meta.json").write_text(json.dumps(meta))
-    (run / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
-    return run
+    meta = RunMeta(name="t", status="complete", started_at=started_at, environment=env, device=dev)
+    writer = RunWriter.create(root, name, meta, unique=False)
+    for c in cases:
+        writer.append(c)
+    writer.close()
+    return writer.dir
 
 
 def noisy(center: float, spread: float = 0.01, n: int = 10) -> list[float]:

@@ -81,8 +81,8 @@ def test_the_parent_names_the_gpu_torch_will_use(monkeypatch, visible, index, ex
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
 
-    def handle(uuid=None, index=None):
-        return ("uuid", uuid) if uuid is not None else ("index", index)
+    class Names:
+        def handle(self, uuid=None, index=None):
+            return ("uuid", uuid) if uuid is not None else ("index", index)
 
-    monkeypatch.setattr(environment.nvml, "handle", handle)
-    assert environment._visible_handle(index) == expected
+    assert environment._visible_handle(Names(), index) == expected

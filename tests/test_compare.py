@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
-from bench import significance
+from bench.analysis import significance
+from bench.analysis.compare import compare_runs
 from bench.cli import main
-from bench.compare import compare_runs
+from bench.record import Timing
 from tests.runs import GIB, MIB, case, noisy, write_run
 
 
@@ -33,7 +35,7 @@ def only(comparison):
 def test_twenty_percent_slower_with_ten_samples_is_a_regression(tmp_path, capsys):
     base, new = run_pair(tmp_path, [case(samples=noisy(0.100))], [case(samples=noisy(0.120))])
     d = only(compare_runs(base, new))
-    assert d.verdict == "regression" and d.time == "slower"
+    assert d.verdict == "regression" and d.time_verdict == "slower"
     assert d.ratio == pytest.approx(1.2, rel=0.01)
     assert d.test.testable and d.test.p_value < 0.001
     code, out, _ = cli(capsys, "compare", base, new)
@@ -79,7 +81,7 @@ def test_memory_threshold(tmp_path, capsys, extra, flagged):
     assert d.mem_delta == extra
     assert d.mem_pct == pytest.approx(extra / (2 * GIB) * 100)
     assert (d.verdict == "regression") is flagged
-    assert d.memory == ("more" if flagged else "less" if extra < 0 else "same")
+    assert d.memory_verdict == ("more" if flagged else "less" if extra < 0 else "same")
     assert cli(capsys, "compare", base, new)[0] == (1 if flagged else 0)
 
 
@@ -96,7 +98,7 @@ def test_memory_threshold_is_two_percent_above_800_mib(tmp_path):
 def test_nvml_metric_is_peak_minus_baseline(tmp_path):
     def nvml_case(peak):
         c = case()
-        c["mem"].update(metric="nvml", nvml_peak_used=peak, nvml_baseline_used=1 * GIB)
+        c.mem = replace(c.mem, metric="nvml", nvml_peak_used=peak, nvml_baseline_used=1 * GIB)
         return c
 
     base, new = run_pair(tmp_path, [nvml_case(3 * GIB)], [nvml_case(3 * GIB + 200 * MIB)])
@@ -139,8 +141,8 @@ def test_cases_only_in_one_run_are_listed_apart(tmp_path, capsys):
     )
     c = compare_runs(base, new)
     assert [d.label for d in c.cases] == ["sd-v1 decode 512x512 float16 untiled"]
-    assert [o["label"] for o in c.only_base] == ["sd-v1 decode 1024x1024 float16 untiled"]
-    assert [o["label"] for o in c.only_new] == ["sd-v1 decode 2048x2048 float16 untiled"]
+    assert [o.label for o in c.only_base] == ["sd-v1 decode 1024x1024 float16 untiled"]
+    assert [o.label for o in c.only_new] == ["sd-v1 decode 2048x2048 float16 untiled"]
     code, out, _ = cli(capsys, "compare", base, new)
     assert code == 0  # a case the base never measured is not a regression
     assert "only in base (1, not compared):\n  sd-v1 decode 1024x1024 float16 untiled [ok]" in out
@@ -305,7 +307,7 @@ def test_cpu_runs_use_a_larger_memory_bar(tmp_path, capsys, extra, flagged):
 def test_runs_with_only_medians_are_judged_by_the_factor(tmp_path, capsys):
     def median_only(t):
         c = case(samples=[t])
-        c["time_s"].update(samples=[], min=None, max=None)
+        c.time = Timing(median=t)
         return c
 
     base, new = run_pair(tmp_path, [median_only(0.10)], [median_only(0.13)])

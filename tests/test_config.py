@@ -19,10 +19,11 @@ import pytest
 import yaml
 
 import bench.runner
-from bench.cases import Case, expand
+from bench.cases import expand
 from bench.cli import main
 from bench.config import Sweep, from_dict, load_sweep
 from bench.errors import BadInput
+from bench.record import Case
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -466,10 +467,10 @@ def test_subprocess_bad_input(ws, content, needles, with_out):
 
 def make_stored_run(folder: Path, sweep: Sweep) -> Path:
     folder.mkdir(parents=True)
-    from bench.cli import _model_entry
     from bench.models import Weights
+    from bench.plan import model_entry
 
-    models = {name: _model_entry(spec, Weights("random")) for name, spec in sweep.specs().items()}
+    models = {name: model_entry(spec, Weights("random")) for name, spec in sweep.specs().items()}
     meta = {"run_id": folder.name, "config": sweep.to_dict(), "device": {"device": "cpu"}, "models": models}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     (folder / "cases.jsonl").write_text("")

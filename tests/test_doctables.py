@@ -11,9 +11,10 @@ import sys
 import pytest
 
 from bench import cli
-from bench.doccheck import check_lines
-from bench.docspec import BlockSpec
-from bench.doctables import TABLES_MD, Measurements, block_rows, render_block, tables_markdown
+from bench.commands.run import report
+from bench.docs.check import check_lines
+from bench.docs.spec import BlockSpec
+from bench.docs.tables import TABLES_MD, Measurements, block_rows, render_block, tables_markdown
 from bench.errors import BadInput
 from bench.store import read_cases, read_meta
 from tests.conftest import ROOT
@@ -140,13 +141,13 @@ def test_several_dtypes_need_the_spec_to_name_one(tmp_path):
 def test_a_cpu_run_renders_in_both_styles_and_languages(capsys, style, lang):
     code, out, _ = run_cli(capsys, "tables", REFERENCE, "--style", style, "--lang", lang)
     assert code == 0
-    device = read_meta(REFERENCE)["device"]["name"]
+    device = read_meta(REFERENCE).device["name"]
     records = read_cases(REFERENCE)
     assert check_lines(out.splitlines(keepends=True), lang) == []
     rows = [line for line in out.splitlines() if line.startswith(f"| {device}")]
     assert len(rows) == len(records) // 2  # untiled and tiled side by side
-    first = next(r for r in records if r["op"] == "encode" and not r["tiled"] and r["width"] == 128)
-    time = round(first["time_s"]["median"], 3)
+    first = next(r for r in records if r.case.op == "encode" and not r.case.tiled and r.case.width == 128)
+    time = round(first.time.median, 3)
     expected = f"{time:g}" if style == "encode" else str(time)
     assert expected in rows[0]
     assert ("分辨率" in out) == (lang == "zh")
@@ -170,7 +171,7 @@ def test_a_finished_sweep_writes_its_tables(tmp_path, capsys):
     run = tmp_path / REFERENCE.name
     shutil.copytree(REFERENCE, run)
     (run / TABLES_MD).unlink(missing_ok=True)
-    assert cli._report(run) == 0
+    assert report(run) == 0
     out = capsys.readouterr().out
     assert f"tables written to {run / TABLES_MD}" in out
     text = (run / TABLES_MD).read_text()
@@ -180,8 +181,9 @@ def test_a_finished_sweep_writes_its_tables(tmp_path, capsys):
 
 def test_a_run_without_cases_still_reports(tmp_path, capsys):
     run = write_run(tmp_path, "empty", "GPU A", [])
-    cli._write_tables(run)
+    assert report(run) == 0
     assert (run / TABLES_MD).read_text() == "(no cases stored)\n"
+    assert "(no cases stored)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -221,12 +223,12 @@ def test_one_device_may_come_in_several_runs_of_different_cases(tmp_path):
 
 def test_tables_and_docs_read_the_store_and_never_measure():
     code = (
-        "import sys, bench.doctables, bench.docs, bench.doccheck, bench.docimport\n"
+        "import sys, bench.docs.tables, bench.docs, bench.docs.check, bench.docs.published\n"
         "print(' '.join(sorted(m for m in sys.modules if m.startswith(('bench.', 'torch', 'diffusers')))))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     modules = loaded.stdout.split()
-    assert "bench.doctables" in modules
+    assert "bench.docs.tables" in modules
     for later in ("runner", "worker", "measure", "workloads", "models"):
         assert f"bench.{later}" not in modules
     assert "torch" not in modules
@@ -245,6 +247,6 @@ def test_make_targets_call_the_commands():
 def test_a_published_table_needs_memory_figures(tmp_path):
     run = write_run(tmp_path, "a", "GPU A", [record(), record(tiled=True, percent=None)])
     rec = read_cases(run)[1]
-    assert rec["mem"]["percent"] is None
+    assert rec.mem.percent is None
     with pytest.raises(BadInput, match="512x512 tiled: no time or memory figure"):
         block_rows(BlockSpec("t", "sd-v1", "encode", "encode"), Measurements([run]), None, 1, strict=True)

@@ -14,8 +14,9 @@ import pytest
 import torch
 import yaml
 
-from bench.cases import Case, tiling_in_force
+from bench.cases import tiling_in_force
 from bench.models import Weights, build, count_params, model_class, resolve_weights
+from bench.record import Case
 from bench.registry import CONFIGS_DIR, frame_step, load_registry
 from bench.workloads import FRAMEWISE, input_shape, output_shape, prepare
 from tests.conftest import FIXTURES

@@ -23,15 +23,15 @@ def test_a_known_allocation_shows_in_the_allocator_peak_exactly_and_in_nvml():
     result = backend.run(
         lambda: torch.empty(64 * MIB, dtype=torch.uint8, device="cuda:0"), warmup=1, repeats=3
     )
-    mem = result["mem"]
-    assert mem["peak_allocated"] == before + 64 * MIB
-    assert mem["peak_reserved"] >= mem["peak_allocated"]
-    assert mem["percent"] == pytest.approx(mem["peak_reserved"] / mem["total"] * 100)
+    mem = result.mem
+    assert mem.peak_allocated == before + 64 * MIB
+    assert mem.peak_reserved >= mem.peak_allocated
+    assert mem.percent == pytest.approx(mem.peak_reserved / mem.total * 100)
     if backend.nvml_handle is None:
         pytest.skip(f"NVML not usable here: {backend.warnings}")
     # NVML sees the whole card: our context, the held block and the call's block.
-    assert mem["nvml_peak_used"] - mem["nvml_baseline_used"] >= held.numel() + 64 * MIB
-    assert len(result["time_s"]["samples"]) == 3 and result["first_call_s"] > 0
+    assert mem.nvml_peak_used - mem.nvml_baseline_used >= held.numel() + 64 * MIB
+    assert len(result.time.samples) == 3 and result.first_call_s > 0
 
 
 def test_a_forced_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
@@ -44,7 +44,7 @@ def test_a_forced_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
     )
     assert main(["run", str(sweep)]) == 0
     run = next((tmp_path / "runs").iterdir())
-    status = {(r["op"], r["width"]): r["status"] for r in read_cases(run)}
+    status = {(r.case.op, r.case.width): r.status for r in read_cases(run)}
     assert status == {
         ("encode", 64): "ok",
         ("encode", 4096): "oom",
@@ -59,8 +59,8 @@ def test_a_cuda_sweep_fills_the_cuda_fields(write_sweep, tmp_path):
     )
     assert main(["run", str(sweep)]) == 0
     for rec in read_cases(next((tmp_path / "runs").iterdir())):
-        mem = rec["mem"]
-        assert rec["device"] == "cuda:0" and rec["status"] == "ok"
-        assert mem["metric"] == "reserved"
-        assert 0 < mem["peak_allocated"] <= mem["peak_reserved"] < mem["total"]
-        assert mem["percent"] == pytest.approx(mem["peak_reserved"] / mem["total"] * 100)
+        mem = rec.mem
+        assert rec.device == "cuda:0" and rec.status == "ok"
+        assert mem.metric == "reserved"
+        assert 0 < mem.peak_allocated <= mem.peak_reserved < mem.total
+        assert mem.percent == pytest.approx(mem.peak_reserved / mem.total * 100)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.analysis.history import find_step, history
 from bench.cli import main
-from bench.history import find_step, history
 from tests.runs import case, noisy, write_run
 
 DAYS = [f"2026-01-0{d}T00:00:00Z" for d in range(1, 8)]
@@ -33,7 +33,7 @@ def cli(capsys, *argv):
 def test_runs_are_ordered_by_start_time_and_a_step_is_marked(tmp_path, capsys):
     write_history(tmp_path, [0.10, 0.102, 0.099, 0.13, 0.131, 0.129])
     h = history(tmp_path)
-    assert [r.started_at for r in h.runs] == DAYS[:6]
+    assert [r.meta.started_at for r in h.runs] == DAYS[:6]
     encode, decode = h.series
     assert decode.values == pytest.approx([0.10, 0.102, 0.099, 0.13, 0.131, 0.129], rel=0.01)
     assert decode.step is not None and decode.step.index == 3 and decode.step.change == "x1.30"

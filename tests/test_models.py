@@ -10,10 +10,11 @@ import pytest
 import torch
 import yaml
 
-from bench.cases import Case, tiling_in_force
+from bench.cases import tiling_in_force
 from bench.cli import main
 from bench.errors import BadInput
 from bench.models import Weights, build, count_params, model_class, resolve_weights
+from bench.record import Case
 from bench.registry import load_registry
 from bench.store import read_cases, read_meta
 from bench.workloads import prepare
@@ -128,5 +129,5 @@ def test_a_pretrained_run_records_its_weights(tmp_path, write_sweep):
     sweep = write_sweep(weights="pretrained", registry=str(tmp_path / "models.yaml"))
     assert main(["run", str(sweep)]) == 0
     run = next((tmp_path / "runs").iterdir())
-    assert [r["weights"] for r in read_cases(run)] == ["pretrained"]
-    assert read_meta(run)["models"]["tiny"]["weights"]["kind"] == "pretrained"
+    assert [r.weights for r in read_cases(run)] == ["pretrained"]
+    assert read_meta(run).models["tiny"]["weights"]["kind"] == "pretrained"

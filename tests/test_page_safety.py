@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bench import cli
-from bench import docs as docs_module
-from bench.docspec import from_dict
-from bench.doctables import Measurements, render_block
+from bench.docs import update as docs_module
+from bench.docs.spec import from_dict
+from bench.docs.tables import Measurements, render_block
 from tests.doc_helpers import DOCS, SPECS, record, write_run
 
 SPEC = {

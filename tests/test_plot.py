@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from bench import plot
-from bench import records as rec
+from bench.analysis import plot
 from bench.cli import main
+from bench.record import Timing
 from tests.conftest import ROOT
 from tests.runs import GIB, case, noisy, write_run
 
@@ -104,10 +104,10 @@ def test_no_tiled_cases_no_overhead_figure(tmp_path):
 
 
 def test_size_labels_and_megapixels():
-    assert rec.size_label(case(size=512)) == "512x512"
-    assert rec.size_label(case(size=512, frames=17)) == "512x512x17"
-    assert rec.megapixels(case(size=1000)) == 1.0
-    assert rec.megapixels(case(size=1000, frames=4)) == 4.0
+    assert case(size=512).size_label == "512x512"
+    assert case(size=512, frames=17).size_label == "512x512x17"
+    assert case(size=1000).megapixels == 1.0
+    assert case(size=1000, frames=4).megapixels == 4.0
 
 
 def test_a_missing_run_is_bad_input(tmp_path, capsys):
@@ -120,6 +120,6 @@ def test_runs_with_only_medians_plot(tmp_path):
     # Runs imported from published tables hold the median and no samples, min or max.
     cases = [case(size=s, samples=noisy(s / 1e4)) for s in (512, 1024)]
     for c in cases:
-        c["time_s"].update(mean=None, min=None, max=None, iqr=None, samples=[])
+        c.time = Timing(median=c.time.median)
     written = plot.plot_runs([write_run(tmp_path, "imported", cases)], out=tmp_path / "p")
     assert [p.name for p in written] == ["memory-sd-v1-decode.png", "time-sd-v1-decode.png"]

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from bench.cli import main
+from bench.record import RunMeta
 from bench.store import RunWriter, read_cases, read_meta
 from tests.conftest import FIXTURES, ROOT, TINY_REGISTRY
 from tests.runs import case, write_run
@@ -97,11 +98,11 @@ def test_two_resumes_started_together_one_runs(write_sweep, tmp_path):
     lines = (run / "cases.jsonl").read_text().splitlines()
     ids = [json.loads(line)["case_id"] for line in lines]
     assert len(ids) == len(set(ids)) == 8
-    assert read_meta(run)["status"] == "complete"
+    assert read_meta(run).status == "complete"
 
 
 def test_a_run_being_written_is_not_resumed(write_sweep, tmp_path, capsys):
-    run = RunWriter.create(tmp_path, "r", {"name": "t"})
+    run = RunWriter.create(tmp_path, "r", RunMeta(name="t"))
     before = tree(tmp_path)
     with pytest.raises(Exception) as exc:
         RunWriter.reopen(run.dir)
@@ -118,15 +119,15 @@ def test_readers_use_the_last_of_duplicate_case_ids(tmp_path):
     run = write_run(tmp_path, "dup", [first, other, last])
     with pytest.warns(UserWarning, match="repeat a case_id"):
         records = read_cases(run)
-    assert [r["case_id"] for r in records] == [first["case_id"], other["case_id"]]
-    assert records[0]["time_s"]["median"] == 0.2
+    assert [r.case_id for r in records] == [first.case_id, other.case_id]
+    assert records[0].time.median == 0.2
 
 
 def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
-    a = RunWriter.create(tmp_path, "20260101-000000-cpu-t", {"name": "t"})
-    b = RunWriter.create(tmp_path, "20260101-000000-cpu-t", {"name": "t"})
+    a = RunWriter.create(tmp_path, "20260101-000000-cpu-t", RunMeta(name="t"))
+    b = RunWriter.create(tmp_path, "20260101-000000-cpu-t", RunMeta(name="t"))
     assert (a.dir.name, b.dir.name) == ("20260101-000000-cpu-t", "20260101-000000-cpu-t-2")
-    assert read_meta(b.dir)["run_id"] == b.dir.name
+    assert read_meta(b.dir).run_id == b.dir.name
     a.close(), b.close()
 
 
@@ -185,7 +186,7 @@ def test_resume_moves_every_unreadable_line_aside(write_sweep, tmp_path, capsys)
     assert "line(s) 2, 4 are not case records" in err and "cases.jsonl.torn" in err
     assert (run / "cases.jsonl.torn").read_text() == broken + "\nnot json at all\n"
     records = read_cases(run, strict=True)  # every line reads again
-    assert len(records) == 3 and {r["width"] for r in records} == {32, 40, 48}
+    assert len(records) == 3 and {r.case.width for r in records} == {32, 40, 48}
     assert (run / "tables.md").exists()
     assert main(["tables", str(run)]) == 0
 
@@ -216,7 +217,7 @@ def test_a_double_sigterm_still_leaves_a_resumable_run(write_sweep, tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert f"vae-bench run --resume {run}" in err
-    assert read_meta(run)["status"] == "interrupted"
+    assert read_meta(run).status == "interrupted"
 
 
 def test_sigterm_during_startup_exits_130(write_sweep, tmp_path):
@@ -335,9 +336,9 @@ def test_a_size_that_cannot_fit_the_device_is_refused_up_front(write_sweep, tmp_
 
 def test_a_cpu_allocation_failure_is_oom(write_sweep, tmp_path):
     assert main(["run", str(write_sweep(models=["tiny-alloc"], resolutions=[32, 48, 64]))]) == 0
-    by_width = {r["width"]: r for r in read_cases(only_run(tmp_path / "runs"))}
-    assert by_width[48]["status"] == "oom" and "can't allocate memory" in by_width[48]["error"]
-    assert by_width[32]["status"] == by_width[64]["status"] == "ok"
+    by_width = {r.case.width: r for r in read_cases(only_run(tmp_path / "runs"))}
+    assert by_width[48].status == "oom" and "can't allocate memory" in by_width[48].error
+    assert by_width[32].status == by_width[64].status == "ok"
 
 
 @pytest.mark.parametrize("factor", ["nan", "inf", "0", "-1", "1", "fast"])

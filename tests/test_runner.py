@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.cases import Case
 from bench.cli import main
+from bench.record import FORMAT_VERSION, Case
 from bench.store import read_cases, read_meta
 from tests.conftest import ROOT
 
@@ -41,6 +41,7 @@ RECORD_FIELDS = [
     "mem",
     "started_at",
     "ended_at",
+    "format",
 ]
 MEM_FIELDS = [
     "peak_allocated",
@@ -64,7 +65,8 @@ def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
     sweep = write_sweep(ops=["encode", "decode"], resolutions=[32, "64x48"], tiled=[False, True], repeats=3)
     assert main(["run", str(sweep)]) == 0
     run = only_run(tmp_path / "runs")
-    records = read_cases(run)
+    # The file itself, as any other program reads it: the contract of DESIGN.md.
+    records = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
     assert len(records) == 8
     assert len({r["case_id"] for r in records}) == 8
     for rec in records:
@@ -92,6 +94,7 @@ def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
         for key in ("peak_allocated", "peak_reserved", "nvml_peak_used", "nvml_baseline_used"):
             assert mem[key] is None  # no CUDA, no NVML: not measured, not made up
         assert rec["started_at"] < rec["ended_at"]
+        assert rec["format"] == FORMAT_VERSION
         if rec["tiled"]:
             assert rec["tiling"] == {
                 "tile_sample_min_size": 32,
@@ -102,25 +105,26 @@ def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
             assert rec["tiling"] is None
     assert {(r["width"], r["height"]) for r in records} == {(32, 32), (64, 48)}
 
+    assert json.loads((run / "meta.json").read_text())["format"] == FORMAT_VERSION
     meta = read_meta(run)
-    assert meta["status"] == "complete" and meta["ended_at"]
-    assert meta["run_id"] == run.name and run.name.endswith("-cpu-t")
-    assert meta["config"]["resolutions"] == ["32x32", "64x48"]
-    assert meta["models"]["tiny"]["params"] > 0
-    assert meta["models"]["tiny"]["weights"]["kind"] == "random"
-    env = meta["environment"]
+    assert meta.status == "complete" and meta.ended_at
+    assert meta.run_id == run.name and run.name.endswith("-cpu-t")
+    assert meta.config["resolutions"] == ["32x32", "64x48"]
+    assert meta.models["tiny"]["params"] > 0
+    assert meta.models["tiny"]["weights"]["kind"] == "random"
+    env = meta.environment
     assert env["torch"] and env["diffusers"] and env["python"]
-    assert meta["device"]["device"] == "cpu" and meta["device"]["total_memory"] > 0
+    assert meta.device["device"] == "cpu" and meta.device["total_memory"] > 0
 
 
 def test_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
     sweep = write_sweep(models=["tiny-oom"], resolutions=[32, 48, 64])
     assert main(["run", str(sweep)]) == 0  # oom is a result, not a failure
-    by_width = {r["width"]: r for r in read_cases(only_run(tmp_path / "runs"))}
-    assert by_width[48]["status"] == "oom"
-    assert "out of memory" in by_width[48]["error"]
-    assert by_width[48]["time_s"] is None and by_width[48]["mem"]["percent"] is None
-    assert by_width[32]["status"] == "ok" and by_width[64]["status"] == "ok"
+    by_width = {r.case.width: r for r in read_cases(only_run(tmp_path / "runs"))}
+    assert by_width[48].status == "oom"
+    assert "out of memory" in by_width[48].error
+    assert by_width[48].time is None and by_width[48].mem.percent is None
+    assert by_width[32].status == "ok" and by_width[64].status == "ok"
 
 
 def test_a_worker_killed_mid_case_costs_only_that_case(write_sweep, tmp_path, capsys):
@@ -128,10 +132,10 @@ def test_a_worker_killed_mid_case_costs_only_that_case(write_sweep, tmp_path, ca
     assert main(["run", str(sweep)]) == 1  # a case ended in error
     records = read_cases(only_run(tmp_path / "runs"))
     assert len(records) == 6
-    dead = [r for r in records if r["width"] == 48]
-    assert {r["status"] for r in dead} == {"error"}
-    assert all("killed by SIGKILL" in r["error"] for r in dead)
-    assert all(r["status"] == "ok" for r in records if r["width"] != 48)
+    dead = [r for r in records if r.case.width == 48]
+    assert {r.status for r in dead} == {"error"}
+    assert all("killed by SIGKILL" in r.error for r in dead)
+    assert all(r.status == "ok" for r in records if r.case.width != 48)
     assert "ended in error" in capsys.readouterr().err
 
 
@@ -179,12 +183,12 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, t
     assert done.returncode == 0, err
     assert "cut off" in err
     records = read_cases(run)
-    ids = [r["case_id"] for r in records]
+    ids = [r.case_id for r in records]
     assert len(ids) == len(set(ids)) == 8
     assert records[: len(kept)] == kept  # what was stored stays as it was
     assert (run / "cases.jsonl.torn").read_text().startswith('{"case_id": "abc"')
     meta = read_meta(run)
-    assert meta["status"] == "complete" and len(meta["resumed_at"]) == 1
+    assert meta.status == "complete" and len(meta.resumed_at) == 1
     assert f"run stored in {run}" in out
 
 
@@ -200,11 +204,11 @@ def test_ctrl_c_keeps_finished_cases_and_resume_completes(write_sweep, tmp_path)
     assert f"vae-bench run --resume {run}" in err
     stored = read_cases(run)
     assert 2 <= len(stored) < 8
-    assert all(r["status"] == "ok" for r in stored)
-    assert read_meta(run)["status"] == "interrupted"
+    assert all(r.status == "ok" for r in stored)
+    assert read_meta(run).status == "interrupted"
 
     assert main(["run", str(sweep), "--resume", str(run)]) == 0
-    ids = [r["case_id"] for r in read_cases(run)]
+    ids = [r.case_id for r in read_cases(run)]
     assert len(ids) == len(set(ids)) == 8
 
 

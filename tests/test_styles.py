@@ -6,9 +6,19 @@ from __future__ import annotations
 import pytest
 import tabulate
 
-from bench.labels import label_set
-from bench.pages import split_row
-from bench.styles import Cell, Row, change, parse_percent, parse_time, percent, render, short_time, tiled_time
+from bench.docs.labels import label_set
+from bench.docs.pages import split_row
+from bench.docs.styles import (
+    Cell,
+    Row,
+    change,
+    parse_percent,
+    parse_time,
+    percent,
+    render,
+    short_time,
+    tiled_time,
+)
 from tests.doc_helpers import DOCS, page_tables
 
 EN = label_set("en")

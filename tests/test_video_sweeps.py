@@ -12,14 +12,15 @@ import pytest
 import yaml
 
 from bench import worker
-from bench.cases import Case, expand
+from bench.analysis.summary import summary_table
+from bench.cases import expand
 from bench.cli import main
 from bench.config import from_dict, load_sweep
 from bench.measure import make_backend
 from bench.models import Weights, build
+from bench.record import Case
 from bench.registry import load_registry
-from bench.store import load_run, read_cases, read_meta
-from bench.summary import summary_table
+from bench.store import open_run, read_cases, read_meta
 from tests.test_config import CONFIGS, ROOT, base_sweep, reject, tree, ws  # noqa: F401
 from tests.test_families import FAMILIES, VIDEO, tiny_registry
 
@@ -252,10 +253,10 @@ def test_frames_are_part_of_the_case_id(ws):  # noqa: F811
 def test_image_case_ids_are_unchanged_by_the_frames_axis():
     """The reference run's cases are still the cases its stored sweep expands to."""
     run = next((ROOT / "results" / "reference").iterdir())
-    sweep = from_dict(read_meta(run)["config"])
+    sweep = from_dict(read_meta(run).config)
     assert sweep.frames is None
     ids = [c.case_id for c in expand(sweep, sweep.specs())]
-    assert sorted(ids) == sorted(r["case_id"] for r in read_cases(run))
+    assert sorted(ids) == sorted(r.case_id for r in read_cases(run))
 
 
 def test_tiled_video_cases_record_every_knob_and_the_framewise_defaults(ws):  # noqa: F811
@@ -400,8 +401,8 @@ def test_every_family_measures_ok_in_the_worker(tmp_path):
         model = build(spec, job.weights, "cpu", "float32")
         for case in (c for c in cases if c.model == name):
             outcome = worker.measure_case(model, backend, job, case)
-            assert (outcome["status"], outcome["error"]) == ("ok", None), case.label
-            assert outcome["result"]["time_s"]["median"] > 0
+            assert (outcome.status, outcome.error) == ("ok", None), case.label
+            assert outcome.median > 0
     assert len(cases) == len(FAMILIES) * 2 * 2
 
 
@@ -417,17 +418,17 @@ def test_families_run_end_to_end_on_cpu(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     records = read_cases(run)
     assert len(records) == len(models) * 2 * 2
-    assert {(r["model"], r["status"]) for r in records} == {(m, "ok") for m in models}
+    assert {(r.case.model, r.status) for r in records} == {(m, "ok") for m in models}
     for r in records:
-        assert r["frames"] == (9 if r["model"] == "tiny-hunyuanvideo" else None), r["model"]
-        assert (r["tiling"] is not None) is r["tiled"]
-        assert r["time_s"]["median"] > 0
-    hy = next(r for r in records if r["model"] == "tiny-hunyuanvideo" and r["tiled"])
-    assert hy["tiling"]["use_framewise_decoding"] is True
-    assert hy["tiling"]["tile_sample_stride_num_frames"] == 4
-    meta, frame = load_run(run)
-    assert meta["config"]["frames"] == [9]
-    table = summary_table(frame)
+        assert r.case.frames == (9 if r.case.model == "tiny-hunyuanvideo" else None), r.case.model
+        assert (r.case.tiling_dict is not None) is r.case.tiled
+        assert r.time.median > 0
+    hy = next(r for r in records if r.case.model == "tiny-hunyuanvideo" and r.case.tiled)
+    assert hy.case.tiling_dict["use_framewise_decoding"] is True
+    assert hy.case.tiling_dict["tile_sample_stride_num_frames"] == 4
+    stored = open_run(run)
+    assert stored.meta.config["frames"] == [9]
+    table = summary_table(stored.records)
     assert "tiny-hunyuanvideo decode 64x32x9 float32 tiled" in table
     assert "tiny-dc-ae encode 64x32 float32 untiled" in table
     # the rendered tables put frames in the resolution label

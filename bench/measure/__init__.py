@@ -1,11 +1,20 @@
 """Measurement backends with one interface: `baseline()` before the model is built,
-`run(call, warmup, repeats)` around the calls, `after_oom()` to recover."""
+`run(call, warmup, repeats)` around the calls, `recover()` after a call that failed."""
 
 from __future__ import annotations
 
-from bench.measure.stats import summarize
+from dataclasses import dataclass
 
-__all__ = ["make_backend", "summarize"]
+from bench.record import Memory, Timing
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a backend measured of one case."""
+
+    first_call_s: float
+    time: Timing
+    mem: Memory
 
 
 def make_backend(device: str, metric: str):

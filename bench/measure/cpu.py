@@ -9,7 +9,8 @@ import os
 import time
 from pathlib import Path
 
-from bench.measure.stats import percent, summarize
+from bench.measure import Measured
+from bench.record import Memory, Timing
 
 
 def _libc():
@@ -81,7 +82,7 @@ class CpuBackend:
     def device_info(self) -> dict:
         return {"total_memory": self.total(), "threads": _threads()}
 
-    def run(self, call, warmup: int, repeats: int) -> dict:
+    def run(self, call, warmup: int, repeats: int) -> Measured:
         import torch
 
         with torch.inference_mode():
@@ -102,23 +103,10 @@ class CpuBackend:
                 del out
             hwm = hwm_bytes()
         peak = hwm - self.base_rss if self.can_measure and hwm and self.base_rss is not None else None
-        total = self.total()
-        return {
-            "first_call_s": first,
-            "time_s": summarize(samples),
-            "mem": {
-                "peak_allocated": None,
-                "peak_reserved": None,
-                "nvml_peak_used": None,
-                "nvml_baseline_used": None,
-                "process_peak": peak,
-                "total": total,
-                "percent": percent(peak, total),
-                "metric": self.metric,
-            },
-        }
+        mem = Memory(process_peak=peak, total=self.total(), metric=self.metric).with_percent()
+        return Measured(first_call_s=first, time=Timing.of(samples), mem=mem)
 
-    def after_oom(self) -> None:
+    def recover(self) -> None:
         self._settle()
 
     def close(self) -> None:

@@ -7,15 +7,17 @@ import gc
 import os
 from contextlib import nullcontext
 
-from bench.measure import nvml
-from bench.measure.stats import peak_of, percent, summarize
+from bench.measure import Measured
+from bench.measure.nvml import Nvml, Sampler, norm_uuid
+from bench.record import Memory, Timing
 
 
 class CudaBackend:
     def __init__(self, device: str, metric: str):
         # Read before this process touches CUDA, so that the difference to the peak
         # includes our CUDA context as well as the model.
-        baselines = nvml.used_by_uuid()
+        self.nvml = Nvml()
+        baselines = self.nvml.used_by_uuid()
         import torch
 
         self.torch = torch
@@ -24,15 +26,15 @@ class CudaBackend:
         torch.cuda.set_device(self.index)
         self.props = torch.cuda.get_device_properties(self.index)
         uuid = getattr(self.props, "uuid", None)
-        self.uuid = nvml.norm_uuid(str(uuid)) if uuid is not None else None
-        self.nvml_handle = nvml.handle(uuid=self.uuid) if self.uuid else None
+        self.uuid = norm_uuid(str(uuid)) if uuid is not None else None
+        self.nvml_handle = self.nvml.handle(uuid=self.uuid) if self.uuid else None
         self.nvml_baseline = baselines.get(self.uuid) if self.uuid else None
         self.metric = "reserved" if metric == "auto" else metric
         self.warnings: list[str] = []
         if self.uuid is None:
             self.warnings.append("NVML not sampled: torch gives no device UUID to find it by")
         elif self.nvml_handle is None:
-            self.warnings.append(nvml.last_error or f"NVML does not list GPU-{self.uuid}")
+            self.warnings.append(self.nvml.error or f"NVML does not list GPU-{self.uuid}")
 
     def baseline(self) -> None:
         pass  # the NVML baseline was read before CUDA was initialized
@@ -54,10 +56,10 @@ class CudaBackend:
             "allow_tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
             "pytorch_cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
         }
-        info.update({f"nvml_{k}": v for k, v in nvml.device_info(self.nvml_handle).items()})
+        info.update({f"nvml_{k}": v for k, v in self.nvml.device_info(self.nvml_handle).items()})
         return info
 
-    def run(self, call, warmup: int, repeats: int) -> dict:
+    def run(self, call, warmup: int, repeats: int) -> Measured:
         torch = self.torch
         dev = self.index
         with torch.inference_mode():
@@ -76,7 +78,7 @@ class CudaBackend:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(dev)
             samples = []
-            watch = nvml.Sampler(self.nvml_handle) if self.nvml_handle is not None else nullcontext()
+            watch = Sampler(self.nvml, self.nvml_handle) if self.nvml_handle is not None else nullcontext()
             with watch as sampler:
                 for _ in range(repeats):
                     start.record()
@@ -85,19 +87,18 @@ class CudaBackend:
                     end.synchronize()
                     samples.append(start.elapsed_time(end) / 1000)
                     del out
-        mem = {
-            "peak_allocated": int(torch.cuda.max_memory_allocated(dev)),
-            "peak_reserved": int(torch.cuda.max_memory_reserved(dev)),
-            "nvml_peak_used": sampler.peak_used if sampler else None,
-            "nvml_baseline_used": self.nvml_baseline,
-            "process_peak": sampler.peak_process if sampler else None,
-            "total": self.total(),
-            "metric": self.metric,
-        }
-        mem["percent"] = percent(peak_of(mem, self.metric), mem["total"])
-        return {"first_call_s": first, "time_s": summarize(samples), "mem": mem}
+        mem = Memory(
+            peak_allocated=int(torch.cuda.max_memory_allocated(dev)),
+            peak_reserved=int(torch.cuda.max_memory_reserved(dev)),
+            nvml_peak_used=sampler.peak_used if sampler else None,
+            nvml_baseline_used=self.nvml_baseline,
+            process_peak=sampler.peak_process if sampler else None,
+            total=self.total(),
+            metric=self.metric,
+        ).with_percent()
+        return Measured(first_call_s=first, time=Timing.of(samples), mem=mem)
 
-    def after_oom(self) -> None:
+    def recover(self) -> None:
         gc.collect()
         self.torch.cuda.empty_cache()
         self.torch.cuda.reset_peak_memory_stats(self.index)

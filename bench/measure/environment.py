@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 import bench
-from bench.measure import nvml
+from bench.measure.nvml import Nvml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,18 +78,18 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def _visible_handle(index: int):
+def _visible_handle(nv: Nvml, index: int):
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is None or not visible.strip():
-        return nvml.handle(index=index)
+        return nv.handle(index=index)
     entries = [e.strip() for e in visible.split(",") if e.strip()]
     if index >= len(entries):
         return None
     entry = entries[index]
     if entry.isdigit():
-        return nvml.handle(index=int(entry))
+        return nv.handle(index=int(entry))
     if entry.lower().startswith("gpu-"):
-        return nvml.handle(uuid=entry)
+        return nv.handle(uuid=entry)
     return None  # MIG instances and short UUID prefixes: the worker names the device
 
 
@@ -100,8 +100,8 @@ def gpu_summary(index: int) -> dict:
     counts only the visible ones, in PCI order under CUDA_DEVICE_ORDER=PCI_BUS_ID.
     The worker later confirms the device by UUID.
     """
-    h = _visible_handle(index)
-    info = nvml.device_info(h)
-    if not info and nvml.last_error:
-        info["warning"] = nvml.last_error
+    nv = Nvml()
+    info = nv.device_info(_visible_handle(nv, index))
+    if not info and nv.error:
+        info["warning"] = nv.error
     return info

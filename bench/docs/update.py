@@ -14,11 +14,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.docspec import DocSpec
-from bench.doctables import Measurements, render_block
+from bench.docs.pages import block_table, find_blocks, read_lines, strip_end, unbalanced_details
+from bench.docs.spec import DocSpec
+from bench.docs.tables import Measurements, render_block
 from bench.errors import BadInput
 from bench.files import write_atomic
-from bench.pages import block_table, find_blocks, read_lines, strip_end, unbalanced_details
 
 
 @dataclass(frozen=True)

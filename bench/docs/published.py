@@ -15,12 +15,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cases import Case, tiling_in_force
+from bench.cases import tiling_in_force
 from bench.config import load_sweep
-from bench.docspec import SIZE_RE, DocSpec, load_spec, shipped_specs
-from bench.errors import BadInput
-from bench.labels import oom_words
-from bench.pages import (
+from bench.docs.labels import oom_words
+from bench.docs.pages import (
     block_table,
     find_blocks,
     is_delimiter_row,
@@ -29,9 +27,12 @@ from bench.pages import (
     strip_end,
     tables_in,
 )
+from bench.docs.spec import SIZE_RE, DocSpec, load_spec, shipped_specs
+from bench.docs.styles import parse_percent, parse_time
+from bench.errors import BadInput, shown
+from bench.record import Case, CaseRecord, Memory, RunMeta, Timing
 from bench.registry import load_registry
 from bench.store import RunWriter, slug
-from bench.styles import parse_percent, parse_time
 
 GIB = 2**30
 # Nominal memory of the cards in the published tables (and a few like them). The
@@ -102,7 +103,7 @@ def read_page(page: str | Path, spec: DocSpec) -> list[Published]:
             device, size = cells[0], cells[1]
             m = SIZE_RE.match(size)
             if not m:
-                raise BadInput(page, f"line {i + 1}", f"{size!r} is not a resolution like 512x512")
+                raise BadInput(page, f"line {i + 1}", f"{shown(size)} is not a resolution like 512x512")
             w, h = int(m.group(1)), int(m.group(2))
             frames = int(m.group(3)) if m.group(3) else None
             for tiled, (t_text, m_text) in zip((False, True), (cells[2:4], cells[4:6]), strict=False):
@@ -129,7 +130,7 @@ def _published(device: str, case: Case, t_text: str, m_text: str, where: str) ->
     pct = parse_percent(m_text)
     if time is None or pct is None:
         bad = t_text if time is None else m_text
-        raise BadInput(where, None, f"{bad!r} is neither a number nor an OOM word")
+        raise BadInput(where, None, f"{shown(bad)} is neither a number nor an OOM word")
     return Published(device, case, "ok", time[0], pct, where)
 
 
@@ -145,48 +146,26 @@ def _tiling(spec: DocSpec) -> dict[str, dict]:
     return {b.model: tiling_in_force(registry[b.model], overrides.get(b.model)) for b in spec.blocks}
 
 
-def record(p: Published) -> dict:
-    """A cases.jsonl line in the field order of DESIGN.md (+ `approximate`, `source`)."""
+def record(p: Published) -> CaseRecord:
+    """A published cell pair as a case record, marked approximate, with where it stands."""
     total = CARD_MEMORY.get(p.device)
     ok = p.status == "ok"
-    return {
-        "case_id": p.case.case_id,
-        "model": p.case.model,
-        "weights": "pretrained",
-        "op": p.case.op,
-        "height": p.case.height,
-        "width": p.case.width,
-        "frames": p.case.frames,
-        "batch": p.case.batch,
-        "dtype": p.case.dtype,
-        "tiled": p.case.tiled,
-        "tiling": p.case.tiling_dict,
-        "device": "cuda:0",
-        "status": p.status,
-        "error": None,
-        "warmup": None,
-        "repeats": None,
-        "first_call_s": None,
-        "time_s": (
-            {"median": p.time, "mean": None, "min": None, "max": None, "iqr": None, "samples": []}
-            if ok
-            else None
-        ),
-        "mem": {
-            "peak_allocated": None,
-            "peak_reserved": round(p.percent / 100 * total) if ok and total else None,
-            "nvml_peak_used": None,
-            "nvml_baseline_used": None,
-            "process_peak": None,
-            "total": total,
-            "percent": p.percent if ok else None,
-            "metric": "reserved",
-        },
-        "started_at": None,
-        "ended_at": None,
-        "approximate": True,
-        "source": p.where,
-    }
+    mem = Memory(
+        peak_reserved=round(p.percent / 100 * total) if ok and total else None,
+        total=total,
+        percent=p.percent if ok else None,
+        metric="reserved",
+    )
+    return CaseRecord.new(
+        p.case,
+        weights="pretrained",
+        device="cuda:0",
+        status=p.status,
+        time=Timing(median=p.time) if ok else None,
+        mem=mem,
+        approximate=True,
+        source=p.where,
+    )
 
 
 def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str | None = None) -> list[Path]:
@@ -203,25 +182,17 @@ def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str |
     for d in devices:
         total = CARD_MEMORY.get(d)
         warnings = [] if total else [f"{d}: total memory unknown; mem.total and byte figures are null"]
-        meta = {
-            "name": spec.name,
-            "status": "complete",
-            "started_at": None,
-            "ended_at": None,
-            "command": command or " ".join(["vae-bench", *sys.argv[1:]]),
-            "imported": {
-                "page": str(page),
-                "spec": spec.source,
-                "blocks": [b.title for b in spec.blocks],
-            },
-            "approximate": APPROXIMATE,
-            "config": sweep,
-            "environment": {},
-            "device": {"device": "cuda:0", "name": d, "total_memory": total},
-            "models": {},
-            "cases_planned": sum(1 for p in published if p.device == d),
-            "warnings": warnings,
-        }
+        meta = RunMeta(
+            name=spec.name,
+            status="complete",
+            command=command or " ".join(["vae-bench", *sys.argv[1:]]),
+            imported={"page": str(page), "spec": spec.source, "blocks": [b.title for b in spec.blocks]},
+            approximate=APPROXIMATE,
+            config=sweep,
+            device={"device": "cuda:0", "name": d, "total_memory": total},
+            cases_planned=sum(1 for p in published if p.device == d),
+            warnings=warnings,
+        )
         writer = RunWriter.create(out, run_ids[d], meta, unique=False)
         for p in published:
             if p.device == d:

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.cases import Case
-from bench.docspec import BlockSpec, DocSpec, size_key
+from bench.docs.labels import LabelSet, label_set
+from bench.docs.spec import BlockSpec, DocSpec, size_key
+from bench.docs.styles import Cell, Row, render
 from bench.errors import BadInput, shown
 from bench.files import write_atomic
-from bench.labels import LabelSet, label_set
-from bench.store import read_cases, read_meta
-from bench.styles import Cell, Row, render
+from bench.record import CaseRecord
+from bench.store import open_run
 
 TABLES_MD = "tables.md"
 
@@ -41,13 +41,13 @@ class Measurements:
     def __init__(self, run_dirs: Sequence[str | Path]):
         if not run_dirs:
             raise BadInput(None, "runs", "give at least one run folder")
-        self.records: dict[Key, dict] = {}
+        self.records: dict[Key, CaseRecord] = {}
         self.devices: list[str] = []  # in the order the runs were given
         owner: dict[Key, Path] = {}
         for run_dir in run_dirs:
-            run_dir = Path(run_dir)
-            meta = read_meta(run_dir)
-            device = (meta.get("device") or {}).get("name")
+            run = open_run(run_dir, strict=True)
+            run_dir = run.path
+            device = run.meta.device_name
             if not isinstance(device, str) or not device:
                 raise BadInput(
                     run_dir / "meta.json", "device.name", "missing: the run does not name its device"
@@ -60,14 +60,15 @@ class Measurements:
                 )
             if device not in self.devices:
                 self.devices.append(device)
-            for rec in read_cases(run_dir, strict=True):
-                key = _key(device, rec, run_dir)
+            for rec in run.records:
+                c = rec.case
+                key = Key(device, c.model, c.op, c.dtype, c.batch, c.size_label, c.tiled)
                 if key in owner and owner[key] != run_dir:
                     raise BadInput(
                         run_dir,
                         None,
-                        f"devices collide: {owner[key]} holds the same case on {device!r} "
-                        f"({Case.from_params(rec).label}); give one run per device and case",
+                        f"devices collide: {owner[key]} holds the same case on {shown(device)} "
+                        f"({rec.label}); give one run per device and case",
                     )
                 owner[key] = run_dir
                 self.records[key] = rec
@@ -82,22 +83,10 @@ class Measurements:
         )
 
 
-def _key(device: str, rec: dict, run_dir: Path) -> Key:
-    try:
-        case = Case.from_params(rec)
-    except (KeyError, TypeError, ValueError):
-        raise BadInput(
-            run_dir / "cases.jsonl", rec.get("case_id"), "case record lacks its parameters"
-        ) from None
-    return Key(device, case.model, case.op, case.dtype, case.batch, case.size_label, case.tiled)
-
-
-def cell(rec: dict | None) -> Cell:
+def cell(rec: CaseRecord | None) -> Cell:
     if rec is None:
         return Cell("missing")
-    time_s = rec.get("time_s") or {}
-    mem = rec.get("mem") or {}
-    return Cell(rec.get("status", "missing"), time_s.get("median"), mem.get("percent"))
+    return Cell(rec.status, rec.median, rec.percent)
 
 
 def block_rows(
@@ -148,7 +137,7 @@ def block_rows(
                 if figures.status == "ok" and (figures.time is None or figures.percent is None):
                     state = "no time or memory figure"
                 elif figures.status not in ("ok", "oom"):
-                    state = "no record" if rec is None else f"status {rec.get('status')}"
+                    state = "no record" if rec is None else f"status {rec.status}"
                 else:
                     continue
                 raise BadInput(

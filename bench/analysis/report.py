@@ -1,16 +1,20 @@
 """A comparison of two runs as text: a terminal table, markdown for a pull request,
-or JSON for a machine. Presents `bench.compare` results and computes nothing new."""
+or JSON for a machine. Presents `bench.analysis.compare` results and computes nothing new."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from tabulate import tabulate
 
-from bench.compare import CHANGED, IMPROVEMENT, REGRESSION, UNCHANGED, CaseDiff, Comparison
-from bench.records import MIB
+from bench.analysis.compare import CHANGED, IMPROVEMENT, MIB, REGRESSION, UNCHANGED, CaseDiff, Comparison
+from bench.analysis.summary import SECONDS
+from bench.record import CaseRecord
+from bench.store import Run
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("text", "md", "json")
 _ORDER = {REGRESSION: 0, IMPROVEMENT: 1, CHANGED: 2, UNCHANGED: 3}
@@ -46,10 +50,10 @@ def _what(d: CaseDiff) -> str:
     if d.base_status != d.new_status:
         return d.status
     parts = []
-    if d.time in ("slower", "faster"):
-        parts.append(d.time)
-    if d.memory in ("more", "less"):
-        parts.append(f"{d.memory} memory")
+    if d.time_verdict in ("slower", "faster"):
+        parts.append(d.time_verdict)
+    if d.memory_verdict in ("more", "less"):
+        parts.append(f"{d.memory_verdict} memory")
     return ", ".join(parts) or "-"
 
 
@@ -87,6 +91,8 @@ def rows(comparison: Comparison) -> list[list[Any]]:
 
 
 def as_frame(comparison: Comparison) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(rows(comparison), columns=HEADERS)
 
 
@@ -95,15 +101,15 @@ def _table(comparison: Comparison, tablefmt: str) -> str:
         rows(comparison),
         headers=HEADERS,
         tablefmt=tablefmt,
-        floatfmt=("", "", ".4f", ".4f", "", "", ".1f", ".1f", "+.1f", "+.1f", ""),
+        floatfmt=("", "", SECONDS, SECONDS, "", "", ".1f", ".1f", "+.1f", "+.1f", ""),
         missingval="-",
     )
 
 
 def _header_lines(c: Comparison) -> list[str]:
     lines = [
-        f"base: {c.base.run_id} ({c.base.device_name}, {c.base.device}, started {_value(c.base.started_at)})",
-        f"new:  {c.new.run_id} ({c.new.device_name}, {c.new.device}, started {_value(c.new.started_at)})",
+        f"base: {_run_line(c.base)}",
+        f"new:  {_run_line(c.new)}",
     ]
     if c.environment:
         lines.append(
@@ -128,7 +134,7 @@ def _footer_lines(c: Comparison) -> list[str]:
     for where, only in (("base", c.only_base), ("new", c.only_new)):
         if only:
             lines.append(f"only in {where} ({len(only)}, not compared):")
-            lines.extend(f"  {o['label']} [{o['status']}]" for o in only)
+            lines.extend(f"  {o.label} [{o.status}]" for o in only)
     if c.untested:
         lines.append(
             f"too few samples for a significance test in {len(c.untested)} case(s): "
@@ -173,7 +179,7 @@ def _case_dict(d: CaseDiff) -> dict:
             "ratio": d.ratio,
             "tested": None if d.test is None else d.test.testable,
             "p_value": None if d.test is None else d.test.p_value,
-            "change": d.time,
+            "change": d.time_verdict,
         },
         "memory": {
             "metric": d.metric,
@@ -181,7 +187,7 @@ def _case_dict(d: CaseDiff) -> dict:
             "new_bytes": d.new_mem,
             "change_bytes": d.mem_delta,
             "change_percent": d.mem_pct,
-            "change": d.memory,
+            "change": d.memory_verdict,
         },
         "reasons": d.reasons,
     }
@@ -189,8 +195,8 @@ def _case_dict(d: CaseDiff) -> dict:
 
 def as_dict(c: Comparison) -> dict:
     return {
-        "base": vars(c.base),
-        "new": vars(c.new),
+        "base": _run_dict(c.base),
+        "new": _run_dict(c.new),
         "environment_differences": [{"what": w, "base": a, "new": b} for w, a, b in c.environment],
         "factor": c.factor,
         "factor_source": c.factor_source,
@@ -206,6 +212,24 @@ def as_dict(c: Comparison) -> dict:
             "only_in_new": len(c.only_new),
         },
         "cases": [_case_dict(d) for d in c.cases],
-        "only_in_base": c.only_base,
-        "only_in_new": c.only_new,
+        "only_in_base": [_brief(r) for r in c.only_base],
+        "only_in_new": [_brief(r) for r in c.only_new],
     }
+
+
+def _run_line(run: Run) -> str:
+    return f"{run.run_id} ({run.device_name}, {run.device_kind}, started {_value(run.meta.started_at)})"
+
+
+def _run_dict(run: Run) -> dict:
+    return {
+        "path": str(run.path),
+        "run_id": run.run_id,
+        "device": run.device_kind,
+        "device_name": run.device_name,
+        "started_at": run.meta.started_at,
+    }
+
+
+def _brief(record: CaseRecord) -> dict:
+    return {"case_id": record.case_id, "label": record.label, "status": record.status}

@@ -14,8 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-from bench import records as rec
-from bench.store import slug
+from bench.record import CaseRecord
+from bench.store import Run, open_run, slug
 
 GIB = 1024**3
 CARD_SIZES_GB = (8, 10, 12, 16, 24)  # common card memory; a "24 GB" card has 24 GiB
@@ -30,24 +30,28 @@ METRIC_NAMES = {
 
 @dataclass
 class RunData:
+    run: Run
     label: str  # how legends name the run
-    path: Path
-    meta: dict
-    records: list[dict]
+
+    @property
+    def records(self) -> list[CaseRecord]:
+        return self.run.records
 
 
 def load(run_dirs: Iterable[str | Path]) -> list[RunData]:
     """Runs by folder, each named in legends by its device (and start time where
     two runs share a device)."""
-    loaded = []
-    for d in run_dirs:
-        meta, records = rec.open_run(d)
-        loaded.append(RunData(rec.device_name(meta), Path(d), meta, records))
-    names = [r.label for r in loaded]
-    for r in loaded:
-        if names.count(r.label) > 1:
-            r.label = f"{r.label} {r.meta.get('started_at') or rec.run_id(r.meta, r.path)}"
-    return loaded
+    loaded = [open_run(d, strict=True, need_cases=True) for d in run_dirs]
+    names = [r.device_name for r in loaded]
+    return [
+        RunData(
+            r,
+            f"{r.device_name} {r.meta.started_at or r.run_id}"
+            if names.count(r.device_name) > 1
+            else r.device_name,
+        )
+        for r in loaded
+    ]
 
 
 def _figure(ncols: int = 1, width: float = 8.0) -> tuple[Figure, list]:
@@ -57,15 +61,16 @@ def _figure(ncols: int = 1, width: float = 8.0) -> tuple[Figure, list]:
     return fig, axes
 
 
-def _groups(runs: list[RunData], model: str, op: str) -> dict[tuple, list[dict]]:
+def _groups(runs: list[RunData], model: str, op: str) -> dict[tuple, list[CaseRecord]]:
     """Records of one model and op, by (run label, dtype, batch, tiled)."""
-    out: dict[tuple, list[dict]] = {}
+    out: dict[tuple, list[CaseRecord]] = {}
     for run in runs:
         for r in run.records:
-            if r.get("model") == model and r.get("op") == op:
-                out.setdefault((run.label, r["dtype"], r["batch"], bool(r["tiled"])), []).append(r)
+            c = r.case
+            if c.model == model and c.op == op:
+                out.setdefault((run.label, c.dtype, c.batch, c.tiled), []).append(r)
     for group in out.values():
-        group.sort(key=rec.megapixels)
+        group.sort(key=lambda r: r.megapixels)
     return out
 
 
@@ -105,13 +110,13 @@ def _log_y(ax) -> None:
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
-def _size_ticks(ax, records: Iterable[dict]) -> None:
+def _size_ticks(ax, records: Iterable[CaseRecord]) -> None:
     """Megapixel axis (log) with a tick at every measured size, named by it."""
     names: dict[float, list[str]] = {}
     for r in records:
-        names.setdefault(round(rec.megapixels(r), 6), [])
-        if rec.size_label(r) not in names[round(rec.megapixels(r), 6)]:
-            names[round(rec.megapixels(r), 6)].append(rec.size_label(r))
+        at = names.setdefault(round(r.megapixels, 6), [])
+        if r.size_label not in at:
+            at.append(r.size_label)
     ax.set_xscale("log")
     mps = sorted(names)
     ax.xaxis.set_major_locator(FixedLocator(mps))
@@ -135,10 +140,10 @@ def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
     metrics: set[str | None] = set()
     oom_drawn = False
     for key, recs in groups.items():
-        ok = [r for r in recs if rec.peak_bytes(r) is not None]
-        metrics.update(rec.mem_metric(r) for r in ok)
-        xs = [rec.megapixels(r) for r in ok]
-        ys = [rec.peak_bytes(r) / GIB for r in ok]
+        ok = [r for r in recs if r.peak is not None]
+        metrics.update(r.metric for r in ok)
+        xs = [r.megapixels for r in ok]
+        ys = [r.peak / GIB for r in ok]
         peaks += ys
         ax.plot(
             xs,
@@ -149,11 +154,11 @@ def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
             label=_series_label(key, keys),
         )
         for r in recs:
-            if r.get("status") == "oom":
-                total = (r.get("mem") or {}).get("total")
+            if r.status == "oom":
+                total = r.mem.total
                 y = total / GIB if total else max(CARD_SIZES_GB)
                 ax.plot(
-                    [rec.megapixels(r)],
+                    [r.megapixels],
                     [y],
                     marker="X",
                     markersize=12,
@@ -207,12 +212,12 @@ def time_figure(runs: list[RunData], model: str, op: str) -> Figure:
     keys = list(groups)
     colors = _colors(keys)
     for key, recs in groups.items():
-        ok = [r for r in recs if rec.median_time(r) is not None]
-        xs = [rec.megapixels(r) for r in ok]
-        ys = [rec.median_time(r) for r in ok]
+        ok = [r for r in recs if r.median is not None]
+        xs = [r.megapixels for r in ok]
+        ys = [r.median for r in ok]
         # Runs imported from published tables hold only the median: no bars there.
-        lo = [y - _or(r["time_s"].get("min"), y) for y, r in zip(ys, ok, strict=True)]
-        hi = [_or(r["time_s"].get("max"), y) - y for y, r in zip(ys, ok, strict=True)]
+        lo = [y - _or(r.time.min, y) for y, r in zip(ys, ok, strict=True)]
+        hi = [_or(r.time.max, y) - y for y, r in zip(ys, ok, strict=True)]
         ax.errorbar(
             xs,
             ys,
@@ -223,10 +228,10 @@ def time_figure(runs: list[RunData], model: str, op: str) -> Figure:
             linestyle="--" if key[3] else "-",
             label=_series_label(key, keys),
         )
-        ooms = [r for r in recs if r.get("status") == "oom"]
+        ooms = [r for r in recs if r.status == "oom"]
         if ooms:
             for r in ooms:
-                ax.axvline(rec.megapixels(r), color=OOM_COLOR, linestyle=":", linewidth=1)
+                ax.axvline(r.megapixels, color=OOM_COLOR, linestyle=":", linewidth=1)
             ax.plot([], [], color=OOM_COLOR, linestyle=":", label=f"{_series_label(key, keys)}: OOM")
     _log_y(ax)
     _size_ticks(ax, [r for recs in groups.values() for r in recs])
@@ -248,15 +253,15 @@ def overhead_figure(runs: list[RunData], model: str, op: str) -> Figure | None:
     sizes: dict[str, float] = {}
     for base in series:
         for r in groups[(*base, True)]:
-            sizes[rec.size_label(r)] = rec.megapixels(r)
+            sizes[r.size_label] = r.megapixels
     order = sorted(sizes, key=sizes.get)
     width = 0.8 / len(series)
     keys = list(groups)
-    panels = (("time", rec.median_time), ("peak memory", rec.peak_bytes))
+    panels = (("time", lambda r: r.median), ("peak memory", lambda r: r.peak))
     for ax, (what, value) in zip(axes, panels, strict=True):
         for n, base in enumerate(series):
-            untiled = {rec.size_label(r): r for r in groups[(*base, False)]}
-            tiled = {rec.size_label(r): r for r in groups[(*base, True)]}
+            untiled = {r.size_label: r for r in groups[(*base, False)]}
+            tiled = {r.size_label: r for r in groups[(*base, True)]}
             for i, size in enumerate(order):
                 x = i - 0.4 + width * (n + 0.5)
                 t, u = tiled.get(size), untiled.get(size)
@@ -274,7 +279,7 @@ def overhead_figure(runs: list[RunData], model: str, op: str) -> Figure | None:
                         va="bottom" if change >= 0 else "top",
                         fontsize=8,
                     )
-                elif u is not None and u.get("status") == "oom" and vt is not None:
+                elif u is not None and u.status == "oom" and vt is not None:
                     ax.annotate(
                         "untiled\nOOM",
                         (x, 0),
@@ -304,9 +309,9 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list
     """Every figure for the runs' models and ops, as PNGs in `out` (default: the
     first run's plots/ folder). Returns the files written."""
     runs = load(run_dirs)
-    out = Path(out) if out else runs[0].path / "plots"
+    out = Path(out) if out else runs[0].run.path / "plots"
     out.mkdir(parents=True, exist_ok=True)
-    pairs = list(dict.fromkeys((r["model"], r["op"]) for run in runs for r in run.records))
+    pairs = list(dict.fromkeys((r.case.model, r.case.op) for run in runs for r in run.records))
     written = []
     for model, op in pairs:
         for name, make in (
@@ -357,7 +362,7 @@ def history_figure(h) -> Figure:
                 fontsize=8,
                 color=color,
             )
-    when = [(r.started_at or r.run_id)[:16].replace("T", " ") for r in h.runs]
+    when = [(r.meta.started_at or r.run_id)[:16].replace("T", " ") for r in h.runs]
     ax.set_xticks(xs, [f"#{i}\n{w}" for i, w in zip(xs, when, strict=True)], fontsize=8)
     ax.set_xlim(0.5, len(xs) + 0.5)
     _log_y(ax)

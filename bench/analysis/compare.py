@@ -1,6 +1,6 @@
 """Two stored runs, case by case: which cases got slower, which need more memory,
 which stopped fitting. Cases are matched by case_id (their parameters), never by
-position. Reads only from the store; `bench.report` prints the result.
+position. Reads only from the store; `bench.analysis.report` prints the result.
 
 Time: the ratio of medians (new / base) is flagged when it is beyond `factor` and
 a Mann-Whitney U test on the stored samples says the difference is not chance; with
@@ -20,27 +20,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import records as rec
-from bench import significance
+from bench.analysis import significance
 from bench.errors import BadInput
+from bench.record import CaseRecord, RunMeta
+from bench.store import Run, open_run
 
 GPU_FACTOR = 1.10
 # CPU runs on shared machines drift more between runs of the same case (up to 15%
 # measured with 5 repeats), so their bar is higher.
 CPU_FACTOR = 1.25
-GPU_MEM = (16 * rec.MIB, 0.02)  # floor (bytes), fraction of the base peak
+MIB = 1024**2
+GPU_MEM = (16 * MIB, 0.02)  # floor (bytes), fraction of the base peak
 # The peak RSS of one case of configs/cpu.yaml moved by up to 20% (196 MiB of
 # about 1 GiB) between seven runs made within half an hour on one machine.
-CPU_MEM = (64 * rec.MIB, 0.25)
+CPU_MEM = (64 * MIB, 0.25)
 
 REGRESSION, IMPROVEMENT, UNCHANGED, CHANGED = "regression", "improvement", "unchanged", "changed"
 NOT_OK = ("oom", "error")
 
 
-def _get(*path: str) -> Callable[[dict], Any]:
-    def read(meta: dict) -> Any:
-        value: Any = meta
-        for key in path:
+def _get(*path: str) -> Callable[[RunMeta], Any]:
+    def read(meta: RunMeta) -> Any:
+        value: Any = getattr(meta, path[0])
+        for key in path[1:]:
             value = value.get(key) if isinstance(value, dict) else None
         return value
 
@@ -48,7 +50,7 @@ def _get(*path: str) -> Callable[[dict], Any]:
 
 
 # What differs between two runs' environments, in the order it is reported.
-ENVIRONMENT: list[tuple[str, Callable[[dict], Any]]] = [
+ENVIRONMENT: list[tuple[str, Callable[[RunMeta], Any]]] = [
     ("device", _get("device", "name")),
     ("driver", _get("device", "nvml_driver")),
     ("torch", _get("environment", "torch")),
@@ -62,25 +64,6 @@ ENVIRONMENT: list[tuple[str, Callable[[dict], Any]]] = [
 ]
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    path: str
-    run_id: str
-    device: str
-    device_name: str
-    started_at: str | None
-
-    @classmethod
-    def of(cls, run_dir: str | Path, meta: dict, records: list[dict]) -> RunInfo:
-        return cls(
-            path=str(run_dir),
-            run_id=rec.run_id(meta, run_dir),
-            device=rec.device_kind(meta, records),
-            device_name=rec.device_name(meta),
-            started_at=meta.get("started_at"),
-        )
-
-
 @dataclass
 class CaseDiff:
     case_id: str
@@ -90,15 +73,15 @@ class CaseDiff:
     base_time: float | None = None
     new_time: float | None = None
     ratio: float | None = None
-    test: significance.Test | None = None
-    time: str = "n/a"  # slower | faster | same | n/a
+    test: significance.MannWhitney | None = None
+    time_verdict: str = "n/a"  # slower | faster | same | n/a
     metric: str | None = None
     base_mem: int | None = None
     new_mem: int | None = None
     mem_delta: int | None = None
     mem_pct: float | None = None
-    memory: str = "n/a"  # more | less | same | n/a
-    verdict: str = UNCHANGED
+    memory_verdict: str = "n/a"  # more | less | same | n/a
+    verdict: str = UNCHANGED  # of the case: regression | improvement | changed | unchanged
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -115,8 +98,8 @@ class CaseDiff:
 
 @dataclass
 class Comparison:
-    base: RunInfo
-    new: RunInfo
+    base: Run
+    new: Run
     factor: float
     factor_source: str
     alpha: float
@@ -125,8 +108,8 @@ class Comparison:
     mem_source: str
     environment: list[tuple[str, Any, Any]]
     cases: list[CaseDiff]
-    only_base: list[dict]  # {"case_id", "label", "status"}
-    only_new: list[dict]
+    only_base: list[CaseRecord]
+    only_new: list[CaseRecord]
 
     def _with(self, verdict: str) -> list[CaseDiff]:
         return [c for c in self.cases if c.verdict == verdict]
@@ -155,6 +138,17 @@ def defaults(gpu: bool) -> tuple[float, int, float, str]:
     return CPU_FACTOR, *CPU_MEM, "default for CPU runs"
 
 
+def beyond(ratio: float, factor: float) -> bool:
+    """A ratio of medians that counts as a change (compare and history share it)."""
+    return ratio >= factor or ratio <= 1 / factor
+
+
+def check_factor(factor: float) -> float:
+    if not math.isfinite(factor) or factor <= 1:
+        raise BadInput(None, "--factor", f"must be a number above 1 (got {factor})")
+    return factor
+
+
 def compare_runs(
     base_dir: str | Path,
     new_dir: str | Path,
@@ -167,10 +161,8 @@ def compare_runs(
     itself, a missing or corrupt run, or runs with no case in common."""
     if Path(base_dir).resolve() == Path(new_dir).resolve():
         raise BadInput(new_dir, None, "is the same run folder as the base; compare two different runs")
-    base_meta, base_records = rec.open_run(base_dir)
-    new_meta, new_records = rec.open_run(new_dir)
-    base = RunInfo.of(base_dir, base_meta, base_records)
-    new = RunInfo.of(new_dir, new_meta, new_records)
+    base = open_run(base_dir, strict=True, need_cases=True)
+    new = open_run(new_dir, strict=True, need_cases=True)
     if base.run_id == new.run_id:
         raise BadInput(
             new_dir,
@@ -178,15 +170,12 @@ def compare_runs(
             f"{new.run_id} is the base run itself (a copy of it); compare two different runs",
         )
     # GPU defaults only when both runs are on a GPU; otherwise the CPU's looser ones.
-    gpu = rec.is_gpu(base_meta, base_records) and rec.is_gpu(new_meta, new_records)
-    default_factor, default_floor, default_fraction, default_source = defaults(gpu)
+    default_factor, default_floor, default_fraction, default_source = defaults(base.is_gpu and new.is_gpu)
     source = mem_source = default_source
     if factor is None:
         factor = default_factor
-    elif not math.isfinite(factor) or factor <= 1:
-        raise BadInput(None, "--factor", f"must be a number above 1 (got {factor})")
     else:
-        source = "given"
+        factor, source = check_factor(factor), "given"
     if mem_floor is None and mem_fraction is None:
         mem_floor, mem_fraction = default_floor, default_fraction
     else:
@@ -196,8 +185,8 @@ def compare_runs(
             raise BadInput(None, "--mem-floor/--mem-percent", "must be finite numbers >= 0")
         mem_source = "given"
 
-    base_by_id = {r["case_id"]: r for r in base_records}
-    new_by_id = {r["case_id"]: r for r in new_records}
+    base_by_id = {r.case_id: r for r in base.records}
+    new_by_id = {r.case_id: r for r in new.records}
     common = [cid for cid in base_by_id if cid in new_by_id]
     if not common:
         raise BadInput(
@@ -215,18 +204,14 @@ def compare_runs(
         mem_floor=mem_floor,
         mem_fraction=mem_fraction,
         mem_source=mem_source,
-        environment=environment_differences(base_meta, new_meta),
+        environment=environment_differences(base.meta, new.meta),
         cases=cases,
-        only_base=[_brief(r) for cid, r in base_by_id.items() if cid not in new_by_id],
-        only_new=[_brief(r) for cid, r in new_by_id.items() if cid not in base_by_id],
+        only_base=[r for cid, r in base_by_id.items() if cid not in new_by_id],
+        only_new=[r for cid, r in new_by_id.items() if cid not in base_by_id],
     )
 
 
-def _brief(record: dict) -> dict:
-    return {"case_id": record["case_id"], "label": rec.label(record), "status": record.get("status")}
-
-
-def environment_differences(base_meta: dict, new_meta: dict) -> list[tuple[str, Any, Any]]:
+def environment_differences(base_meta: RunMeta, new_meta: RunMeta) -> list[tuple[str, Any, Any]]:
     out = []
     for what, read in ENVIRONMENT:
         a, b = read(base_meta), read(new_meta)
@@ -236,19 +221,14 @@ def environment_differences(base_meta: dict, new_meta: dict) -> list[tuple[str, 
 
 
 def diff_case(
-    base: dict,
-    new: dict,
+    base: CaseRecord,
+    new: CaseRecord,
     factor: float,
     alpha: float = significance.ALPHA,
     mem_floor: int = GPU_MEM[0],
     mem_fraction: float = GPU_MEM[1],
 ) -> CaseDiff:
-    d = CaseDiff(
-        case_id=base["case_id"],
-        label=rec.label(base),
-        base_status=str(base.get("status")),
-        new_status=str(new.get("status")),
-    )
+    d = CaseDiff(case_id=base.case_id, label=base.label, base_status=base.status, new_status=new.status)
     if d.base_status == "ok" and d.new_status in NOT_OK:
         d.verdict = REGRESSION
         d.reasons.append(d.status)
@@ -262,40 +242,39 @@ def diff_case(
         return d
     _diff_time(d, base, new, factor, alpha)
     _diff_memory(d, base, new, mem_floor, mem_fraction)
-    if d.time == "slower" or d.memory == "more":
+    if d.time_verdict == "slower" or d.memory_verdict == "more":
         d.verdict = REGRESSION
-    elif d.time == "faster" or d.memory == "less":
+    elif d.time_verdict == "faster" or d.memory_verdict == "less":
         d.verdict = IMPROVEMENT
     return d
 
 
-def _diff_time(d: CaseDiff, base: dict, new: dict, factor: float, alpha: float) -> None:
-    d.base_time, d.new_time = rec.median_time(base), rec.median_time(new)
+def _diff_time(d: CaseDiff, base: CaseRecord, new: CaseRecord, factor: float, alpha: float) -> None:
+    d.base_time, d.new_time = base.median, new.median
     if not d.base_time or d.new_time is None:
         return
     d.ratio = d.new_time / d.base_time
-    d.test = significance.compare_samples(rec.samples(base), rec.samples(new), alpha)
-    beyond = d.ratio >= factor or d.ratio <= 1 / factor
-    if beyond and (d.test.significant or not d.test.testable):
-        d.time = "slower" if d.ratio > 1 else "faster"
+    d.test = significance.compare_samples(base.samples, new.samples, alpha)
+    if beyond(d.ratio, factor) and (d.test.significant or not d.test.testable):
+        d.time_verdict = "slower" if d.ratio > 1 else "faster"
         d.reasons.append(f"time x{d.ratio:.2f}")
     else:
-        d.time = "same"
+        d.time_verdict = "same"
 
 
-def _diff_memory(d: CaseDiff, base: dict, new: dict, floor: int, fraction: float) -> None:
-    d.metric = rec.mem_metric(base)
-    if rec.mem_metric(new) != d.metric:
-        d.reasons.append(f"memory metrics differ ({d.metric} vs {rec.mem_metric(new)}): not compared")
+def _diff_memory(d: CaseDiff, base: CaseRecord, new: CaseRecord, floor: int, fraction: float) -> None:
+    d.metric = base.metric
+    if new.metric != d.metric:
+        d.reasons.append(f"memory metrics differ ({d.metric} vs {new.metric}): not compared")
         return
-    d.base_mem, d.new_mem = rec.peak_bytes(base), rec.peak_bytes(new)
+    d.base_mem, d.new_mem = base.peak, new.peak
     if d.base_mem is None or d.new_mem is None:
         return
     d.mem_delta = d.new_mem - d.base_mem
     d.mem_pct = d.mem_delta / d.base_mem * 100 if d.base_mem else None
     threshold = max(floor, fraction * abs(d.base_mem))
     if abs(d.mem_delta) > threshold:
-        d.memory = "more" if d.mem_delta > 0 else "less"
-        d.reasons.append(f"memory {d.mem_delta / rec.MIB:+.0f} MiB")
+        d.memory_verdict = "more" if d.mem_delta > 0 else "less"
+        d.reasons.append(f"memory {d.mem_delta / MIB:+.0f} MiB")
     else:
-        d.memory = "same"
+        d.memory_verdict = "same"

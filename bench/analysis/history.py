@@ -12,30 +12,27 @@ from __future__ import annotations
 
 import math
 import statistics
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabulate import tabulate
 
-from bench import records as rec
-from bench.compare import CPU_FACTOR, GPU_FACTOR, NOT_OK, environment_differences
+from bench.analysis.compare import (
+    CPU_FACTOR,
+    GPU_FACTOR,
+    MIB,
+    NOT_OK,
+    beyond,
+    check_factor,
+    environment_differences,
+)
+from bench.analysis.summary import seconds
 from bench.errors import BadInput, shown
-from bench.store import META
+from bench.record import CaseRecord
+from bench.store import Run, find_runs
 
 METRICS = ("time", "memory")
 UNITS = {"time": "median time (s)", "memory": "peak memory (MiB)"}
-
-
-@dataclass
-class Run:
-    path: Path
-    run_id: str
-    started_at: str
-    device: str
-    device_name: str
-    meta: dict
-    records: list[dict]
 
 
 @dataclass
@@ -64,44 +61,13 @@ class History:
     other_devices: dict[str, int] = field(default_factory=dict)  # name -> runs left out
 
 
-def find_runs(root: str | Path) -> list[Run]:
-    """Every run folder below `root`, oldest first. A folder whose meta.json or
-    cases.jsonl does not read is left out with a warning."""
-    root = Path(root)
-    if not root.is_dir():
-        raise BadInput(root, None, "no such results folder")
-    runs = []
-    for meta_path in sorted(root.rglob(META)):
-        run_dir = meta_path.parent
-        try:
-            meta, records = rec.open_run(run_dir)
-        except BadInput as exc:
-            warnings.warn(f"left out: {exc}", stacklevel=2)
-            continue
-        runs.append(
-            Run(
-                path=run_dir,
-                run_id=rec.run_id(meta, run_dir),
-                started_at=str(meta.get("started_at") or ""),
-                device=rec.device_kind(meta, records),
-                device_name=rec.device_name(meta),
-                meta=meta,
-                records=records,
-            )
-        )
-    if not runs:
-        raise BadInput(root, None, "no vae-bench run with stored cases in this folder")
-    runs.sort(key=lambda r: (r.started_at, r.run_id))
-    return runs
-
-
 def _pick_device(runs: list[Run], device: str | None) -> tuple[str, list[Run]]:
     names = list(dict.fromkeys(r.device_name for r in runs))
     if device is None:
         chosen = runs[-1].device_name  # the device of the newest run
     else:
         matches = [n for n in names if device.lower() in n.lower()]
-        matches += [r.device_name for r in runs if r.device == device and r.device_name not in matches]
+        matches += [r.device_name for r in runs if r.device_kind == device and r.device_name not in matches]
         if not matches:
             raise BadInput(None, "--device", f"no run of {shown(device)}; devices here: {', '.join(names)}")
         if len(matches) > 1:
@@ -130,21 +96,19 @@ def history(
         if r.device_name != name:
             others[r.device_name] = others.get(r.device_name, 0) + 1
     if factor is None:
-        factor = GPU_FACTOR if all(r.device.startswith("cuda") for r in runs) else CPU_FACTOR
-    elif not math.isfinite(factor) or factor <= 1:
-        raise BadInput(None, "--factor", f"must be a number above 1 (got {factor})")
+        factor = GPU_FACTOR if all(r.is_gpu for r in runs) else CPU_FACTOR
+    else:
+        check_factor(factor)
 
     by_case: dict[str, Series] = {}
     for i, run in enumerate(runs):
         for r in run.records:
-            if (model and r.get("model") != model) or (op and r.get("op") != op):
+            if (model and r.case.model != model) or (op and r.case.op != op):
                 continue
-            s = by_case.get(r["case_id"])
+            s = by_case.get(r.case_id)
             if s is None:
-                s = by_case[r["case_id"]] = Series(
-                    r["case_id"], rec.label(r), [None] * len(runs), [None] * len(runs)
-                )
-            s.statuses[i] = r.get("status")
+                s = by_case[r.case_id] = Series(r.case_id, r.label, [None] * len(runs), [None] * len(runs))
+            s.statuses[i] = r.status
             s.values[i] = _value(r, metric)
     if not by_case:
         wanted = " ".join(f"{k} {v}" for k, v in (("model", model), ("op", op)) if v)
@@ -155,11 +119,10 @@ def history(
     return History(Path(root), name, runs, metric, factor, series, others)
 
 
-def _value(record: dict, metric: str) -> float | None:
+def _value(record: CaseRecord, metric: str) -> float | None:
     if metric == "time":
-        return rec.median_time(record)
-    peak = rec.peak_bytes(record)
-    return None if peak is None else peak / rec.MIB
+        return record.median
+    return None if record.peak is None else record.peak / MIB
 
 
 def find_step(values: list[float | None], statuses: list[str | None], factor: float) -> Step | None:
@@ -174,16 +137,12 @@ def find_step(values: list[float | None], statuses: list[str | None], factor: fl
         after = statistics.median(v for _, v in points[k:])
         ratio, first = after / before, points[k][1] / before
         rest = statistics.median(v for _, v in points[k + 1 :]) / before if k + 1 < len(points) else first
-        if not all(_beyond(r, factor) and (r > 1) == (ratio > 1) for r in (ratio, first, rest)):
+        if not all(beyond(r, factor) and (r > 1) == (ratio > 1) for r in (ratio, first, rest)):
             continue
         size = abs(math.log(ratio))
         if best is None or size > best[0]:
             best = (size, Step(points[k][0], f"x{ratio:.2f}"))
     return best[1] if best else None
-
-
-def _beyond(ratio: float, factor: float) -> bool:
-    return ratio >= factor or ratio <= 1 / factor
 
 
 def _cell(value: float | None, status: str | None, metric: str) -> str:
@@ -193,7 +152,7 @@ def _cell(value: float | None, status: str | None, metric: str) -> str:
         return status.upper() if status == "oom" else status
     if value is None:
         return "n/a"
-    return f"{value:.4f}" if metric == "time" else f"{value:.0f}"
+    return seconds(value) if metric == "time" else f"{value:.0f}"
 
 
 def render(h: History) -> str:
@@ -219,9 +178,9 @@ def render(h: History) -> str:
         "runs before it, and the runs after it stay beyond"
     )
     for i, run in enumerate(h.runs, 1):
-        env = run.meta.get("environment") or {}
+        env = run.meta.environment
         line = (
-            f"#{i} {run.run_id}  started {run.started_at or '-'}  "
+            f"#{i} {run.run_id}  started {run.meta.started_at or '-'}  "
             f"torch {env.get('torch', '-')}  diffusers {env.get('diffusers', '-')}"
         )
         if i > 1:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.labels import COLUMNS, all_headers, headers_of, label_set, oom_words
-from bench.pages import (
+from bench.docs.labels import COLUMNS, all_headers, headers_of, label_set, oom_words
+from bench.docs.pages import (
     Table,
     find_blocks,
     find_tables,
@@ -25,7 +25,8 @@ from bench.pages import (
     tables_in,
     unbalanced_details,
 )
-from bench.styles import change, parse_percent, parse_time
+from bench.docs.styles import change, parse_percent, parse_time
+from bench.errors import shown
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def _check_figures(rows: list[tuple[int, list[str]]], header: list[str]) -> list
                 continue
             parsed = parse_time(text) if role.endswith("time") else parse_percent(text)
             if parsed is None:
-                problems.append(Problem(line_no, f"{name!r}: {text!r} is not a number"))
+                problems.append(Problem(line_no, f"{shown(name)}: {shown(text)} is not a number"))
                 continue
             values[role] = parsed
         untiled, tiled = values.get("time"), values.get("tiled_time")

@@ -17,7 +17,7 @@ ALPHA = 0.05
 
 
 @dataclass(frozen=True)
-class Test:
+class MannWhitney:
     testable: bool  # False: too few samples for any result to reach alpha
     p_value: float | None
     significant: bool
@@ -43,11 +43,11 @@ def testable(n_base: int, n_new: int, alpha: float = ALPHA) -> bool:
     return smallest_p(n_base, n_new) < alpha
 
 
-def compare_samples(base: list[float], new: list[float], alpha: float = ALPHA) -> Test:
+def compare_samples(base: list[float], new: list[float], alpha: float = ALPHA) -> MannWhitney:
     n_base, n_new = len(base), len(new)
     if not testable(n_base, n_new, alpha):
-        return Test(False, None, False, n_base, n_new)
+        return MannWhitney(False, None, False, n_base, n_new)
     if len(set(base) | set(new)) == 1:  # all equal: the test is undefined, and nothing differs
-        return Test(True, 1.0, False, n_base, n_new)
+        return MannWhitney(True, 1.0, False, n_base, n_new)
     p = float(mannwhitneyu(base, new, alternative="two-sided").pvalue)
-    return Test(True, p, p < alpha, n_base, n_new)
+    return MannWhitney(True, p, p < alpha, n_base, n_new)

@@ -1,7 +1,7 @@
 """Table specs (configs/docs/*.yaml): which tables a documentation page holds.
 
 For each `<details><summary>TITLE</summary>` block: the model and op it shows, the
-table style, the header label variant (its words come from bench.labels, per
+table style, the header label variant (its words come from bench.docs.labels, per
 language), which devices and resolutions, and the row order. Bad input stops here
 with one line naming the file and field.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import DTYPES, OPS
+from bench.docs.labels import LANGS, VARIANTS
+from bench.docs.styles import STYLES
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
-from bench.labels import LANGS, VARIANTS
 from bench.registry import CONFIGS_DIR, load_registry
-from bench.styles import STYLES
 
 SPECS_DIR = CONFIGS_DIR / "docs"
 ROW_ORDERS = ("device", "resolution")
@@ -35,7 +35,7 @@ class BlockSpec:
     model: str
     op: str
     style: str  # "encode" | "decode"
-    labels: str = "default"  # header variant, see bench.labels
+    labels: str = "default"  # header variant, see bench.docs.labels
     devices: tuple[str, ...] | None = None  # None: every device of the runs, in run order
     resolutions: tuple[str, ...] | None = None  # "WxH" or "WxHxF"; None: all, smallest first
     rows: str = "device"  # "device": each device's resolutions together; "resolution": the reverse

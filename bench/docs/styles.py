@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import tabulate as tabulate_module
 
-from bench.labels import LabelSet
+from bench.docs.labels import LabelSet
 
 STYLES = ("encode", "decode")
 # A case that was not measured (error, skipped, or absent from the runs).

@@ -1,0 +1,48 @@
+"""vae-bench compare: two stored runs, case by case."""
+
+from __future__ import annotations
+
+from bench.commands import EXIT_FAILURES, EXIT_OK, amount, factor
+
+HELP = "compare two stored runs case by case; exit 1 on a regression"
+DESCRIPTION = (
+    "Match the cases of two runs by their parameters and report which got slower "
+    "(ratio of medians beyond --factor and a Mann-Whitney U test on the samples), which need "
+    "more memory (beyond the larger of 16 MiB and 2% on GPUs, 64 MiB and 25% on CPUs), and which "
+    "stopped fitting (ok -> oom).\n\n"
+    "exit status: 0 no regression, 1 regression found, 2 bad input."
+)
+
+
+def add_arguments(p) -> None:
+    from bench.analysis.report import FORMATS
+
+    p.add_argument("base", metavar="BASE_RUN")
+    p.add_argument("new", metavar="NEW_RUN")
+    p.add_argument("--format", choices=FORMATS, default="text", help="default: text")
+    p.add_argument(
+        "--factor",
+        type=factor,
+        help="time ratio beyond which a case is slower or faster (default 1.10 for GPU runs, 1.25 for CPU)",
+    )
+    p.add_argument(
+        "--mem-floor", type=amount, metavar="MIB", help="memory change always tolerated (default 16; CPU 64)"
+    )
+    p.add_argument(
+        "--mem-percent", type=amount, metavar="PCT", help="memory change, %% of the base (default 2; CPU 25)"
+    )
+
+
+def run(args) -> int:
+    from bench.analysis.compare import compare_runs
+    from bench.analysis.report import render
+
+    comparison = compare_runs(
+        args.base,
+        args.new,
+        factor=args.factor,
+        mem_floor=None if args.mem_floor is None else int(args.mem_floor * 1024**2),
+        mem_fraction=None if args.mem_percent is None else args.mem_percent / 100,
+    )
+    print(render(comparison, args.format))
+    return EXIT_FAILURES if comparison.regressed else EXIT_OK

@@ -1,0 +1,87 @@
+"""vae-bench docs update | check | import: the tables of a documentation page."""
+
+from __future__ import annotations
+
+import sys
+
+from bench.commands import EXIT_FAILURES, EXIT_OK
+
+HELP = "update, check or import the tables of a documentation page"
+DESCRIPTION = (
+    "update: replace the table inside each <details><summary>TITLE</summary> block a "
+    "spec names, leaving every other byte of the page as it was.\n"
+    "check: lint every table of a page.\n"
+    "import: read a page's published tables back into runs (one per device).\n\n"
+    "exit status: 0 ok, 1 the page would change (update --check) or has problems (check), "
+    "2 bad input (the page is left untouched)."
+)
+
+
+def add_arguments(p) -> None:
+    from bench.docs.labels import LANGS
+
+    verbs = p.add_subparsers(dest="docs_command", required=True, metavar="ACTION")
+    update = verbs.add_parser("update", help="regenerate a page's tables from runs, in place")
+    update.add_argument("page", metavar="PAGE")
+    update.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    update.add_argument(
+        "--spec", required=True, metavar="SPEC", help="table spec, e.g. configs/docs/hybrid-inference.yaml"
+    )
+    update.add_argument("--lang", choices=LANGS, help="label set (default: the spec's)")
+    update.add_argument("--check", action="store_true", help="write nothing; exit 1 if the page would change")
+    check = verbs.add_parser("check", help="lint the tables of pages; exit 1 on any problem")
+    check.add_argument("pages", nargs="+", metavar="PAGE")
+    check.add_argument("--lang", choices=LANGS, help="also flag headers and OOM words not of this language")
+    imp = verbs.add_parser("import", help="read a page's published tables into runs, one per device")
+    imp.add_argument("page", metavar="PAGE")
+    imp.add_argument("--out", required=True, metavar="DIR", help="where the run folders go")
+    imp.add_argument("--spec", metavar="SPEC", help="table spec (default: the shipped one that fits)")
+
+
+def run(args) -> int:
+    return {"update": _update, "check": _check, "import": _import}[args.docs_command](args)
+
+
+def _update(args) -> int:
+    from bench.docs.spec import load_spec
+    from bench.docs.tables import Measurements
+    from bench.docs.update import update_page
+
+    update = update_page(
+        args.page, load_spec(args.spec), Measurements(args.runs), args.lang, check=args.check
+    )
+    titles = ", ".join(map(repr, update.changed))
+    if not update.changed:
+        print(f"{args.page}: up to date")
+    elif args.check:
+        print(f"{args.page}: would change: {titles}")
+        return EXIT_FAILURES
+    else:
+        print(f"{args.page}: updated {titles}")
+    return EXIT_OK
+
+
+def _check(args) -> int:
+    from bench.docs.check import check_page
+
+    found = 0
+    for page in args.pages:
+        problems = check_page(page, args.lang)
+        for p in problems:
+            print(f"{page}:{p.line}: {p.what}")
+        found += len(problems)
+    if found:
+        print(f"{found} problem(s)", file=sys.stderr)
+        return EXIT_FAILURES
+    print(f"{', '.join(args.pages)}: tables ok")
+    return EXIT_OK
+
+
+def _import(args) -> int:
+    from bench.docs.published import import_page, spec_for_page
+    from bench.docs.spec import load_spec
+
+    spec = load_spec(args.spec) if args.spec else spec_for_page(args.page)
+    for run_dir in import_page(args.page, spec, args.out):
+        print(run_dir)
+    return EXIT_OK

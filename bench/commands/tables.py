@@ -1,0 +1,30 @@
+"""vae-bench tables: the documentation tables of stored runs, as markdown."""
+
+from __future__ import annotations
+
+from bench.commands import EXIT_OK
+
+HELP = "print the documentation tables of stored runs (markdown)"
+DESCRIPTION = (
+    "One table per model and op, rows device x resolution, untiled and tiled side by "
+    "side, in the styles of the diffusers docs; several runs (one per GPU) merge into one table."
+)
+
+
+def add_arguments(p) -> None:
+    from bench.docs.labels import LANGS
+    from bench.docs.styles import STYLES
+
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--spec", metavar="SPEC", help="render the blocks of a spec (configs/docs/*.yaml)")
+    p.add_argument("--lang", choices=LANGS, help="label set (default: the spec's, or en)")
+    p.add_argument("--style", choices=STYLES, help="one style for every table (default: by op)")
+
+
+def run(args) -> int:
+    from bench.docs.spec import load_spec
+    from bench.docs.tables import tables_markdown
+
+    spec = load_spec(args.spec) if args.spec else None
+    print(tables_markdown(args.runs, spec=spec, lang=args.lang, style=args.style), end="")
+    return EXIT_OK

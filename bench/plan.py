@@ -1,0 +1,247 @@
+"""What a sweep will run, and where: everything that can be wrong with it is found
+here, before a run folder exists. For a resume, also whether the stored run may be
+continued here, through this registry, with these weights. And what meta.json says
+of a new run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import config
+from bench.cases import expand
+from bench.config import Sweep
+from bench.errors import BadInput, shown
+from bench.models import Weights, check_class, resolve_weights
+from bench.record import Case, RunMeta
+from bench.registry import CONFIGS_DIR, ModelSpec
+from bench.store import META, read_cases, read_meta
+
+GIB = 1024**3
+
+
+@dataclass
+class Plan:
+    sweep: Sweep
+    device: str  # "cpu", "cuda:0", ...
+    device_name: str
+    specs: dict[str, ModelSpec]
+    weights: dict[str, Weights]
+    cases: list[Case]
+    warnings: list[str] = field(default_factory=list)
+    resume: Path | None = None  # the run folder it continues
+
+    def meta(self, started_at: str) -> RunMeta:
+        """meta.json of a new run of this plan (the worker adds what only a CUDA
+        context can tell)."""
+        from bench.measure.environment import capture, gpu_summary
+
+        device = {"device": self.device, "name": self.device_name}
+        if self.device.startswith("cuda"):
+            index = int(self.device.split(":")[1])
+            device.update({f"nvml_{k}": v for k, v in gpu_summary(index).items()})
+        return RunMeta(
+            name=self.sweep.name,
+            status="running",
+            started_at=started_at,
+            command=" ".join(["vae-bench", *sys.argv[1:]]),
+            config_file=self.sweep.source,
+            config=self.sweep.to_dict(),
+            environment=capture(self.device),
+            device=device,
+            models={name: model_entry(spec, self.weights[name]) for name, spec in self.specs.items()},
+            cases_planned=len(self.cases),
+        )
+
+    def run_id_slug(self) -> str:
+        """A CPU run's folder says "cpu"; its meta.json names the processor."""
+        return "cpu" if self.device == "cpu" else self.device_name
+
+
+def model_entry(spec: ModelSpec, weights: Weights) -> dict:
+    """What meta.json says of one model: enough to refuse a resume through another."""
+    return {
+        "class": spec.cls,
+        "repo": spec.repo,
+        "subfolder": spec.subfolder,
+        "config": _relative(spec.config_path),
+        "config_sha256": spec.config_hash,
+        "weights": weights.to_dict(),
+    }
+
+
+def _relative(path: Path) -> str:
+    """Paths inside the project are stored relative to it, so runs move between machines."""
+    try:
+        return str(path.relative_to(CONFIGS_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
+def resolve_device(sweep: Sweep) -> tuple[str, str, int | None]:
+    """(device, its name, its total memory in bytes where known), or bad input when the
+    sweep asks for a GPU that is not here."""
+    import torch
+
+    where = sweep.source or "<sweep>"
+    want = sweep.device
+    if want == "cpu" or (want == "auto" and not torch.cuda.is_available()):
+        if sweep.memory_metric not in ("auto", "process"):
+            raise BadInput(
+                where,
+                "memory_metric",
+                f"{shown(sweep.memory_metric)} needs a CUDA device; on cpu use auto or process",
+            )
+        from bench.measure.environment import cpu_name
+
+        return "cpu", cpu_name(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if not torch.cuda.is_available():
+        raise BadInput(
+            where, "device", f"{shown(want)} asked for, but torch sees no CUDA device here; use auto or cpu"
+        )
+    index = int(want.split(":")[1]) if ":" in want else 0
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise BadInput(where, "device", f"{shown(want)} asked for, but only cuda:0..cuda:{count - 1} exist")
+    from bench.measure.environment import gpu_summary
+
+    # NVML, not torch: the runner must not make a CUDA context of its own on the card.
+    summary = gpu_summary(index)
+    name = summary.get("name") or torch.cuda.get_device_name(index)
+    return f"cuda:{index}", name, summary.get("total_memory")
+
+
+def make_plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | None = None) -> Plan:
+    """The device, each model's class and config, cases that cannot fit the device,
+    and weights that cannot be had: all checked here.
+
+    Without `resolve` (a dry run) weights are not looked for, so nothing is downloaded;
+    `pinned` gives the weights of a run being resumed, which are not looked for again.
+    """
+    from bench.workloads import io_bytes
+
+    device, device_name, total = resolve_device(sweep)
+    specs = sweep.specs()
+    for spec in specs.values():
+        check_class(spec)
+    cases = expand(sweep, specs)
+    if total:
+        for case in cases:
+            need = io_bytes(case, specs[case.model])
+            if need > total:
+                raise BadInput(
+                    sweep.source or "<sweep>",
+                    None,
+                    f"{case.label}: its input and output alone take {need / GIB:.1f} GiB, more than "
+                    f"the {total / GIB:.1f} GiB of {device_name}; leave out this resolution, frame "
+                    "count or batch",
+                )
+    notes: list[str] = []
+    weights = {name: Weights(sweep.weights) for name in specs}
+    for name, spec in specs.items() if resolve else ():
+        if pinned and name in pinned:
+            weights[name] = pinned[name]
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            weights[name] = resolve_weights(spec, sweep.weights, where=f"{sweep.source}: weights")
+        notes.extend(str(w.message) for w in caught)
+    return Plan(sweep, device, device_name, specs, weights, cases, notes)
+
+
+# -- resuming a stored run ---------------------------------------------------------------
+
+
+def resume_plan(run_dir: str | Path, config_path: str | Path | None, resolve: bool = True) -> Plan:
+    """The plan that continues the run in `run_dir`: its stored sweep (or `config_path`,
+    which must be the same sweep), on the device it was made on, through the registry
+    classes and configs it was made with, with the weights it used."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    if meta.config is None:
+        raise BadInput(run_dir / META, "config", "missing: cannot resume this run")
+    if config_path:
+        sweep = config.load_sweep(config_path)
+        _check_same_sweep(sweep.to_dict(), meta.config, config_path, run_dir)
+    else:
+        sweep = config.from_dict(meta.config, source=run_dir / META)
+    plan = make_plan(sweep, resolve=resolve, pinned=_pinned_weights(meta))
+    _check_resumable(meta, run_dir, plan, weights=resolve)
+    plan.resume = run_dir
+    return plan
+
+
+def stored_ids(plan: Plan) -> set[str]:
+    """The case ids the run a plan resumes holds already (none for a new run)."""
+    return {r.case_id for r in read_cases(plan.resume)} if plan.resume else set()
+
+
+def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:
+    """A resumed run must measure the same sweep it started with."""
+    for key in sorted(set(new) | set(stored)):
+        if key in ("output", "registry"):
+            continue
+        if new.get(key) != stored.get(key):
+            raise BadInput(
+                config_path,
+                key,
+                f"differs from the sweep stored in {run_dir} "
+                f"({shown(new.get(key))} vs {shown(stored.get(key))}); resume without a config "
+                "to use the stored one",
+            )
+
+
+def _check_resumable(meta: RunMeta, run_dir: Path, plan: Plan, weights: bool = True) -> None:
+    """Only a run measured here, on this very device, with the same models, may be
+    continued here."""
+    if meta.imported is not None:
+        raise BadInput(
+            run_dir, "imported", "this run was imported from published tables; it cannot be resumed"
+        )
+    if meta.device_kind and meta.device_kind != plan.device:
+        raise BadInput(
+            run_dir,
+            "device",
+            f"this run was made on {meta.device_kind}; it cannot be resumed on {plan.device}",
+        )
+    if meta.device_name and meta.device_name != plan.device_name:
+        raise BadInput(
+            run_dir, "device", f"this run was made on a {meta.device_name}; this is a {plan.device_name}"
+        )
+    for name, spec in plan.specs.items():
+        now = model_entry(spec, plan.weights[name])
+        then = meta.models.get(name)
+        if not isinstance(then, dict):
+            raise BadInput(run_dir, f"models.{name}", "not recorded in meta.json; this run cannot be resumed")
+        for key in ("class", "repo", "subfolder", "config_sha256"):
+            if key in then and then[key] != now[key]:
+                raise BadInput(
+                    run_dir,
+                    f"models.{name}.{key}",
+                    f"the run was made with {shown(then[key])}, the registry now gives {shown(now[key])}; "
+                    "resume with the registry the run was made with, or start a new run",
+                )
+        old, new = then.get("weights") or {}, now["weights"]
+        for key in ("kind", "source", "revision") if weights else ():
+            if key in old and old[key] != new[key]:
+                raise BadInput(
+                    run_dir,
+                    f"models.{name}.weights.{key}",
+                    f"the run was made with {shown(old[key])}, now it would be {shown(new[key])}; "
+                    "one run holds the cases of one set of weights: start a new run",
+                )
+
+
+def _pinned_weights(meta: RunMeta) -> dict[str, Weights]:
+    """The random weights a run was made with stay random on resume, even when the hub
+    can be reached now: one run measures one set of weights."""
+    pinned = {}
+    for name, entry in meta.models.items():
+        w = entry.get("weights") if isinstance(entry, dict) else None
+        if isinstance(w, dict) and w.get("kind") == "random":
+            pinned[name] = Weights(**{k: w.get(k) for k in ("kind", "path", "source", "revision", "note")})
+    return pinned

@@ -1,0 +1,429 @@
+"""The run format as types: what a case is (`Case`), what was measured of it
+(`Timing`, `Memory`, together a `CaseRecord`), and where (`RunMeta`, meta.json).
+
+Records in memory are these objects; dicts exist only as their JSON. `from_json`
+reads every format written so far (format 1 stored no version) and `to_json` writes
+FORMAT_VERSION, in the field order of DESIGN.md. The rules every reader shares live
+here too: which peak a memory metric names, and when a record's median can be used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from bench import MEASUREMENT_VERSION
+
+# 1: runs written before records and meta.json stored a version; 2: both store it.
+FORMAT_VERSION = 2
+STATUSES = ("ok", "oom", "error", "skipped")
+
+
+@dataclass(frozen=True)
+class Case:
+    """What runs: never what was measured. The same parameters give the same case_id
+    on any machine, so runs from different devices or days match case by case."""
+
+    model: str
+    op: str
+    width: int
+    height: int
+    frames: int | None
+    batch: int
+    dtype: str
+    tiled: bool
+    tiling: tuple[tuple[str, Any], ...] | None  # knobs in force; None when untiled
+
+    @property
+    def tiling_dict(self) -> dict[str, Any] | None:
+        return dict(self.tiling) if self.tiling is not None else None
+
+    def params(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tiling"] = self.tiling_dict
+        return d
+
+    @property
+    def case_id(self) -> str:
+        payload = json.dumps(
+            {"v": MEASUREMENT_VERSION, **self.params()}, sort_keys=True, separators=(",", ":")
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def size_label(self) -> str:
+        """`WxH`, or `WxHxF` for video."""
+        label = f"{self.width}x{self.height}"
+        return f"{label}x{self.frames}" if self.frames else label
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height * (self.frames or 1) / 1e6
+
+    @property
+    def label(self) -> str:
+        parts = [self.model, self.op, self.size_label, self.dtype]
+        if self.batch != 1:
+            parts.append(f"batch {self.batch}")
+        parts.append("tiled" if self.tiled else "untiled")
+        return " ".join(parts)
+
+    @classmethod
+    def from_params(cls, d: dict[str, Any]) -> Case:
+        tiling = d.get("tiling")
+        return cls(
+            model=d["model"],
+            op=d["op"],
+            width=int(d["width"]),
+            height=int(d["height"]),
+            frames=_frames(d.get("frames")),
+            batch=int(d["batch"]),
+            dtype=d["dtype"],
+            tiled=bool(d["tiled"]),
+            tiling=tuple(sorted(tiling.items())) if tiling is not None else None,
+        )
+
+
+def _frames(value: Any) -> int | None:
+    """Frames as an int, or None for an image; a DataFrame that mixes image and video
+    rows hands them over as floats, with NaN for None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: the raw samples, and the statistics derived from them when
+    they were measured (`of`). A run imported from a published table has the median
+    alone."""
+
+    median: float | None
+    mean: float | None = None
+    min: float | None = None
+    max: float | None = None
+    iqr: float | None = None
+    samples: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Timing:
+        import numpy as np
+
+        a = np.asarray(samples, dtype=float)
+        q1, q3 = np.percentile(a, [25, 75])
+        return cls(
+            median=float(np.median(a)),
+            mean=float(a.mean()),
+            min=float(a.min()),
+            max=float(a.max()),
+            iqr=float(q3 - q1),
+            samples=tuple(float(s) for s in samples),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["samples"] = list(self.samples)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Timing | None:
+        if not d:
+            return None
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["samples"] = tuple(d.get("samples") or ())
+        return cls(**values)
+
+
+# The Memory field that holds the peak of each metric; nvml is computed.
+_PEAK_FIELD = {"reserved": "peak_reserved", "allocated": "peak_allocated", "process": "process_peak"}
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes; None where the backend cannot measure a figure. `percent` is the peak
+    of `metric` over `total`."""
+
+    peak_allocated: int | None = None
+    peak_reserved: int | None = None
+    nvml_peak_used: int | None = None
+    nvml_baseline_used: int | None = None
+    process_peak: int | None = None
+    total: int | None = None
+    percent: float | None = None
+    metric: str | None = None
+
+    @property
+    def peak(self) -> int | None:
+        """The peak `metric` names (nvml: the card's peak use minus what it used before
+        the worker touched CUDA), or None where it was not measured."""
+        return peak_of(self, self.metric)
+
+    def with_percent(self) -> Memory:
+        from dataclasses import replace
+
+        return replace(self, percent=percent(self.peak, self.total))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Memory:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (d or {}).items() if k in known})
+
+
+def peak_of(mem: Memory, metric: str | None) -> int | None:
+    if metric == "nvml":
+        peak, base = mem.nvml_peak_used, mem.nvml_baseline_used
+        return None if peak is None or base is None else int(peak - base)
+    name = _PEAK_FIELD.get(metric or "")
+    value = getattr(mem, name) if name else None
+    return None if value is None else int(value)
+
+
+def percent(peak: int | None, total: int | None) -> float | None:
+    if peak is None or not total:
+        return None
+    return peak / total * 100
+
+
+# Keys a record has on disk, in order; `approximate` and `source` only in imported runs.
+_RECORD_HEAD = ("case_id", "model", "weights", "op", "height", "width", "frames", "batch", "dtype")
+
+
+@dataclass
+class CaseRecord:
+    """One case as measured: one cases.jsonl line."""
+
+    case: Case
+    case_id: str  # as stored: older measurement versions hash to other ids
+    weights: str | None
+    device: str | None
+    status: str
+    error: str | None = None
+    warmup: int | None = None
+    repeats: int | str | None = None
+    first_call_s: float | None = None
+    time: Timing | None = None
+    mem: Memory = field(default_factory=Memory)
+    started_at: str | None = None
+    ended_at: str | None = None
+    approximate: bool = False  # imported from a published table
+    source: str | None = None  # where on that page
+    format: int = FORMAT_VERSION
+
+    @classmethod
+    def new(cls, case: Case, **values: Any) -> CaseRecord:
+        return cls(case=case, case_id=case.case_id, **values)
+
+    # -- the rules every reader uses -------------------------------------------------
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def median(self) -> float | None:
+        """The median time, where it can be used: the case ran (`ok`) and was timed."""
+        return self.time.median if self.ok and self.time is not None else None
+
+    @property
+    def samples(self) -> list[float]:
+        return list(self.time.samples) if self.time is not None else []
+
+    @property
+    def peak(self) -> int | None:
+        """The peak of the record's own memory metric, where the case ran."""
+        return self.mem.peak if self.ok else None
+
+    @property
+    def percent(self) -> float | None:
+        return self.mem.percent if self.ok else None
+
+    @property
+    def metric(self) -> str | None:
+        return self.mem.metric
+
+    # -- the case, for short (its other parameters: record.case.model, ...) -----------
+
+    @property
+    def label(self) -> str:
+        return self.case.label
+
+    @property
+    def size_label(self) -> str:
+        return self.case.size_label
+
+    @property
+    def megapixels(self) -> float:
+        return self.case.megapixels
+
+    # -- JSON ----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        params = self.case.params()
+        d: dict[str, Any] = {"case_id": self.case_id, "model": params["model"], "weights": self.weights}
+        for key in _RECORD_HEAD[3:]:
+            d[key] = params[key]
+        d.update(
+            tiled=params["tiled"],
+            tiling=params["tiling"],
+            device=self.device,
+            status=self.status,
+            error=self.error,
+            warmup=self.warmup,
+            repeats=self.repeats,
+            first_call_s=self.first_call_s,
+            time_s=self.time.to_json() if self.time is not None else None,
+            mem=self.mem.to_json(),
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+        )
+        if self.approximate:
+            d.update(approximate=True, source=self.source)
+        d["format"] = FORMAT_VERSION
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CaseRecord:
+        """Any format written so far. KeyError, TypeError or ValueError for a dict that
+        is not a case record (no case_id, or not the case's parameters)."""
+        case_id = d["case_id"]
+        if not isinstance(case_id, str):
+            raise TypeError("case_id must be a string")
+        return cls(
+            case=Case.from_params(d),
+            case_id=case_id,
+            weights=d.get("weights"),
+            device=d.get("device"),
+            status=str(d.get("status")),
+            error=d.get("error"),
+            warmup=d.get("warmup"),
+            repeats=d.get("repeats"),
+            first_call_s=d.get("first_call_s"),
+            time=Timing.from_json(d.get("time_s")),
+            mem=Memory.from_json(d.get("mem")),
+            started_at=d.get("started_at"),
+            ended_at=d.get("ended_at"),
+            approximate=bool(d.get("approximate")),
+            source=d.get("source"),
+            format=int(d.get("format", 1)),
+        )
+
+    def flat(self) -> dict[str, Any]:
+        """One row of the DataFrame view: `time_s` and `mem` spread into
+        `time_s.median`, `mem.percent`, ...; `tiling` stays one dict, since it is a
+        parameter of the case, not a measurement."""
+        d = self.to_json()
+        flat = {k: v for k, v in d.items() if k not in ("time_s", "mem", "format")}
+        for key in ("time_s", "mem"):
+            for sub, value in (d[key] or {}).items():
+                flat[f"{key}.{sub}"] = value
+        return flat
+
+
+# meta.json's keys in the order they are written; the others a run may hold (older
+# formats, fields of later versions) are kept as they are, after these.
+_META_KEYS = (
+    "run_id",
+    "name",
+    "status",
+    "started_at",
+    "ended_at",
+    "command",
+    "config_file",
+    "imported",
+    "approximate",
+    "config",
+    "environment",
+    "device",
+    "models",
+    "cases_planned",
+    "warnings",
+    "resumed_at",
+    "format",
+)
+
+
+@dataclass
+class RunMeta:
+    """meta.json: where and how a run was made."""
+
+    run_id: str | None = None
+    name: str | None = None
+    status: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    command: str | None = None
+    config_file: str | None = None
+    imported: dict | None = None  # {page, spec, blocks} of a run read from published tables
+    approximate: str | None = None  # why its figures are approximate
+    config: dict | None = None  # the resolved sweep
+    environment: dict = field(default_factory=dict)
+    device: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    cases_planned: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    resumed_at: list[str] = field(default_factory=list)
+    format: int = FORMAT_VERSION
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def device_kind(self) -> str | None:
+        """ "cuda:0", "cpu", ...: what the run measured on."""
+        return self.device.get("device")
+
+    @property
+    def device_name(self) -> str | None:
+        return self.device.get("name")
+
+    def add_warnings(self, messages) -> bool:
+        """Add the messages not yet known; whether any was new."""
+        new = [m for m in messages if m and m not in self.warnings]
+        self.warnings.extend(new)
+        return bool(new)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for key in _META_KEYS:
+            value = getattr(self, key)
+            if key in ("imported", "approximate", "config_file") and value is None:
+                continue
+            if key == "resumed_at" and not value:
+                continue
+            d[key] = FORMAT_VERSION if key == "format" else value
+        d.update({k: v for k, v in self.extra.items() if k not in d})
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RunMeta:
+        """Any meta.json written so far; fields of the wrong type are read as absent."""
+
+        def get(key, typ, default=None):
+            value = d.get(key)
+            return value if isinstance(value, typ) else default
+
+        return cls(
+            run_id=get("run_id", str),
+            name=get("name", str),
+            status=get("status", str),
+            started_at=get("started_at", str),
+            ended_at=get("ended_at", str),
+            command=get("command", str),
+            config_file=get("config_file", str),
+            imported=get("imported", dict),
+            approximate=get("approximate", str),
+            config=get("config", dict),
+            environment=get("environment", dict, {}),
+            device=get("device", dict, {}),
+            models=get("models", dict, {}),
+            cases_planned=get("cases_planned", int),
+            warnings=[str(w) for w in get("warnings", list, [])],
+            resumed_at=[str(w) for w in get("resumed_at", list, [])],
+            format=get("format", int, 1),
+            extra={k: v for k, v in d.items() if k not in _META_KEYS},
+        )
