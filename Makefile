@@ -15,7 +15,7 @@ DOCS ?=
 RUNS ?=
 SPEC ?= configs/docs/hybrid-inference.yaml
 
-.PHONY: setup bench compare tables docs test test-gpu lint bench-overhead clean
+.PHONY: setup bench compare tables docs test test-fast test-gpu lint bench-overhead clean
 
 setup: $(STAMP)
 
@@ -60,6 +60,11 @@ compare: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The suite without the tests marked slow (sweeps in worker processes, real
+# architectures, subprocesses): seconds instead of minutes, for the edit-test loop.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 test-gpu: setup
 	$(PY) -m pytest -q -m gpu

@@ -19,7 +19,7 @@ from bench.errors import BadInput, shown
 from bench.models import Weights, check_class, resolve_weights
 from bench.record import Case, RunMeta
 from bench.registry import CONFIGS_DIR, ModelSpec
-from bench.store import META, read_cases, read_meta
+from bench.store import META, open_run
 
 GIB = 1024**3
 
@@ -161,7 +161,7 @@ def resume_plan(run_dir: str | Path, config_path: str | Path | None, resolve: bo
     which must be the same sweep), on the device it was made on, through the registry
     classes and configs it was made with, with the weights it used."""
     run_dir = Path(run_dir)
-    meta = read_meta(run_dir)
+    meta = open_run(run_dir).meta
     if meta.config is None:
         raise BadInput(run_dir / META, "config", "missing: cannot resume this run")
     if config_path:
@@ -177,7 +177,7 @@ def resume_plan(run_dir: str | Path, config_path: str | Path | None, resolve: bo
 
 def stored_ids(plan: Plan) -> set[str]:
     """The case ids the run a plan resumes holds already (none for a new run)."""
-    return {r.case_id for r in read_cases(plan.resume)} if plan.resume else set()
+    return {r.case_id for r in open_run(plan.resume).records} if plan.resume else set()
 
 
 def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:

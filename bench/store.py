@@ -84,7 +84,7 @@ class Run:
         return pd.DataFrame([{"run": self.run_id, **r.flat()} for r in self.records])
 
 
-def read_meta(run_dir: str | Path) -> RunMeta:
+def _read_meta(run_dir: str | Path) -> RunMeta:
     path = Path(run_dir) / META
     if not Path(run_dir).is_dir():
         raise BadInput(run_dir, None, "no such run folder")
@@ -123,7 +123,7 @@ def _lines(run_dir: str | Path) -> list[tuple[int, bytes]]:
     return [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
 
 
-def read_cases(run_dir: str | Path, strict: bool = False) -> list[CaseRecord]:
+def _read_cases(run_dir: str | Path, strict: bool = False) -> list[CaseRecord]:
     """Every stored case, one per case_id. A line that does not parse is a warning (or,
     with `strict`, bad input); a run killed mid-write leaves at most one such line, the
     last. A case_id stored twice (two sweeps that wrote one run before runs were
@@ -154,8 +154,8 @@ def open_run(run_dir: str | Path, strict: bool = False, need_cases: bool = False
     """The one way to read a run folder. Bad input for a missing folder or meta.json,
     a corrupt meta.json, and, with `strict`, a corrupt case line (else a warning);
     with `need_cases`, for a run with no case stored."""
-    meta = read_meta(run_dir)
-    records = read_cases(run_dir, strict=strict)
+    meta = _read_meta(run_dir)
+    records = _read_cases(run_dir, strict=strict)
     if need_cases and not records:
         raise BadInput(Path(run_dir) / CASES, None, "no case stored in this run")
     return Run(Path(run_dir), meta, records)
@@ -217,7 +217,7 @@ class RunWriter:
     def __init__(self, run_dir: Path, lock: RunLock | None = None):
         self.dir = Path(run_dir)
         self.lock = lock
-        self.meta = read_meta(self.dir)
+        self.meta = _read_meta(self.dir)
 
     @classmethod
     def create(cls, root: str | Path, run_id: str, meta: RunMeta, unique: bool = True) -> RunWriter:
@@ -285,7 +285,7 @@ class RunWriter:
         write_atomic(path, b"".join(line + b"\n" for n, line in lines if n not in bad_numbers))
 
     def done_ids(self) -> set[str]:
-        return {r.case_id for r in read_cases(self.dir)}
+        return {r.case_id for r in _read_cases(self.dir)}
 
     def append(self, record: CaseRecord) -> None:
         line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"

@@ -30,6 +30,7 @@ def test_history_last_must_be_positive(capsys, tmp_path):
     assert "positive integer" in one_error_line(capsys)
 
 
+@pytest.mark.slow
 def test_an_out_that_is_a_file_is_bad_input(write_sweep, tmp_path, capsys):
     blocker = tmp_path / "afile"
     blocker.write_text("keep me")

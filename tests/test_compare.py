@@ -6,6 +6,7 @@ import json
 import shutil
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from bench.analysis import significance
@@ -315,3 +316,34 @@ def test_runs_with_only_medians_are_judged_by_the_factor(tmp_path, capsys):
     assert d.untested and d.verdict == "regression"
     code, out, _ = cli(capsys, "compare", base, new)
     assert code == 1 and "few samples (0/0)" in out
+
+
+# ---- many cases at once --------------------------------------------------------------
+
+
+def test_benjamini_hochberg_by_hand():
+    tests = [significance.compare_samples([0.0], [1.0])]  # untestable: passed through
+    tests += [significance.MannWhitney(True, p, p < 0.05, 10, 10, p) for p in (0.01, 0.02, 0.03, 0.5)]
+    out = significance.control_fdr(tests)
+    assert out[0] == tests[0]
+    # sorted p_i * m / i, then the running minimum from the largest: 0.04, 0.04, 0.04, 0.5
+    assert [t.q_value for t in out[1:]] == pytest.approx([0.04, 0.04, 0.04, 0.5])
+    assert [t.significant for t in out[1:]] == [True, True, True, False]
+
+
+def test_many_unchanged_cases_raise_no_false_alarm_together():
+    rng = np.random.default_rng(7)
+    same = [(list(rng.normal(1.0, 0.05, 10)), list(rng.normal(1.0, 0.05, 10))) for _ in range(40)]
+    shifted = ([1.0 + 0.001 * i for i in range(10)], [1.3 + 0.001 * i for i in range(10)])
+    alone = [significance.compare_samples(a, b) for a, b in [*same, shifted]]
+    together = significance.control_fdr(alone)
+    assert sum(t.significant for t in alone[:-1]) >= 1  # what p < 0.05 per case would flag
+    assert sum(t.significant for t in together[:-1]) == 0
+    assert together[-1].significant  # a real change still stands out
+
+
+def test_the_report_says_how_many_cases_were_tested_together(tmp_path, capsys):
+    cases = [case(size=s, samples=noisy(s / 1000)) for s in (256, 512, 1024)]
+    base, new = run_pair(tmp_path, cases, cases)
+    code, out, _ = cli(capsys, "compare", base, new)
+    assert "q < 0.05 (its p-value adjusted over the 3 case(s) tested, Benjamini-Hochberg)" in out

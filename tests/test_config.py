@@ -446,6 +446,7 @@ SUBPROCESS_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content,needles", SUBPROCESS_CASES)
 @pytest.mark.parametrize("with_out", [False, True], ids=["output-field", "--out"])
 def test_subprocess_bad_input(ws, content, needles, with_out):

@@ -20,7 +20,7 @@ from bench.docs.spec import load_spec
 from bench.docs.tables import Measurements, render_block
 from bench.docs.update import plan_update, update_page
 from bench.errors import BadInput
-from bench.store import read_cases, read_meta
+from bench.store import open_run
 from tests.conftest import ROOT
 from tests.doc_helpers import DOCS, PAGES, SPECS, page_tables, record, write_run
 
@@ -68,13 +68,13 @@ def test_update_of_a_published_page_changes_no_byte(imported, tmp_path, page):
 
 def test_imported_runs_follow_the_run_format(imported):
     runs = imported["overview.en.md"]
-    names = [read_meta(r).device["name"] for r in runs]
+    names = [open_run(r).meta.device["name"] for r in runs]
     assert (
         len(names) == 7 and "NVIDIA GeForce RTX 4080 SUPER" in names and "NVIDIA GeForce RTX 4070 Ti" in names
     )
     sweep = load_sweep(ROOT / "configs" / "docs.yaml")
     sweep_ids = {c.case_id for c in expand(sweep, sweep.specs())}
-    by_device = {read_meta(r).device["name"]: read_cases(r, strict=True) for r in runs}
+    by_device = {open_run(r).meta.device["name"]: open_run(r, strict=True).records for r in runs}
     rtx3080 = by_device["NVIDIA GeForce RTX 3080"]
     assert all(r.case_id in sweep_ids for recs in by_device.values() for r in recs)
     # 4 encode sizes x 2 models + 2 decode sizes x 2 models, untiled and tiled
@@ -88,7 +88,7 @@ def test_imported_runs_follow_the_run_format(imported):
     assert ok.time.median == 0.036 and ok.mem.percent == 8.51761
     assert ok.mem.total == CARD_MEMORY["NVIDIA GeForce RTX 3080"] == 10 * 2**30
     assert ok.mem.peak_reserved == round(8.51761 / 100 * 10 * 2**30)
-    assert ok.approximate is True and "approximate" in read_meta(runs[0]).approximate
+    assert ok.approximate is True and "approximate" in open_run(runs[0]).meta.approximate
     tiled = next(r for r in rtx3080 if r.case.model == "sd-v1" and r.case.tiled)
     assert tiled.case.tiling_dict["tile_sample_min_size"] == 512  # the docs sweep's tile
 
@@ -119,7 +119,7 @@ def test_import_without_a_matching_spec_asks_for_one(tmp_path):
 def test_import_command(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "docs", "import", DOCS / "overview.en.md", "--out", tmp_path)
     assert code == 0 and len(out.splitlines()) == 7
-    assert all(read_meta(line).name == "hybrid-inference" for line in out.splitlines())
+    assert all(open_run(line).meta.name == "hybrid-inference" for line in out.splitlines())
 
 
 # -- docs check ----------------------------------------------------------------------

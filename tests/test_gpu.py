@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import main
-from bench.store import read_cases
+from bench.store import open_run
 
 pytestmark = pytest.mark.gpu
 
@@ -44,7 +44,7 @@ def test_a_forced_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
     )
     assert main(["run", str(sweep)]) == 0
     run = next((tmp_path / "runs").iterdir())
-    status = {(r.case.op, r.case.width): r.status for r in read_cases(run)}
+    status = {(r.case.op, r.case.width): r.status for r in open_run(run).records}
     assert status == {
         ("encode", 64): "ok",
         ("encode", 4096): "oom",
@@ -58,7 +58,7 @@ def test_a_cuda_sweep_fills_the_cuda_fields(write_sweep, tmp_path):
         ops=["encode", "decode"], resolutions=[64], tiled=[False, True], device="cuda", dtype="float16"
     )
     assert main(["run", str(sweep)]) == 0
-    for rec in read_cases(next((tmp_path / "runs").iterdir())):
+    for rec in open_run(next((tmp_path / "runs").iterdir())).records:
         mem = rec.mem
         assert rec.device == "cuda:0" and rec.status == "ok"
         assert mem.metric == "reserved"

@@ -16,7 +16,7 @@ from bench.errors import BadInput
 from bench.models import Weights, build, count_params, model_class, resolve_weights
 from bench.record import Case
 from bench.registry import load_registry
-from bench.store import read_cases, read_meta
+from bench.store import open_run
 from bench.workloads import prepare
 from tests.conftest import FIXTURES
 
@@ -120,6 +120,7 @@ def test_an_unreachable_hub_repo_falls_back_to_random_under_auto(monkeypatch):
         resolve_weights(spec, "pretrained")
 
 
+@pytest.mark.slow
 def test_a_pretrained_run_records_its_weights(tmp_path, write_sweep):
     spec = _tiny_spec()
     model_class(spec).from_config(spec.config).save_pretrained(tmp_path / "saved")
@@ -129,5 +130,5 @@ def test_a_pretrained_run_records_its_weights(tmp_path, write_sweep):
     sweep = write_sweep(weights="pretrained", registry=str(tmp_path / "models.yaml"))
     assert main(["run", str(sweep)]) == 0
     run = next((tmp_path / "runs").iterdir())
-    assert [r.weights for r in read_cases(run)] == ["pretrained"]
-    assert read_meta(run).models["tiny"]["weights"]["kind"] == "pretrained"
+    assert [r.weights for r in open_run(run).records] == ["pretrained"]
+    assert open_run(run).meta.models["tiny"]["weights"]["kind"] == "pretrained"

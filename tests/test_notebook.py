@@ -22,6 +22,7 @@ def test_committed_without_outputs():
     assert all(c.outputs == [] and c.execution_count is None for c in code)
 
 
+@pytest.mark.slow
 def test_executes_against_the_reference_run():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbclient.NotebookClient(

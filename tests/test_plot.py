@@ -121,5 +121,62 @@ def test_runs_with_only_medians_plot(tmp_path):
     cases = [case(size=s, samples=noisy(s / 1e4)) for s in (512, 1024)]
     for c in cases:
         c.time = Timing(median=c.time.median)
-    written = plot.plot_runs([write_run(tmp_path, "imported", cases)], out=tmp_path / "p")
+    run = write_run(tmp_path, "imported", cases)
+    written = plot.plot_runs([run], out=tmp_path / "p")
     assert [p.name for p in written] == ["memory-sd-v1-decode.png", "time-sd-v1-decode.png"]
+    ax = plot.time_figure(plot.load([run]), "sd-v1", "decode").axes[0]
+    assert all(low == high for _, low, high in _bars(ax, "untiled"))  # no spread to show
+
+
+def _line(ax, label):
+    """The plotted line of a legend entry (for error bars: their data line)."""
+    for container in ax.containers:
+        if container.get_label() == label:
+            return container.lines[0]
+    return next(line for line in ax.lines if line.get_label() == label)
+
+
+def _bars(ax, label) -> set[tuple[float, float, float]]:
+    """(x, low, high) of each error bar of a legend entry."""
+    container = next(c for c in ax.containers if c.get_label() == label)
+    return {
+        (round(seg[0][0], 6), round(seg[0][1], 9), round(seg[1][1], 9))
+        for collection in container.lines[2]
+        for seg in collection.get_segments()
+    }
+
+
+def test_time_figure_draws_each_median_with_its_min_to_max_bar(tmp_path):
+    runs = gpu_runs(tmp_path)
+    fig = plot.time_figure(runs, "sd-v1", "decode")
+    ax = fig.axes[0]
+    untiled = [r for r in runs[0].records if r.case.op == "decode" and not r.case.tiled and r.ok]
+    untiled.sort(key=lambda r: r.megapixels)
+    line = _line(ax, "NVIDIA GeForce RTX 4090, untiled")
+    assert list(line.get_xdata()) == pytest.approx([r.megapixels for r in untiled])
+    assert list(line.get_ydata()) == pytest.approx([r.median for r in untiled])
+    assert line.get_linestyle() == "-" and _line(ax, "NVIDIA GeForce RTX 4090, tiled").get_linestyle() == "--"
+    assert _bars(ax, "NVIDIA GeForce RTX 4090, untiled") == {
+        (round(r.megapixels, 6), round(r.time.min, 9), round(r.time.max, 9)) for r in untiled
+    }
+    # the untiled 2048 px case ran out of memory: a dotted line at its size
+    oom_x = {
+        line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":" and len(line.get_xdata())
+    }
+    assert oom_x == {2048 * 2048 / 1e6}
+    assert ax.get_yscale() == "log" and "median time" in ax.get_ylabel()
+
+
+def test_the_reference_run_figures_hold_its_figures():
+    runs = plot.load([REFERENCE])
+    for op in ("encode", "decode"):
+        records = sorted(
+            (r for r in runs[0].records if r.case.op == op and not r.case.tiled), key=lambda r: r.megapixels
+        )
+        memory = plot.memory_figure(runs, "sd-v1", op).axes[0]
+        assert list(_line(memory, "untiled").get_ydata()) == pytest.approx([r.peak / GIB for r in records])
+        assert "process RSS" in memory.get_ylabel()
+        time = plot.time_figure(runs, "sd-v1", op).axes[0]
+        assert list(_line(time, "untiled").get_ydata()) == pytest.approx([r.median for r in records])
+        overhead = plot.overhead_figure(runs, "sd-v1", op)
+        assert [t.get_text() for t in overhead.axes[0].get_xticklabels()] == [r.size_label for r in records]

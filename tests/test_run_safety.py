@@ -18,7 +18,7 @@ import yaml
 
 from bench.cli import main
 from bench.record import RunMeta
-from bench.store import RunWriter, read_cases, read_meta
+from bench.store import RunWriter, open_run
 from tests.conftest import FIXTURES, ROOT, TINY_REGISTRY
 from tests.runs import case, write_run
 
@@ -59,7 +59,7 @@ def start(args, **kw) -> subprocess.Popen:
 def wait_for_cases(run: Path, n: int, proc, timeout=60.0) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        if run.exists() and len(read_cases(run)) >= n:
+        if run.exists() and len(open_run(run).records) >= n:
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
@@ -80,6 +80,7 @@ def wait_for_run(runs: Path, proc, timeout=60.0) -> Path:
 # -- one writer per run ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_resumes_started_together_one_runs(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
     first = start(["run", sweep])
@@ -98,7 +99,7 @@ def test_two_resumes_started_together_one_runs(write_sweep, tmp_path):
     lines = (run / "cases.jsonl").read_text().splitlines()
     ids = [json.loads(line)["case_id"] for line in lines]
     assert len(ids) == len(set(ids)) == 8
-    assert read_meta(run).status == "complete"
+    assert open_run(run).meta.status == "complete"
 
 
 def test_a_run_being_written_is_not_resumed(write_sweep, tmp_path, capsys):
@@ -118,7 +119,7 @@ def test_readers_use_the_last_of_duplicate_case_ids(tmp_path):
     other = case(size=256)
     run = write_run(tmp_path, "dup", [first, other, last])
     with pytest.warns(UserWarning, match="repeat a case_id"):
-        records = read_cases(run)
+        records = open_run(run).records
     assert [r.case_id for r in records] == [first.case_id, other.case_id]
     assert records[0].time.median == 0.2
 
@@ -127,7 +128,7 @@ def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
     a = RunWriter.create(tmp_path, "20260101-000000-cpu-t", RunMeta(name="t"))
     b = RunWriter.create(tmp_path, "20260101-000000-cpu-t", RunMeta(name="t"))
     assert (a.dir.name, b.dir.name) == ("20260101-000000-cpu-t", "20260101-000000-cpu-t-2")
-    assert read_meta(b.dir).run_id == b.dir.name
+    assert open_run(b.dir).meta.run_id == b.dir.name
     a.close(), b.close()
 
 
@@ -144,6 +145,7 @@ def _registry_with(tmp_path: Path, **changes) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "changes, field",
     [
@@ -171,6 +173,7 @@ def test_resume_through_another_registry_is_refused(write_sweep, tmp_path, capsy
     assert tree(run) == before
 
 
+@pytest.mark.slow
 def test_resume_moves_every_unreadable_line_aside(write_sweep, tmp_path, capsys):
     sweep = write_sweep(resolutions=[32, 40, 48])
     assert main(["run", str(sweep)]) == 0
@@ -185,12 +188,13 @@ def test_resume_moves_every_unreadable_line_aside(write_sweep, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "line(s) 2, 4 are not case records" in err and "cases.jsonl.torn" in err
     assert (run / "cases.jsonl.torn").read_text() == broken + "\nnot json at all\n"
-    records = read_cases(run, strict=True)  # every line reads again
+    records = open_run(run, strict=True).records  # every line reads again
     assert len(records) == 3 and {r.case.width for r in records} == {32, 40, 48}
     assert (run / "tables.md").exists()
     assert main(["tables", str(run)]) == 0
 
 
+@pytest.mark.slow
 def test_resuming_a_complete_run_changes_nothing(write_sweep, tmp_path, capsys):
     sweep = write_sweep()
     assert main(["run", str(sweep)]) == 0
@@ -205,6 +209,7 @@ def test_resuming_a_complete_run_changes_nothing(write_sweep, tmp_path, capsys):
 # -- signals --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_double_sigterm_still_leaves_a_resumable_run(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
     proc = start(["run", sweep])
@@ -217,9 +222,10 @@ def test_a_double_sigterm_still_leaves_a_resumable_run(write_sweep, tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert f"vae-bench run --resume {run}" in err
-    assert read_meta(run).status == "interrupted"
+    assert open_run(run).meta.status == "interrupted"
 
 
+@pytest.mark.slow
 def test_sigterm_during_startup_exits_130(write_sweep, tmp_path):
     proc = start(["run", write_sweep()])
     # As soon as the CLI handles SIGTERM, which is before it imports torch and diffusers
@@ -334,9 +340,10 @@ def test_a_size_that_cannot_fit_the_device_is_refused_up_front(write_sweep, tmp_
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_cpu_allocation_failure_is_oom(write_sweep, tmp_path):
     assert main(["run", str(write_sweep(models=["tiny-alloc"], resolutions=[32, 48, 64]))]) == 0
-    by_width = {r.case.width: r for r in read_cases(only_run(tmp_path / "runs"))}
+    by_width = {r.case.width: r for r in open_run(only_run(tmp_path / "runs")).records}
     assert by_width[48].status == "oom" and "can't allocate memory" in by_width[48].error
     assert by_width[32].status == by_width[64].status == "ok"
 

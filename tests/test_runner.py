@@ -16,7 +16,7 @@ import pytest
 
 from bench.cli import main
 from bench.record import FORMAT_VERSION, Case
-from bench.store import read_cases, read_meta
+from bench.store import open_run
 from tests.conftest import ROOT
 
 RECORD_FIELDS = [
@@ -61,6 +61,7 @@ def only_run(runs: Path) -> Path:
     return folders[0]
 
 
+@pytest.mark.slow
 def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
     sweep = write_sweep(ops=["encode", "decode"], resolutions=[32, "64x48"], tiled=[False, True], repeats=3)
     assert main(["run", str(sweep)]) == 0
@@ -106,7 +107,7 @@ def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
     assert {(r["width"], r["height"]) for r in records} == {(32, 32), (64, 48)}
 
     assert json.loads((run / "meta.json").read_text())["format"] == FORMAT_VERSION
-    meta = read_meta(run)
+    meta = open_run(run).meta
     assert meta.status == "complete" and meta.ended_at
     assert meta.run_id == run.name and run.name.endswith("-cpu-t")
     assert meta.config["resolutions"] == ["32x32", "64x48"]
@@ -117,20 +118,22 @@ def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
     assert meta.device["device"] == "cpu" and meta.device["total_memory"] > 0
 
 
+@pytest.mark.slow
 def test_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
     sweep = write_sweep(models=["tiny-oom"], resolutions=[32, 48, 64])
     assert main(["run", str(sweep)]) == 0  # oom is a result, not a failure
-    by_width = {r.case.width: r for r in read_cases(only_run(tmp_path / "runs"))}
+    by_width = {r.case.width: r for r in open_run(only_run(tmp_path / "runs")).records}
     assert by_width[48].status == "oom"
     assert "out of memory" in by_width[48].error
     assert by_width[48].time is None and by_width[48].mem.percent is None
     assert by_width[32].status == "ok" and by_width[64].status == "ok"
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_case_costs_only_that_case(write_sweep, tmp_path, capsys):
     sweep = write_sweep(models=["tiny-crash"], resolutions=[32, 48, 64], tiled=[False, True])
     assert main(["run", str(sweep)]) == 1  # a case ended in error
-    records = read_cases(only_run(tmp_path / "runs"))
+    records = open_run(only_run(tmp_path / "runs")).records
     assert len(records) == 6
     dead = [r for r in records if r.case.width == 48]
     assert {r.status for r in dead} == {"error"}
@@ -156,7 +159,7 @@ def _wait_for_cases(runs: Path, n: int, proc, timeout=60.0) -> Path:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         folders = [p for p in runs.glob("*") if p.is_dir()] if runs.exists() else []
-        if folders and len(read_cases(folders[0])) >= n:
+        if folders and len(open_run(folders[0]).records) >= n:
             return folders[0]
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
@@ -166,13 +169,14 @@ def _wait_for_cases(runs: Path, n: int, proc, timeout=60.0) -> Path:
 SLOW = dict(models=["tiny-slow"], resolutions=[32, 40, 48, 56], tiled=[False, True], repeats=2)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
     proc = _start(["run", str(sweep)])
     run = _wait_for_cases(tmp_path / "runs", 3, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    kept = read_cases(run)
+    kept = open_run(run).records
     assert 3 <= len(kept) < 8
     # A line torn in the middle of a write, as a kill can leave.
     with open(run / "cases.jsonl", "a") as f:
@@ -182,16 +186,17 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, t
     out, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
     assert "cut off" in err
-    records = read_cases(run)
+    records = open_run(run).records
     ids = [r.case_id for r in records]
     assert len(ids) == len(set(ids)) == 8
     assert records[: len(kept)] == kept  # what was stored stays as it was
     assert (run / "cases.jsonl.torn").read_text().startswith('{"case_id": "abc"')
-    meta = read_meta(run)
+    meta = open_run(run).meta
     assert meta.status == "complete" and len(meta.resumed_at) == 1
     assert f"run stored in {run}" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_cases_and_resume_completes(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
     # A terminal sends SIGINT to the whole foreground process group.
@@ -202,16 +207,17 @@ def test_ctrl_c_keeps_finished_cases_and_resume_completes(write_sweep, tmp_path)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert f"vae-bench run --resume {run}" in err
-    stored = read_cases(run)
+    stored = open_run(run).records
     assert 2 <= len(stored) < 8
     assert all(r.status == "ok" for r in stored)
-    assert read_meta(run).status == "interrupted"
+    assert open_run(run).meta.status == "interrupted"
 
     assert main(["run", str(sweep), "--resume", str(run)]) == 0
-    ids = [r.case_id for r in read_cases(run)]
+    ids = [r.case_id for r in open_run(run).records]
     assert len(ids) == len(set(ids)) == 8
 
 
+@pytest.mark.slow
 def test_resume_of_a_complete_run_runs_nothing(write_sweep, tmp_path, capsys):
     sweep = write_sweep()
     assert main(["run", str(sweep)]) == 0
@@ -222,6 +228,7 @@ def test_resume_of_a_complete_run_runs_nothing(write_sweep, tmp_path, capsys):
     assert "0 of 1 cases to run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_dry_run_of_a_resume_shows_what_is_stored(write_sweep, tmp_path, capsys):
     sweep = write_sweep(resolutions=[32, 40])
     assert main(["run", str(sweep)]) == 0

@@ -20,7 +20,7 @@ from bench.measure import make_backend
 from bench.models import Weights, build
 from bench.record import Case
 from bench.registry import load_registry
-from bench.store import open_run, read_cases, read_meta
+from bench.store import open_run
 from tests.test_config import CONFIGS, ROOT, base_sweep, reject, tree, ws  # noqa: F401
 from tests.test_families import FAMILIES, VIDEO, tiny_registry
 
@@ -253,10 +253,10 @@ def test_frames_are_part_of_the_case_id(ws):  # noqa: F811
 def test_image_case_ids_are_unchanged_by_the_frames_axis():
     """The reference run's cases are still the cases its stored sweep expands to."""
     run = next((ROOT / "results" / "reference").iterdir())
-    sweep = from_dict(read_meta(run).config)
+    sweep = from_dict(open_run(run).meta.config)
     assert sweep.frames is None
     ids = [c.case_id for c in expand(sweep, sweep.specs())]
-    assert sorted(ids) == sorted(r.case_id for r in read_cases(run))
+    assert sorted(ids) == sorted(r.case_id for r in open_run(run).records)
 
 
 def test_tiled_video_cases_record_every_knob_and_the_framewise_defaults(ws):  # noqa: F811
@@ -388,6 +388,7 @@ def tiny_sweep(tmp_path, models: list[str]) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_every_family_measures_ok_in_the_worker(tmp_path):
     """What a worker does with each case, in this process (a spawned worker per family
     costs seconds): build, prepare, measure; every case of every family is ok."""
@@ -416,7 +417,7 @@ def test_families_run_end_to_end_on_cpu(tmp_path):
     path.write_text(yaml.safe_dump(tiny_sweep(tmp_path, models)))
     assert main(["run", str(path)]) == 0
     (run,) = (tmp_path / "runs").iterdir()
-    records = read_cases(run)
+    records = open_run(run).records
     assert len(records) == len(models) * 2 * 2
     assert {(r.case.model, r.status) for r in records} == {(m, "ok") for m in models}
     for r in records:

@@ -3,7 +3,8 @@ which stopped fitting. Cases are matched by case_id (their parameters), never by
 position. Reads only from the store; `bench.analysis.report` prints the result.
 
 Time: the ratio of medians (new / base) is flagged when it is beyond `factor` and
-a Mann-Whitney U test on the stored samples says the difference is not chance; with
+a Mann-Whitney U test on the stored samples says the difference is not chance, its
+p-value adjusted over all the cases of the comparison (Benjamini-Hochberg); with
 too few samples for the test, the factor alone decides, and the case says so.
 Memory: the change of the run's memory metric peak, flagged beyond the larger of
 16 MiB and 2% of the base peak on GPUs (the allocator's peaks repeat to the byte),
@@ -127,6 +128,11 @@ class Comparison:
         return [c for c in self.cases if c.untested]
 
     @property
+    def tested(self) -> int:
+        """How many cases the significance test was run on, together."""
+        return sum(1 for c in self.cases if c.test is not None and c.test.testable)
+
+    @property
     def regressed(self) -> bool:
         return bool(self.regressions)
 
@@ -192,9 +198,8 @@ def compare_runs(
         raise BadInput(
             new_dir, None, f"has no case in common with {base_dir}: were they made from the same sweep?"
         )
-    cases = [
-        diff_case(base_by_id[cid], new_by_id[cid], factor, alpha, mem_floor, mem_fraction) for cid in common
-    ]
+    pairs = [(base_by_id[cid], new_by_id[cid]) for cid in common]
+    cases = diff_cases(pairs, factor, alpha, mem_floor, mem_fraction)
     return Comparison(
         base=base,
         new=new,
@@ -228,34 +233,54 @@ def diff_case(
     mem_floor: int = GPU_MEM[0],
     mem_fraction: float = GPU_MEM[1],
 ) -> CaseDiff:
-    d = CaseDiff(case_id=base.case_id, label=base.label, base_status=base.status, new_status=new.status)
-    if d.base_status == "ok" and d.new_status in NOT_OK:
-        d.verdict = REGRESSION
-        d.reasons.append(d.status)
-        return d
-    if d.base_status in NOT_OK and d.new_status == "ok":
-        d.verdict = IMPROVEMENT
-        d.reasons.append(d.status)
-        return d
-    if d.base_status != "ok" or d.new_status != "ok":
-        d.verdict = CHANGED if d.base_status != d.new_status else UNCHANGED
-        return d
-    _diff_time(d, base, new, factor, alpha)
-    _diff_memory(d, base, new, mem_floor, mem_fraction)
-    if d.time_verdict == "slower" or d.memory_verdict == "more":
-        d.verdict = REGRESSION
-    elif d.time_verdict == "faster" or d.memory_verdict == "less":
-        d.verdict = IMPROVEMENT
-    return d
+    """One case compared alone."""
+    return diff_cases([(base, new)], factor, alpha, mem_floor, mem_fraction)[0]
 
 
-def _diff_time(d: CaseDiff, base: CaseRecord, new: CaseRecord, factor: float, alpha: float) -> None:
-    d.base_time, d.new_time = base.median, new.median
-    if not d.base_time or d.new_time is None:
+def diff_cases(
+    pairs: list[tuple[CaseRecord, CaseRecord]],
+    factor: float,
+    alpha: float = significance.ALPHA,
+    mem_floor: int = GPU_MEM[0],
+    mem_fraction: float = GPU_MEM[1],
+) -> list[CaseDiff]:
+    """Every (base, new) pair of one comparison: the time tests of all cases that ran
+    in both are judged together (`significance.control_fdr`)."""
+    diffs = [
+        CaseDiff(case_id=b.case_id, label=b.label, base_status=b.status, new_status=n.status)
+        for b, n in pairs
+    ]
+    tests = []
+    for d, (b, n) in zip(diffs, pairs, strict=True):
+        both_ran = d.base_status == d.new_status == "ok"
+        d.base_time, d.new_time = (b.median, n.median) if both_ran else (None, None)
+        timed = bool(d.base_time) and d.new_time is not None
+        tests.append(significance.compare_samples(b.samples, n.samples, alpha) if timed else None)
+    for d, (b, n), test in zip(diffs, pairs, significance.control_fdr(tests, alpha), strict=True):
+        if d.base_status == "ok" and d.new_status in NOT_OK:
+            d.verdict = REGRESSION
+            d.reasons.append(d.status)
+        elif d.base_status in NOT_OK and d.new_status == "ok":
+            d.verdict = IMPROVEMENT
+            d.reasons.append(d.status)
+        elif d.base_status != "ok" or d.new_status != "ok":
+            d.verdict = CHANGED if d.base_status != d.new_status else UNCHANGED
+        else:
+            _judge_time(d, test, factor)
+            _diff_memory(d, b, n, mem_floor, mem_fraction)
+            if d.time_verdict == "slower" or d.memory_verdict == "more":
+                d.verdict = REGRESSION
+            elif d.time_verdict == "faster" or d.memory_verdict == "less":
+                d.verdict = IMPROVEMENT
+    return diffs
+
+
+def _judge_time(d: CaseDiff, test: significance.MannWhitney | None, factor: float) -> None:
+    if test is None:
         return
     d.ratio = d.new_time / d.base_time
-    d.test = significance.compare_samples(base.samples, new.samples, alpha)
-    if beyond(d.ratio, factor) and (d.test.significant or not d.test.testable):
+    d.test = test
+    if beyond(d.ratio, factor) and (test.significant or not test.testable):
         d.time_verdict = "slower" if d.ratio > 1 else "faster"
         d.reasons.append(f"time x{d.ratio:.2f}")
     else:

@@ -118,9 +118,14 @@ def _header_lines(c: Comparison) -> list[str]:
         )
     else:
         lines.append("environment: same device, driver, torch, diffusers and cuDNN")
+    test = (
+        f"a Mann-Whitney U test gives q < {c.alpha:g} (its p-value adjusted over the {c.tested} "
+        "case(s) tested, Benjamini-Hochberg)"
+        if c.tested
+        else "a Mann-Whitney U test agrees, where a case has samples enough for one (none here)"
+    )
     lines.append(
-        f"time: flagged when the ratio of medians is beyond x{c.factor:.2f} ({c.factor_source}) "
-        f"and a Mann-Whitney U test gives p < {c.alpha:g}"
+        f"time: flagged when the ratio of medians is beyond x{c.factor:.2f} ({c.factor_source}) and {test}"
     )
     lines.append(
         f"memory: flagged beyond the larger of {c.mem_floor / MIB:.0f} MiB and "
@@ -179,6 +184,7 @@ def _case_dict(d: CaseDiff) -> dict:
             "ratio": d.ratio,
             "tested": None if d.test is None else d.test.testable,
             "p_value": None if d.test is None else d.test.p_value,
+            "q_value": None if d.test is None else d.test.q_value,
             "change": d.time_verdict,
         },
         "memory": {
