@@ -37,11 +37,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     commands = {}
     for name in NAMES:
         module = importlib.import_module(f"bench.commands.{name}")
+        description = getattr(module, "DESCRIPTION", None)
         command = sub.add_parser(
             name,
             help=module.HELP,
-            description=getattr(module, "DESCRIPTION", None),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            description=description,
+            # Descriptions with paragraphs keep their line breaks; the others are wrapped.
+            formatter_class=argparse.RawDescriptionHelpFormatter
+            if description and "\n" in description
+            else argparse.HelpFormatter,
         )
         module.add_arguments(command)
         commands[name] = module

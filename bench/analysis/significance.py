@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from math import comb
 
-from scipy.stats import false_discovery_control, mannwhitneyu
-
 ALPHA = 0.05
 
 
@@ -58,6 +56,8 @@ def compare_samples(base: list[float], new: list[float], alpha: float = ALPHA) -
         return MannWhitney(False, None, False, n_base, n_new)
     if len(set(base) | set(new)) == 1:  # all equal: the test is undefined, and nothing differs
         return MannWhitney(True, 1.0, False, n_base, n_new, 1.0)
+    from scipy.stats import mannwhitneyu  # here: loading scipy takes longer than a CLI's --help
+
     p = float(mannwhitneyu(base, new, alternative="two-sided").pvalue)
     return MannWhitney(True, p, p < alpha, n_base, n_new, p)
 
@@ -68,6 +68,8 @@ def control_fdr(tests: list[MannWhitney | None], alpha: float = ALPHA) -> list[M
     tested = [i for i, t in enumerate(tests) if t is not None and t.testable]
     if not tested:
         return list(tests)
+    from scipy.stats import false_discovery_control
+
     q = false_discovery_control([tests[i].p_value for i in tested])
     out = list(tests)
     for i, qi in zip(tested, q, strict=True):
