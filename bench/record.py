@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from bench import MEASUREMENT_VERSION
@@ -163,8 +163,6 @@ class Memory:
         return peak_of(self, self.metric)
 
     def with_percent(self) -> Memory:
-        from dataclasses import replace
-
         return replace(self, percent=percent(self.peak, self.total))
 
     def to_json(self) -> dict[str, Any]:

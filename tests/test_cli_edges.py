@@ -10,14 +10,7 @@ import pytest
 from bench.cli import main
 from bench.config import load_sweep
 from bench.measure import environment
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("vae-bench: error:") and "Traceback" not in err
-    return lines[0]
+from tests.cli_helpers import one_error_line
 
 
 def test_an_argparse_mistake_is_one_line_and_exit_2(capsys):

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,62 +17,15 @@ import yaml
 from bench.cli import main
 from bench.record import RunMeta
 from bench.store import RunWriter, open_run
+from tests.cli_helpers import one_error_line, only_run, start, wait_for_cases, wait_for_run
 from tests.conftest import FIXTURES, ROOT, TINY_REGISTRY
 from tests.runs import case, write_run
 
 SLOW = dict(models=["tiny-slow"], resolutions=[32, 40, 48, 56], tiled=[False, True], repeats=2)
 
 
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("vae-bench: error:") and "Traceback" not in err
-    return lines[0]
-
-
-def only_run(runs: Path) -> Path:
-    folders = [p for p in runs.iterdir() if p.is_dir()]
-    assert len(folders) == 1, folders
-    return folders[0]
-
-
 def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def start(args, **kw) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "bench", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
-
-
-def wait_for_cases(run: Path, n: int, proc, timeout=60.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if run.exists() and len(open_run(run).records) >= n:
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {n} cases after {timeout} s")
-
-
-def wait_for_run(runs: Path, proc, timeout=60.0) -> Path:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        folders = [p for p in runs.glob("*") if (p / "meta.json").exists()] if runs.exists() else []
-        if folders:
-            return folders[0]
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("no run folder")
 
 
 # -- one writer per run ---------------------------------------------------------------

@@ -6,10 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +13,7 @@ import pytest
 from bench.cli import main
 from bench.record import FORMAT_VERSION, Case
 from bench.store import open_run
-from tests.conftest import ROOT
+from tests.cli_helpers import only_run, start, wait_for_cases, wait_for_run
 
 RECORD_FIELDS = [
     "case_id",
@@ -53,12 +49,6 @@ MEM_FIELDS = [
     "percent",
     "metric",
 ]
-
-
-def only_run(runs: Path) -> Path:
-    folders = [p for p in runs.iterdir() if p.is_dir()]
-    assert len(folders) == 1, folders
-    return folders[0]
 
 
 @pytest.mark.slow
@@ -142,38 +132,15 @@ def test_a_worker_killed_mid_case_costs_only_that_case(write_sweep, tmp_path, ca
     assert "ended in error" in capsys.readouterr().err
 
 
-def _start(args, **kw):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "bench", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
-
-
-def _wait_for_cases(runs: Path, n: int, proc, timeout=60.0) -> Path:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        folders = [p for p in runs.glob("*") if p.is_dir()] if runs.exists() else []
-        if folders and len(open_run(folders[0]).records) >= n:
-            return folders[0]
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {n} cases after {timeout} s")
-
-
 SLOW = dict(models=["tiny-slow"], resolutions=[32, 40, 48, 56], tiled=[False, True], repeats=2)
 
 
 @pytest.mark.slow
 def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
-    proc = _start(["run", str(sweep)])
-    run = _wait_for_cases(tmp_path / "runs", 3, proc)
+    proc = start(["run", str(sweep)])
+    run = wait_for_run(tmp_path / "runs", proc)
+    wait_for_cases(run, 3, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     kept = open_run(run).records
@@ -182,7 +149,7 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, t
     with open(run / "cases.jsonl", "a") as f:
         f.write('{"case_id": "abc", "model": "tin')
 
-    done = _start(["run", "--resume", str(run)])
+    done = start(["run", "--resume", str(run)])
     out, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
     assert "cut off" in err
@@ -200,8 +167,9 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, t
 def test_ctrl_c_keeps_finished_cases_and_resume_completes(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
     # A terminal sends SIGINT to the whole foreground process group.
-    proc = _start(["run", str(sweep)], start_new_session=True)
-    run = _wait_for_cases(tmp_path / "runs", 2, proc)
+    proc = start(["run", str(sweep)], start_new_session=True)
+    run = wait_for_run(tmp_path / "runs", proc)
+    wait_for_cases(run, 2, proc)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
