@@ -15,7 +15,7 @@ DOCS ?=
 RUNS ?=
 SPEC ?= configs/docs/hybrid-inference.yaml
 
-.PHONY: setup bench compare tables docs test test-fast test-gpu lint bench-overhead clean
+.PHONY: setup bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision clean
 
 setup: $(STAMP)
 
@@ -74,6 +74,11 @@ lint: setup
 
 bench-overhead: setup
 	$(PY) tests/perf/overhead.py $(ARGS)
+
+# configs/cpu.yaml with fixed repeats and with repeats: auto, alternating: how much
+# each case's median moves between runs, and an identical-work pair (a while: 6 runs).
+bench-precision: setup
+	$(PY) tests/perf/precision.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -45,7 +45,13 @@ class Sweep:
     tiled: tuple[bool, ...] = (False,)
     tiling: dict[str, dict[str, Any]] = field(default_factory=dict)
     warmup: int = 1
-    repeats: int = 5
+    warmup_time: float | str = "auto"  # seconds; auto: 0.5 on CUDA, 0.2 on CPU
+    repeats: int | str = "auto"  # a fixed count, or auto: until `precision` is met
+    precision: float = 0.01  # of the median, for its 95% interval
+    min_repeats: int = 5
+    min_time: float | str = "auto"  # seconds; auto: 1 on CUDA, 2 on CPU
+    max_time: float = 20.0  # seconds of timed calls per case
+    max_repeats: int = 300
     device: str = "auto"
     weights: str = "auto"
     memory_metric: str = "auto"
@@ -163,7 +169,22 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
     warmup = raw.get("warmup", 1)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
         raise bad("warmup", f"must be an integer >= 1 (the first call is stored apart), got {shown(warmup)}")
-    repeats = _positive_int(raw.get("repeats", 5), "repeats", bad)
+    repeats = raw.get("repeats", "auto")
+    if repeats != "auto" and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+        raise bad("repeats", f"must be auto or a positive integer, got {shown(repeats)}")
+    warmup_time = _seconds(raw.get("warmup_time", "auto"), "warmup_time", bad, auto=True)
+    min_time = _seconds(raw.get("min_time", "auto"), "min_time", bad, auto=True)
+    max_time = _seconds(raw.get("max_time", 20.0), "max_time", bad)
+    if max_time <= 0 or (min_time != "auto" and min_time > max_time):
+        raise bad("max_time", f"must be above 0 and at least min_time, got {shown(max_time)}")
+    precision = raw.get("precision", 0.01)
+    if isinstance(precision, bool) or not isinstance(precision, (int, float)) or not 0 < precision < 1:
+        why = f"must be a fraction of the median in (0, 1), like 0.01, got {shown(precision)}"
+        raise bad("precision", why)
+    min_repeats = _positive_int(raw.get("min_repeats", 5), "min_repeats", bad)
+    max_repeats = _positive_int(raw.get("max_repeats", 300), "max_repeats", bad)
+    if max_repeats < min_repeats:
+        raise bad("max_repeats", f"must be at least min_repeats ({min_repeats}), got {max_repeats}")
 
     device = raw.get("device", "auto")
     if not isinstance(device, str) or not DEVICE_RE.match(device):
@@ -185,7 +206,13 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         tiled=tiled,
         tiling={m: normalize_knobs(registry[m].tiling_kind, k) for m, k in tiling.items()},
         warmup=warmup,
+        warmup_time=warmup_time,
         repeats=repeats,
+        precision=float(precision),
+        min_repeats=min_repeats,
+        min_time=min_time,
+        max_time=max_time,
+        max_repeats=max_repeats,
         device=device,
         weights=weights,
         memory_metric=metric,
@@ -263,6 +290,16 @@ def _choice(value: Any, fld: str, allowed: tuple[str, ...], bad) -> str:
     if value not in allowed:
         raise bad(fld, f"must be one of {', '.join(allowed)}, got {shown(value)}")
     return value
+
+
+def _seconds(value: Any, fld: str, bad, auto: bool = False) -> float | str:
+    if auto and value == "auto":
+        return "auto"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not 0 <= value < float("inf"):
+        allowed = "auto or " if auto else ""
+        raise bad(fld, f"must be {allowed}a number of seconds >= 0, got {shown(value)}")
+    return float(value)
 
 
 def _positive_int(value: Any, fld: str, bad) -> int:

@@ -155,7 +155,10 @@ def build(spec: ModelSpec, weights: Weights, device: str, dtype: str):
         )
     else:
         torch.manual_seed(0)
-        model = cls.from_config(spec.config)
+        # Built where it runs: on a GPU, random weights never pass through the host
+        # (the slow part of starting a worker, when built on the CPU and copied).
+        with torch.device(device):
+            model = cls.from_config(spec.config)
         with _diffusers_quiet():
             # diffusers warns about float32-only modules on any .to(dtype), even
             # when the model has none; those it has are put back just below.

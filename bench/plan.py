@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
 from bench import config
 from bench.cases import expand
 from bench.config import Sweep
 from bench.errors import BadInput, shown
+from bench.measure.protocol import Protocol
 from bench.models import Weights, check_class, resolve_weights
 from bench.record import Case, RunMeta
 from bench.registry import CONFIGS_DIR, ModelSpec
@@ -34,6 +35,10 @@ class Plan:
     cases: list[Case]
     warnings: list[str] = field(default_factory=list)
     resume: Path | None = None  # the run folder it continues
+
+    @property
+    def protocol(self) -> Protocol:
+        return protocol_for(self.sweep, self.device)
 
     def meta(self, started_at: str) -> RunMeta:
         """meta.json of a new run of this plan (the worker adds what only a CUDA
@@ -60,6 +65,27 @@ class Plan:
     def run_id_slug(self) -> str:
         """A CPU run's folder says "cpu"; its meta.json names the processor."""
         return "cpu" if self.device == "cpu" else self.device_name
+
+
+# `auto` in a sweep: a GPU leaves its idle clock within half a second of calls, and
+# its calls are quick; a CPU's calls are slower and noisier.
+WARMUP_TIME = {"cuda": 0.5, "cpu": 0.2}
+MIN_TIME = {"cuda": 1.0, "cpu": 2.0}
+
+
+def protocol_for(sweep: Sweep, device: str) -> Protocol:
+    """The sweep's warmup and stop rules on this device, `auto` resolved."""
+    kind = "cpu" if device == "cpu" else "cuda"
+    return Protocol(
+        warmup=sweep.warmup,
+        warmup_time=WARMUP_TIME[kind] if sweep.warmup_time == "auto" else sweep.warmup_time,
+        repeats=None if sweep.repeats == "auto" else sweep.repeats,
+        precision=sweep.precision,
+        min_repeats=sweep.min_repeats,
+        min_time=MIN_TIME[kind] if sweep.min_time == "auto" else sweep.min_time,
+        max_time=sweep.max_time,
+        max_repeats=sweep.max_repeats,
+    )
 
 
 def model_entry(spec: ModelSpec, weights: Weights) -> dict:
@@ -166,7 +192,7 @@ def resume_plan(run_dir: str | Path, config_path: str | Path | None, resolve: bo
         raise BadInput(run_dir / META, "config", "missing: cannot resume this run")
     if config_path:
         sweep = config.load_sweep(config_path)
-        _check_same_sweep(sweep.to_dict(), meta.config, config_path, run_dir)
+        _check_same_sweep(sweep.to_dict(), _with_defaults(meta.config), config_path, run_dir)
     else:
         sweep = config.from_dict(meta.config, source=run_dir / META)
     plan = make_plan(sweep, resolve=resolve, pinned=_pinned_weights(meta))
@@ -178,6 +204,13 @@ def resume_plan(run_dir: str | Path, config_path: str | Path | None, resolve: bo
 def stored_ids(plan: Plan) -> set[str]:
     """The case ids the run a plan resumes holds already (none for a new run)."""
     return {r.case_id for r in open_run(plan.resume).records} if plan.resume else set()
+
+
+def _with_defaults(stored: dict) -> dict:
+    """A stored sweep with the fields added since it was stored, at their defaults."""
+    fields = config.Sweep.__dataclass_fields__.values()
+    added = {f.name: f.default for f in fields if f.name in config.FIELDS and f.name not in stored}
+    return {**{k: v for k, v in added.items() if v is not MISSING}, **stored}
 
 
 def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:

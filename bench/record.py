@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from bench import MEASUREMENT_VERSION
+from bench import MEASUREMENT_VERSION, stats
 
 # 1: runs written before records and meta.json stored a version; 2: both store it.
 FORMAT_VERSION = 2
@@ -98,8 +98,9 @@ def _frames(value: Any) -> int | None:
 @dataclass(frozen=True)
 class Timing:
     """Seconds per call: the raw samples, and the statistics derived from them when
-    they were measured (`of`). A run imported from a published table has the median
-    alone."""
+    they were measured (`of`): the median with its 95% interval (distribution-free,
+    from order statistics; None below six samples). A run imported from a published
+    table has the median alone; runs of format 1 have no interval."""
 
     median: float | None
     mean: float | None = None
@@ -107,6 +108,9 @@ class Timing:
     max: float | None = None
     iqr: float | None = None
     samples: tuple[float, ...] = ()
+    ci_low: float | None = None
+    ci_high: float | None = None
+    calls: int | None = None  # timed calls: len(samples)
 
     @classmethod
     def of(cls, samples: list[float]) -> Timing:
@@ -114,6 +118,7 @@ class Timing:
 
         a = np.asarray(samples, dtype=float)
         q1, q3 = np.percentile(a, [25, 75])
+        ci = stats.median_interval(list(samples))
         return cls(
             median=float(np.median(a)),
             mean=float(a.mean()),
@@ -121,7 +126,17 @@ class Timing:
             max=float(a.max()),
             iqr=float(q3 - q1),
             samples=tuple(float(s) for s in samples),
+            ci_low=ci[0] if ci else None,
+            ci_high=ci[1] if ci else None,
+            calls=len(samples),
         )
+
+    @property
+    def half_width(self) -> float | None:
+        """The larger distance from the median to an end of its interval."""
+        if self.median is None or self.ci_low is None or self.ci_high is None:
+            return None
+        return max(self.median - self.ci_low, self.ci_high - self.median)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -155,6 +170,11 @@ class Memory:
     total: int | None = None
     percent: float | None = None
     metric: str | None = None
+    # The first call's own peaks (cuDNN's search, lazy initialization), apart from
+    # the steady state above.
+    first_call_allocated: int | None = None
+    first_call_reserved: int | None = None
+    first_call_process: int | None = None
 
     @property
     def peak(self) -> int | None:
@@ -172,6 +192,50 @@ class Memory:
     def from_json(cls, d: dict[str, Any] | None) -> Memory:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (d or {}).items() if k in known})
+
+
+# Clock-event reasons NVML gives that slow the GPU down (the others, such as an
+# idle GPU or application clocks, do not mean the work ran slower than it could).
+THROTTLE_REASONS = {
+    "sw_power_cap": "power cap",
+    "hw_slowdown": "HW slowdown",
+    "hw_power_brake_slowdown": "HW power brake",
+    "sw_thermal_slowdown": "thermal (SW)",
+    "hw_thermal_slowdown": "thermal (HW)",
+}
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """A GPU's clocks while the case's timed calls ran, as NVML sampled them."""
+
+    sm_mhz_min: int | None = None
+    sm_mhz_median: float | None = None
+    mem_mhz_min: int | None = None
+    mem_mhz_median: float | None = None
+    throttle: tuple[str, ...] = ()  # THROTTLE_REASONS seen during the timed calls
+    temperature_start_c: int | None = None
+    temperature_end_c: int | None = None
+    settled: bool | None = None  # the SM clock settled during warmup, before the cap
+
+    @property
+    def throttled(self) -> str | None:
+        """The reasons in words, or None when the GPU was not held back."""
+        return ", ".join(THROTTLE_REASONS.get(r, r) for r in self.throttle) or None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["throttle"] = list(self.throttle)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Clocks | None:
+        if not d:
+            return None
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["throttle"] = tuple(d.get("throttle") or ())
+        return cls(**values)
 
 
 def peak_of(mem: Memory, metric: str | None) -> int | None:
@@ -203,11 +267,18 @@ class CaseRecord:
     device: str | None
     status: str
     error: str | None = None
+    error_phase: str | None = None  # setup | first_call | warmup | timed: where it failed
     warmup: int | None = None
     repeats: int | str | None = None
     first_call_s: float | None = None
+    warmup_calls: int | None = None  # the first call included
+    warmup_s: float | None = None
     time: Timing | None = None
+    precision_met: bool | None = None  # the median's interval is within the precision
     mem: Memory = field(default_factory=Memory)
+    clocks: Clocks | None = None
+    setup_s: float | None = None  # building the input, setting tiling
+    measure_s: float | None = None  # every call, warmup and timed, with what is between
     started_at: str | None = None
     ended_at: str | None = None
     approximate: bool = False  # imported from a published table
@@ -246,6 +317,23 @@ class CaseRecord:
     def metric(self) -> str | None:
         return self.mem.metric
 
+    @property
+    def throttled(self) -> str | None:
+        """Why the GPU ran slower than it could during the timed calls, in words."""
+        return self.clocks.throttled if self.clocks is not None else None
+
+    @property
+    def half_width(self) -> float | None:
+        return self.time.half_width if self.ok and self.time is not None else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The median's 95% interval, where the case ran and it met the precision."""
+        t = self.time
+        if not self.ok or not self.precision_met or t is None or t.ci_low is None or t.ci_high is None:
+            return None
+        return t.ci_low, t.ci_high
+
     # -- the case, for short (its other parameters: record.case.model, ...) -----------
 
     @property
@@ -273,11 +361,18 @@ class CaseRecord:
             device=self.device,
             status=self.status,
             error=self.error,
+            error_phase=self.error_phase,
             warmup=self.warmup,
             repeats=self.repeats,
             first_call_s=self.first_call_s,
+            warmup_calls=self.warmup_calls,
+            warmup_s=self.warmup_s,
             time_s=self.time.to_json() if self.time is not None else None,
+            precision_met=self.precision_met,
             mem=self.mem.to_json(),
+            clocks=self.clocks.to_json() if self.clocks is not None else None,
+            setup_s=self.setup_s,
+            measure_s=self.measure_s,
             started_at=self.started_at,
             ended_at=self.ended_at,
         )
@@ -300,11 +395,18 @@ class CaseRecord:
             device=d.get("device"),
             status=str(d.get("status")),
             error=d.get("error"),
+            error_phase=d.get("error_phase"),
             warmup=d.get("warmup"),
             repeats=d.get("repeats"),
             first_call_s=d.get("first_call_s"),
+            warmup_calls=d.get("warmup_calls"),
+            warmup_s=d.get("warmup_s"),
             time=Timing.from_json(d.get("time_s")),
+            precision_met=d.get("precision_met"),
             mem=Memory.from_json(d.get("mem")),
+            clocks=Clocks.from_json(d.get("clocks")),
+            setup_s=d.get("setup_s"),
+            measure_s=d.get("measure_s"),
             started_at=d.get("started_at"),
             ended_at=d.get("ended_at"),
             approximate=bool(d.get("approximate")),
@@ -317,8 +419,8 @@ class CaseRecord:
         `time_s.median`, `mem.percent`, ...; `tiling` stays one dict, since it is a
         parameter of the case, not a measurement."""
         d = self.to_json()
-        flat = {k: v for k, v in d.items() if k not in ("time_s", "mem", "format")}
-        for key in ("time_s", "mem"):
+        flat = {k: v for k, v in d.items() if k not in ("time_s", "mem", "clocks", "format")}
+        for key in ("time_s", "mem", "clocks"):
             for sub, value in (d[key] or {}).items():
                 flat[f"{key}.{sub}"] = value
         return flat
@@ -343,6 +445,8 @@ _META_KEYS = (
     "cases_planned",
     "warnings",
     "resumed_at",
+    "workers",
+    "time_spent",
     "format",
 )
 
@@ -367,6 +471,11 @@ class RunMeta:
     cases_planned: int | None = None
     warnings: list[str] = field(default_factory=list)
     resumed_at: list[str] = field(default_factory=list)
+    # one per worker started: model, dtype, start_to_ready_s (imports, CUDA init and
+    # the build), build_s
+    workers: list[dict] = field(default_factory=list)
+    # one per sweep into the run (the first, then each resume): where its wall time went
+    time_spent: list[dict] = field(default_factory=list)
     format: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -391,7 +500,7 @@ class RunMeta:
             value = getattr(self, key)
             if key in ("imported", "approximate", "config_file") and value is None:
                 continue
-            if key == "resumed_at" and not value:
+            if key in ("resumed_at", "workers", "time_spent") and not value:
                 continue
             d[key] = FORMAT_VERSION if key == "format" else value
         d.update({k: v for k, v in self.extra.items() if k not in d})
@@ -422,6 +531,8 @@ class RunMeta:
             cases_planned=get("cases_planned", int),
             warnings=[str(w) for w in get("warnings", list, [])],
             resumed_at=[str(w) for w in get("resumed_at", list, [])],
+            workers=[w for w in get("workers", list, []) if isinstance(w, dict)],
+            time_spent=[t for t in get("time_spent", list, []) if isinstance(t, dict)],
             format=get("format", int, 1),
             extra={k: v for k, v in d.items() if k not in _META_KEYS},
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ class Outcome:
     planned: int
     stored: int  # cases of the plan the run holds now
     ran: int  # cases run by this sweep
+    time_spent: dict | None = None  # where this sweep's wall time went (see time_spent)
 
 
 def describe_exit(code: int | None) -> str:
@@ -101,6 +103,8 @@ class Runner:
         self.done = set(done or ())
         self.progress = progress
         self.current: _Worker | None = None
+        self.workers: list[dict] = []  # started by this runner
+        self.records: list[CaseRecord] = []  # stored by this runner
 
     def todo(self) -> list[Case]:
         return [c for c in self.plan.cases if c.case_id not in self.done]
@@ -128,11 +132,13 @@ class Runner:
             dtype=case.dtype,
             warmup=s.warmup,
             repeats=s.repeats,
+            protocol=self.plan.protocol,
             memory_metric=s.memory_metric,
         )
 
     def _finish(self, record: CaseRecord) -> None:
         self.writer.append(record)
+        self.records.append(record)
         self.done.add(record.case_id)
         if self.progress:
             self.progress("done", record.case, record)
@@ -141,19 +147,23 @@ class Runner:
         mem = Memory(total=ready.total, metric=ready.metric) if ready is not None else Memory()
         return worker.record(job, case, "error", started, error=reason, mem=mem)
 
-    def _ready(self, model: str, ready: worker.Ready) -> None:
-        """What only the worker can tell (the CUDA device, the model's size) goes into
-        meta.json."""
+    def _ready(self, case: Case, ready: worker.Ready, spawned_at: float) -> None:
+        """What only the worker can tell (the CUDA device, the model's size, how long it
+        took to start) goes into meta.json."""
         meta = self.writer.meta
         meta.device = {**meta.device, **ready.device, "device": self.plan.device}
-        meta.models.setdefault(model, {})["params"] = ready.params
+        meta.models.setdefault(case.model, {})["params"] = ready.params
         meta.add_warnings(ready.warnings)
+        start = {"model": case.model, "dtype": case.dtype, "start_to_ready_s": ready.ready_at - spawned_at}
+        self.workers.append({**start, "build_s": ready.build_s})
+        meta.workers.append(self.workers[-1])
         self.writer.save_meta()
 
     def _run_group(self, group: list[Case]) -> None:
         pending = list(group)
         job = self._job(pending[0])
         while pending:
+            spawned_at = time.time()
             w = self.current = _Worker(job)
             started = worker.now()
             msg = w.receive()
@@ -164,7 +174,7 @@ class Runner:
                     self._finish(self._failed(job, case, reason, started))
                 return
             ready = msg[1]
-            self._ready(pending[0].model, ready)
+            self._ready(pending[0], ready, spawned_at)
             while pending:
                 case = pending[0]
                 if self.progress:
@@ -199,7 +209,8 @@ def hold_signals() -> None:
 
 def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = None) -> Outcome:
     """Run what the run folder lacks, with its lock held, and mark in meta.json how the
-    sweep ended. A resume of a complete run changes nothing."""
+    sweep ended and where its time went. A resume of a complete run changes nothing."""
+    t0 = time.perf_counter()
     done = writer.done_ids()
     todo = [c for c in plan.cases if c.case_id not in done]
     meta = writer.meta
@@ -224,7 +235,21 @@ def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = Non
     finally:
         if progress is not None:
             progress.close()
+    spent = time_spent(time.perf_counter() - t0, runner.records, runner.workers)
     meta.status, meta.ended_at = status, worker.now()
+    meta.time_spent.append(spent)
     writer.save_meta()
     stored = len(runner.done & {c.case_id for c in plan.cases})
-    return Outcome(status, len(plan.cases), stored, len(runner.done) - len(done))
+    return Outcome(status, len(plan.cases), stored, len(runner.records), spent)
+
+
+def time_spent(wall_s: float, records: list[CaseRecord], workers: list[dict]) -> dict:
+    """Where a sweep's wall time went: the calls themselves (first, warmup and timed),
+    each case's setup, the workers' start (imports, CUDA) and model builds, and the
+    rest (the harness between calls, writing records)."""
+    calls = sum((r.warmup_s or 0) + sum(r.samples) for r in records)
+    setup = sum(r.setup_s or 0 for r in records)
+    builds = sum(w["build_s"] for w in workers)
+    starts = sum(w["start_to_ready_s"] for w in workers) - builds
+    parts = {"calls_s": calls, "setup_s": setup, "worker_start_s": starts, "model_build_s": builds}
+    return {"wall_s": wall_s, **parts, "other_s": wall_s - sum(parts.values())}

@@ -7,13 +7,17 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from bench.measure.protocol import Protocol
 from bench.models import Weights
 from bench.record import Case, CaseRecord, Memory
 from bench.registry import ModelSpec
+
+SETUP = "setup"  # the phase before a backend's own (bench.measure: first_call, warmup, timed)
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,9 @@ class Job:
     weights: Weights
     device: str
     dtype: str
-    warmup: int
-    repeats: int
+    warmup: int  # as the sweep says, for the record
+    repeats: int | str
+    protocol: Protocol  # how long to warm up and how many calls to time, on this device
     memory_metric: str
 
 
@@ -38,6 +43,8 @@ class Ready:
     total: int  # the device's memory, bytes
     metric: str
     warnings: list[str]
+    ready_at: float  # time.time() when the model was ready
+    build_s: float  # building the model (weights included)
 
 
 def now() -> str:
@@ -84,7 +91,9 @@ def _serve(conn, job: Job) -> None:
     try:
         backend = make_backend(job.device, job.memory_metric)
         backend.baseline()
+        t0 = time.perf_counter()
         model = build(job.spec, job.weights, job.device, job.dtype)
+        build_s = time.perf_counter() - t0
     except Exception as exc:
         conn.send(("fatal", f"cannot build {job.spec.name} in {job.dtype}: {one_line(exc)}"))
         traceback.print_exc()
@@ -95,6 +104,8 @@ def _serve(conn, job: Job) -> None:
         total=backend.total(),
         metric=backend.metric,
         warnings=list(backend.warnings),
+        ready_at=time.time(),
+        build_s=build_s,
     )
     conn.send(("ready", ready))
     while True:
@@ -126,11 +137,27 @@ def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
 
     started = now()
     call = None
+    backend.phase = SETUP
+    t0 = time.perf_counter()
+    setup_s = None
     try:
         call = prepare(model, job.spec, case, job.device)
-        measured = backend.run(call, job.warmup, job.repeats)
+        setup_s = time.perf_counter() - t0
+        m = backend.run(call, job.protocol)
         return record(
-            job, case, "ok", started, first_call_s=measured.first_call_s, time=measured.time, mem=measured.mem
+            job,
+            case,
+            "ok",
+            started,
+            first_call_s=m.first_call_s,
+            warmup_calls=m.warmup_calls,
+            warmup_s=m.warmup_s,
+            time=m.time,
+            precision_met=m.precision_met,
+            mem=m.mem,
+            clocks=m.clocks,
+            setup_s=setup_s,
+            measure_s=time.perf_counter() - t0 - setup_s,
         )
     except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError
         status, error = "oom", one_line(exc)
@@ -142,7 +169,15 @@ def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
             traceback.print_exc()
     # Leaving the except blocks drops the traceback and the tensors its frames held.
     call = None
+    phase = backend.phase
     backend.recover()
     return record(
-        job, case, status, started, error=error, mem=Memory(total=backend.total(), metric=backend.metric)
+        job,
+        case,
+        status,
+        started,
+        error=error,
+        error_phase=phase,
+        mem=Memory(total=backend.total(), metric=backend.metric),
+        setup_s=setup_s,
     )

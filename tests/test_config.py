@@ -182,6 +182,17 @@ BAD_FIELDS = [
     ("repeats-str", {"repeats": "three"}, ["repeats", "positive integer", "'three'"]),
     ("repeats-zero", {"repeats": 0}, ["repeats", "positive integer", "got 0"]),
     ("repeats-bool", {"repeats": True}, ["repeats", "positive integer", "True"]),
+    ("repeats-word", {"repeats": "many"}, ["repeats", "auto or a positive integer", "'many'"]),
+    ("precision-one", {"precision": 1}, ["precision", "fraction of the median", "got 1"]),
+    ("precision-zero", {"precision": 0}, ["precision", "(0, 1)"]),
+    ("precision-word", {"precision": "tight"}, ["precision", "'tight'"]),
+    ("warmup-time-negative", {"warmup_time": -1}, ["warmup_time", "auto or a number of seconds"]),
+    ("min-time-word", {"min_time": "long"}, ["min_time", "'long'"]),
+    ("max-time-zero", {"max_time": 0}, ["max_time", "above 0"]),
+    ("max-time-below-min", {"min_time": 5, "max_time": 2}, ["max_time", "at least min_time"]),
+    ("max-time-inf", {"max_time": float("inf")}, ["max_time", "number of seconds"]),
+    ("min-repeats-zero", {"min_repeats": 0}, ["min_repeats", "positive integer"]),
+    ("max-below-min-repeats", {"min_repeats": 10, "max_repeats": 5}, ["max_repeats", "at least min_repeats"]),
     ("warmup-zero", {"warmup": 0}, ["warmup", "integer >= 1", "got 0"]),
     ("warmup-float", {"warmup": 1.5}, ["warmup", "integer >= 1", "1.5"]),
     ("batch-zero", {"batch": [1, 0]}, ["batch", "positive integer", "got 0"]),
@@ -630,7 +641,9 @@ def test_defaults(ws):
     sweep = load_sweep(path)
     assert sweep.name == "minimal"
     assert sweep.warmup == 1
-    assert sweep.repeats == 5
+    assert sweep.repeats == "auto"
+    assert (sweep.warmup_time, sweep.min_time, sweep.precision) == ("auto", "auto", 0.01)
+    assert (sweep.min_repeats, sweep.max_repeats, sweep.max_time) == (5, 300, 20.0)
     assert sweep.device == "auto"
     assert sweep.weights == "auto"
     assert sweep.memory_metric == "auto"

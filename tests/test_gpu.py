@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import main
+from bench.measure.protocol import Protocol
 from bench.store import open_run
 
 pytestmark = pytest.mark.gpu
@@ -21,7 +22,7 @@ def test_a_known_allocation_shows_in_the_allocator_peak_exactly_and_in_nvml():
     held = torch.empty(256 * MIB, dtype=torch.uint8, device="cuda:0")
     before = torch.cuda.memory_allocated(0)
     result = backend.run(
-        lambda: torch.empty(64 * MIB, dtype=torch.uint8, device="cuda:0"), warmup=1, repeats=3
+        lambda: torch.empty(64 * MIB, dtype=torch.uint8, device="cuda:0"), Protocol(warmup=1, repeats=3)
     )
     mem = result.mem
     assert mem.peak_allocated == before + 64 * MIB
@@ -64,3 +65,39 @@ def test_a_cuda_sweep_fills_the_cuda_fields(write_sweep, tmp_path):
         assert mem.metric == "reserved"
         assert 0 < mem.peak_allocated <= mem.peak_reserved < mem.total
         assert mem.percent == pytest.approx(mem.peak_reserved / mem.total * 100)
+
+
+def test_the_first_call_peak_is_kept_apart_on_the_gpu():
+    import torch
+
+    from bench.measure.cuda import CudaBackend
+
+    backend = CudaBackend("cuda:0", "allocated")
+    sizes = iter([512 * MIB] + [64 * MIB] * 1000)
+
+    def call():
+        return torch.empty(next(sizes), dtype=torch.uint8, device="cuda:0")
+
+    before = torch.cuda.memory_allocated(0)
+    m = backend.run(call, Protocol(warmup=2, warmup_time=0.0, repeats=5))
+    assert m.mem.first_call_allocated == before + 512 * MIB
+    assert m.mem.peak_allocated == before + 64 * MIB
+    assert m.mem.first_call_reserved >= m.mem.first_call_allocated
+    assert m.warmup_calls >= 2 and m.time.calls == 5
+
+
+def test_clocks_are_sampled_during_the_timed_calls():
+    import torch
+
+    from bench.measure.cuda import CudaBackend
+
+    backend = CudaBackend("cuda:0", "reserved")
+    if backend.nvml_handle is None:
+        pytest.skip(f"NVML not usable here: {backend.warnings}")
+    x = torch.randn(2048, 2048, device="cuda:0")
+    m = backend.run(lambda: x @ x, Protocol(warmup=1, warmup_time=0.2, min_time=0.3))
+    clocks = m.clocks
+    assert clocks is not None and clocks.sm_mhz_min and clocks.mem_mhz_min
+    assert clocks.sm_mhz_min <= clocks.sm_mhz_median
+    assert clocks.temperature_start_c is not None and clocks.settled in (True, False)
+    assert m.time.calls >= 5

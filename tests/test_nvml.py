@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.measure.nvml import Nvml, Sampler, norm_uuid
+from bench.measure.nvml import ClockSettle, Nvml, Sampler, norm_uuid
 
 GIB = 1 << 30
 
@@ -82,6 +82,74 @@ def test_each_user_keeps_its_own_error():
 
 def test_uuids_compare_without_their_prefix():
     assert norm_uuid("GPU-ABC-123") == norm_uuid(b"gpu-abc-123") == "abc-123"
+
+
+class ClockedNvml(FakeNvml):
+    """A card whose SM clock sags under a power cap in the middle of the timed calls."""
+
+    NVML_TEMPERATURE_GPU = 0
+    nvmlClocksEventReasonGpuIdle = 0x1
+    nvmlClocksEventReasonSwPowerCap = 0x4
+    nvmlClocksEventReasonHwThermalSlowdown = 0x40
+
+    def __init__(self, sm, reasons, temperatures):
+        super().__init__([GIB], [GIB])
+        self.sm, self.reasons, self.temperatures = list(sm), list(reasons), list(temperatures)
+        self.clock_calls = self.reason_calls = self.temperature_calls = 0
+
+    def nvmlDeviceGetClockInfo(self, h, kind):
+        if kind == self.NVML_CLOCK_MEM:
+            return 10501
+        value = self.sm[min(self.clock_calls, len(self.sm) - 1)]
+        self.clock_calls += 1
+        return value
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+        value = self.reasons[min(self.reason_calls, len(self.reasons) - 1)]
+        self.reason_calls += 1
+        return value
+
+    def nvmlDeviceGetTemperature(self, h, sensor):
+        value = self.temperatures[min(self.temperature_calls, len(self.temperatures) - 1)]
+        self.temperature_calls += 1
+        return value
+
+
+def test_the_sampler_keeps_the_clocks_and_what_held_them_back():
+    fake = ClockedNvml(
+        sm=[1980, 1980, 1500, 1200, 1980],
+        reasons=[0x1, 0x0, 0x4, 0x4 | 0x40, 0x0],  # idle is no throttle; a power cap, then heat
+        temperatures=[41, 77],
+    )
+    with Sampler(Nvml(fake), h="handle", interval_s=0.001) as sampler:
+        deadline = time.monotonic() + 5
+        while fake.clock_calls < 5 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    clocks = sampler.clocks(settled=True)
+    assert clocks.sm_mhz_min == 1200 and clocks.mem_mhz_min == 10501
+    assert clocks.throttle == ("sw_power_cap", "hw_thermal_slowdown")
+    assert clocks.throttled == "power cap, thermal (HW)"
+    assert (clocks.temperature_start_c, clocks.temperature_end_c) == (41, 77)
+    assert clocks.settled is True
+
+
+def test_a_pynvml_without_clock_reasons_is_no_throttle():
+    nv = Nvml(FakeNvml([GIB], [GIB]))
+    assert nv.throttle("handle") == [] and nv.temperature("handle") is None
+    assert "not in this pynvml" in nv.error
+
+
+def test_the_clock_settles_when_it_stays_near_its_highest():
+    now = [0.0]
+    fake = ClockedNvml(sm=[345, 900, 1800, 1950, 1980, 1970], reasons=[0], temperatures=[40])
+    settle = ClockSettle(Nvml(fake), "handle", clock=lambda: now[0])
+    seen = []
+    for _ in range(6):
+        seen.append(settle())
+        now[0] += 0.06
+    # Rising to 1950 at 0.18 s: the reading 0.1 s before it (900) is far below. At
+    # 0.24 s, 1980 and the 1800 of 0.12 s are both within 10% of the top: settled.
+    assert seen == [False, False, False, False, True, True]
 
 
 @pytest.mark.gpu

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 
 from bench.analysis import plot
 from bench.cli import main
-from bench.record import Timing
+from bench.record import Clocks, Timing
 from tests.conftest import ROOT
 from tests.runs import GIB, case, noisy, write_run
 
@@ -146,7 +147,7 @@ def _bars(ax, label) -> set[tuple[float, float, float]]:
     }
 
 
-def test_time_figure_draws_each_median_with_its_min_to_max_bar(tmp_path):
+def test_time_figure_draws_each_median_with_its_interval(tmp_path):
     runs = gpu_runs(tmp_path)
     fig = plot.time_figure(runs, "sd-v1", "decode")
     ax = fig.axes[0]
@@ -157,14 +158,34 @@ def test_time_figure_draws_each_median_with_its_min_to_max_bar(tmp_path):
     assert list(line.get_ydata()) == pytest.approx([r.median for r in untiled])
     assert line.get_linestyle() == "-" and _line(ax, "NVIDIA GeForce RTX 4090, tiled").get_linestyle() == "--"
     assert _bars(ax, "NVIDIA GeForce RTX 4090, untiled") == {
-        (round(r.megapixels, 6), round(r.time.min, 9), round(r.time.max, 9)) for r in untiled
+        (round(r.megapixels, 6), round(r.time.ci_low, 9), round(r.time.ci_high, 9)) for r in untiled
     }
+    assert all(r.time.min < r.time.ci_low < r.time.ci_high < r.time.max for r in untiled)
     # the untiled 2048 px case ran out of memory: a dotted line at its size
     oom_x = {
         line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":" and len(line.get_xdata())
     }
     assert oom_x == {2048 * 2048 / 1e6}
     assert ax.get_yscale() == "log" and "median time" in ax.get_ylabel()
+
+
+def test_runs_without_intervals_get_min_to_max_bars(tmp_path):
+    """Runs of format 1 stored no interval: their bars span min to max, as they did."""
+    cases = [case(size=s, samples=noisy(s / 1e4)) for s in (512, 1024)]
+    for c in cases:
+        c.time = replace(c.time, ci_low=None, ci_high=None)
+    ax = plot.time_figure(plot.load([write_run(tmp_path, "old", cases)]), "sd-v1", "decode").axes[0]
+    assert _bars(ax, "untiled") == {
+        (round(c.megapixels, 6), round(c.time.min, 9), round(c.time.max, 9)) for c in cases
+    }
+
+
+def test_a_throttled_case_is_marked(tmp_path):
+    hot = case(size=1024, samples=noisy(0.2))
+    hot.clocks = Clocks(sm_mhz_min=1200, throttle=("sw_power_cap",))
+    ax = plot.time_figure(plot.load([write_run(tmp_path, "hot", [case(), hot])]), "sd-v1", "decode").axes[0]
+    marked = _line(ax, "untiled: GPU throttled")
+    assert list(marked.get_xdata()) == [hot.megapixels] and list(marked.get_ydata()) == [hot.median]
 
 
 def test_the_reference_run_figures_hold_its_figures():

@@ -30,11 +30,18 @@ RECORD_FIELDS = [
     "device",
     "status",
     "error",
+    "error_phase",
     "warmup",
     "repeats",
     "first_call_s",
+    "warmup_calls",
+    "warmup_s",
     "time_s",
+    "precision_met",
     "mem",
+    "clocks",
+    "setup_s",
+    "measure_s",
     "started_at",
     "ended_at",
     "format",
@@ -48,6 +55,9 @@ MEM_FIELDS = [
     "total",
     "percent",
     "metric",
+    "first_call_allocated",
+    "first_call_reserved",
+    "first_call_process",
 ]
 
 

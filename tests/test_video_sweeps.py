@@ -17,6 +17,7 @@ from bench.cases import expand
 from bench.cli import main
 from bench.config import from_dict, load_sweep
 from bench.measure import make_backend
+from bench.measure.protocol import Protocol
 from bench.models import Weights, build
 from bench.record import Case
 from bench.registry import load_registry
@@ -398,7 +399,7 @@ def test_every_family_measures_ok_in_the_worker(tmp_path):
     backend = make_backend("cpu", "auto")
     backend.baseline()
     for name, spec in specs.items():
-        job = worker.Job(spec, Weights("random"), "cpu", "float32", 1, 1, "auto")
+        job = worker.Job(spec, Weights("random"), "cpu", "float32", 1, 1, Protocol(repeats=1), "auto")
         model = build(spec, job.weights, "cpu", "float32")
         for case in (c for c in cases if c.model == name):
             outcome = worker.measure_case(model, backend, job, case)

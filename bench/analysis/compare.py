@@ -84,6 +84,8 @@ class CaseDiff:
     memory_verdict: str = "n/a"  # more | less | same | n/a
     verdict: str = UNCHANGED  # of the case: regression | improvement | changed | unchanged
     reasons: list[str] = field(default_factory=list)
+    base_throttled: str | None = None  # why the GPU was held back while the case ran, if it was
+    new_throttled: str | None = None
 
     @property
     def status(self) -> str:

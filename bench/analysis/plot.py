@@ -15,11 +15,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from bench.record import CaseRecord
+from bench.stats import overlap
 from bench.store import Run, open_run, slug
 
 GIB = 1024**3
 CARD_SIZES_GB = (8, 10, 12, 16, 24)  # common card memory; a "24 GB" card has 24 GiB
 OOM_COLOR = "#d62728"
+THROTTLE_COLOR = "#ff7f0e"
 METRIC_NAMES = {
     "reserved": "reserved by the allocator",
     "allocated": "allocated by tensors",
@@ -131,6 +133,15 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
+def _bar(r: CaseRecord) -> tuple[float, float]:
+    """The ends of a median's error bar: its 95% interval; min and max for runs made
+    before intervals were stored; none for runs imported from published tables."""
+    t, m = r.time, r.median
+    if t.ci_low is not None and t.ci_high is not None:
+        return t.ci_low, t.ci_high
+    return _or(t.min, m), _or(t.max, m)
+
+
 def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
     fig, (ax,) = _figure()
     groups = _groups(runs, model, op)
@@ -215,9 +226,9 @@ def time_figure(runs: list[RunData], model: str, op: str) -> Figure:
         ok = [r for r in recs if r.median is not None]
         xs = [r.megapixels for r in ok]
         ys = [r.median for r in ok]
-        # Runs imported from published tables hold only the median: no bars there.
-        lo = [y - _or(r.time.min, y) for y, r in zip(ys, ok, strict=True)]
-        hi = [_or(r.time.max, y) - y for y, r in zip(ys, ok, strict=True)]
+        bars = [_bar(r) for r in ok]
+        lo = [y - b[0] for y, b in zip(ys, bars, strict=True)]
+        hi = [b[1] - y for y, b in zip(ys, bars, strict=True)]
         ax.errorbar(
             xs,
             ys,
@@ -233,9 +244,23 @@ def time_figure(runs: list[RunData], model: str, op: str) -> Figure:
             for r in ooms:
                 ax.axvline(r.megapixels, color=OOM_COLOR, linestyle=":", linewidth=1)
             ax.plot([], [], color=OOM_COLOR, linestyle=":", label=f"{_series_label(key, keys)}: OOM")
+        throttled = [r for r in ok if r.throttled]
+        if throttled:
+            ax.plot(
+                [r.megapixels for r in throttled],
+                [r.median for r in throttled],
+                marker="v",
+                markersize=11,
+                markerfacecolor="none",
+                markeredgecolor=THROTTLE_COLOR,
+                linestyle="none",
+                label=f"{_series_label(key, keys)}: GPU throttled",
+            )
     _log_y(ax)
     _size_ticks(ax, [r for recs in groups.values() for r in recs])
-    ax.set_ylabel("median time per call (s, log scale); bars: min to max")
+    ax.set_ylabel(
+        "median time per call (s, log scale)\nbars: 95% interval of the median (older runs: min to max)"
+    )
     ax.set_title(f"{model} {op}{_on(runs)}: time vs image size")
     ax.grid(True, which="both", axis="y", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
@@ -270,8 +295,10 @@ def overhead_figure(runs: list[RunData], model: str, op: str) -> Figure | None:
                 if vt is not None and vu:
                     change = (vt / vu - 1) * 100
                     ax.bar(x, change, width * 0.9, color=f"C{n}", label=label if i == 0 else None)
+                    # A time change inside both medians' intervals is noise, not tiling.
+                    noise = what == "time" and overlap(t.interval, u.interval)
                     ax.annotate(
-                        f"{change:+.0f}%",
+                        "within noise" if noise else f"{change:+.0f}%",
                         (x, change),
                         xytext=(0, 3 if change >= 0 else -3),
                         textcoords="offset points",

@@ -54,6 +54,9 @@ def _what(d: CaseDiff) -> str:
         parts.append(d.time_verdict)
     if d.memory_verdict in ("more", "less"):
         parts.append(f"{d.memory_verdict} memory")
+    for run, why in (("base", d.base_throttled), ("new", d.new_throttled)):
+        if why:
+            parts.append(f"{run} throttled: {why}")
     return ", ".join(parts) or "-"
 
 
@@ -196,6 +199,7 @@ def _case_dict(d: CaseDiff) -> dict:
             "change": d.memory_verdict,
         },
         "reasons": d.reasons,
+        "throttled": {"base": d.base_throttled, "new": d.new_throttled},
     }
 
 

@@ -1,5 +1,7 @@
-"""The tables a sweep prints: its plan (a dry run) and, at the end, one row per
-stored case."""
+"""The tables a sweep prints: its plan (a dry run) and, at the end, one row per stored
+case with its median, how precise that median is, and anything that makes it less
+trustworthy (an interval wider than asked for, a GPU held back by its clocks); and
+where a sweep's time went."""
 
 from __future__ import annotations
 
@@ -17,15 +19,43 @@ def seconds(value: float) -> str:
     return format(value, SECONDS)
 
 
+def spread(record: CaseRecord) -> str | None:
+    """`±0.6%`: the 95% interval's larger half-width, as a share of the median."""
+    half, median = record.half_width, record.median
+    return None if half is None or not median else f"±{half / median * 100:.1f}%"
+
+
+def notes(record: CaseRecord) -> str:
+    said = []
+    if record.ok and record.precision_met is False:
+        said.append("precision not met")
+    if record.throttled:
+        said.append(f"throttled: {record.throttled}")
+    if not record.ok and record.error_phase:
+        said.append(f"in the {record.error_phase.replace('_', ' ')}")
+    return "; ".join(said)
+
+
 def summary_table(records: Sequence[CaseRecord], tablefmt: str = "simple") -> str:
     if not records:
         return "(no cases stored)"
-    rows = [[r.label, r.status, r.median, r.percent] for r in records]
+    rows = [
+        [
+            r.label,
+            r.status,
+            r.median,
+            spread(r),
+            r.time.calls if r.ok and r.time else None,
+            r.percent,
+            notes(r),
+        ]
+        for r in records
+    ]
     return tabulate(
         rows,
-        headers=["case", "status", "median time (s)", "memory (%)"],
+        headers=["case", "status", "median time (s)", "95% interval", "calls", "memory (%)", "notes"],
         tablefmt=tablefmt,
-        floatfmt=("", "", SECONDS, ".2f"),
+        floatfmt=("", "", SECONDS, "", "", ".2f", ""),
         missingval="-",
     )
 
@@ -37,3 +67,22 @@ def plan_table(cases: Sequence[Case], stored: Iterable[str] = ()) -> str:
         [i, c.case_id, c.label, "stored" if c.case_id in stored else "to run"] for i, c in enumerate(cases, 1)
     ]
     return tabulate(rows, headers=["#", "case_id", "case", "state"])
+
+
+def time_line(spent: dict) -> str:
+    """`time: 92.7 s wall: calls 52.8 s (57%), ...`: where a sweep's wall time went."""
+    wall = spent["wall_s"]
+    parts = [
+        ("calls", "calls_s"),
+        ("case setup", "setup_s"),
+        ("worker start", "worker_start_s"),
+        ("model builds", "model_build_s"),
+        ("other", "other_s"),
+    ]
+    shares = ", ".join(
+        f"{name} {spent[key]:.1f} s ({spent[key] / wall * 100:.0f}%)"
+        if wall
+        else f"{name} {spent[key]:.1f} s"
+        for name, key in parts
+    )
+    return f"time: {wall:.1f} s wall: {shares}"

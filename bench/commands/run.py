@@ -69,6 +69,10 @@ def run(args) -> int:
         outcome = runner.sweep(plan, writer, lambda total, done: Progress(total=total, done=done))
     finally:
         writer.close()
+    if outcome.time_spent:
+        from bench.analysis.summary import time_line
+
+        say(time_line(outcome.time_spent))
     if outcome.status == "interrupted":
         say(
             f"interrupted; {outcome.stored} of {outcome.planned} cases are stored in {writer.dir}\n"

@@ -11,7 +11,10 @@ back. A change to a style touches this module only.
 The change is computed from the two times as printed, so a reader can check it: the
 percentage rounded half away from zero to one decimal; below 1% in size it is shown
 with that decimal (`+0.4%`, `-0.8%`), from 1% on as a whole number (`+59%`, `+103%`),
-and a change that rounds to zero is `0%`.
+and a change that rounds to zero is `0%`. Where both medians met their precision and
+their 95% intervals overlap, the change is `0%`: identical work (a tile as large as
+the image) measured at 8.49 and 8.51 ms prints as 0.008 and 0.009 s, and no change
+should be read into the rounding.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import tabulate as tabulate_module
 
 from bench.docs.labels import LabelSet
+from bench.stats import overlap
 
 STYLES = ("encode", "decode")
 # A case that was not measured (error, skipped, or absent from the runs).
@@ -38,6 +42,8 @@ class Cell:
     status: str  # "ok", "oom", or anything else: not measured
     time: float | None = None
     percent: float | None = None
+    # the 95% interval of the median, where it met the run's precision
+    interval: tuple[float, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -135,10 +141,16 @@ def tiled_time(untiled: Cell | None, tiled: Cell | None, labels: LabelSet) -> st
         return _word(tiled, labels)
     text = f"{tiled.time:.3f}"
     if untiled is not None and untiled.ok:
-        delta = change(untiled.time, tiled.time)
+        delta = "0%" if same_within_precision(untiled, tiled) else change(untiled.time, tiled.time)
         if delta is not None:
             text += f" ({delta})"
     return text
+
+
+def same_within_precision(a: Cell, b: Cell) -> bool:
+    """Both medians met their precision and their intervals overlap: no change can be
+    told apart from the noise, whatever rounding to milliseconds makes of them."""
+    return overlap(a.interval, b.interval)
 
 
 def change(untiled: float, tiled: float) -> str | None:

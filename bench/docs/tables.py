@@ -86,7 +86,7 @@ class Measurements:
 def cell(rec: CaseRecord | None) -> Cell:
     if rec is None:
         return Cell("missing")
-    return Cell(rec.status, rec.median, rec.percent)
+    return Cell(rec.status, rec.median, rec.percent, rec.interval)
 
 
 def block_rows(
@@ -148,6 +148,29 @@ def block_rows(
                 )
         rows.append(Row(device, size, cell(recs[0]), cell(recs[1]) if tiled else None))
     return rows, tiled
+
+
+def doubts(block: BlockSpec, data: Measurements, dtype: str | None, batch: int) -> list[str]:
+    """One line per figure of a block that is less sure than it looks: a median whose
+    interval is wider than its run asked for, a GPU that throttled while it ran."""
+    dtype = dtype or _only_dtype(block, data, batch)
+    found = []
+    for k, rec in data.records.items():
+        if (k.model, k.op, k.dtype, k.batch) != (block.model, block.op, dtype, batch):
+            continue
+        if (block.devices and k.device not in block.devices) or (
+            block.resolutions and k.size not in block.resolutions
+        ):
+            continue
+        why = []
+        if rec.ok and rec.precision_met is False and rec.half_width is not None and rec.median:
+            why.append(f"precision not met (interval ±{rec.half_width / rec.median * 100:.1f}%)")
+        if rec.throttled:
+            why.append(f"throttled ({rec.throttled})")
+        if why:
+            where = f"{k.device} {k.size} {'tiled' if k.tiled else 'untiled'}"
+            found.append(f"{block.title!r}: {where}: {'; '.join(why)}")
+    return found
 
 
 def _only_dtype(block: BlockSpec, data: Measurements, batch: int) -> str:
@@ -223,7 +246,20 @@ def tables_markdown(
 
 
 def write_run_tables(run_dir: str | Path, lang: str = "en") -> Path:
-    """The run's tables.md, written next to its cases.jsonl."""
+    """The run's tables.md, written next to its cases.jsonl: the tables in the styles
+    of the docs, then every case with the precision of its median."""
+    from bench.analysis.summary import summary_table
+
     path = Path(run_dir) / TABLES_MD
-    write_atomic(path, tables_markdown([run_dir], lang=lang))
+    text = tables_markdown([run_dir], lang=lang)
+    records = open_run(run_dir).records
+    if records:
+        text += (
+            "\n## Every case\n\nEach median with its 95% interval (distribution-free, as a share of "
+            "the median), the calls timed, and what makes a figure less sure: an interval wider than "
+            "the sweep's precision, a GPU held back by its clocks.\n\n"
+            + summary_table(records, "pipe")
+            + "\n"
+        )
+    write_atomic(path, text)
     return path

@@ -11,12 +11,13 @@ say where their tables end, nothing is written. The file is replaced atomically.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.docs.pages import block_table, find_blocks, read_lines, strip_end, unbalanced_details
 from bench.docs.spec import DocSpec
-from bench.docs.tables import Measurements, render_block
+from bench.docs.tables import Measurements, doubts, render_block
 from bench.errors import BadInput
 from bench.files import write_atomic
 
@@ -86,6 +87,9 @@ def plan_update(page: str | Path, spec: DocSpec, data: Measurements, lang: str |
         if new != lines[start:end]:
             changed.append(bs.title)
         new_lines[start:end] = new
+    for bs in spec.blocks:
+        for doubt in doubts(bs, data, spec.dtype, spec.batch):
+            warnings.warn(doubt, stacklevel=2)
     text = "".join(new_lines)
     try:
         new_spans = _spans(page, text.splitlines(keepends=True), titles)

@@ -1,5 +1,6 @@
 """CPU backend: perf_counter per call; peak memory from the kernel's RSS high-water
-mark (VmHWM), reset before the timed calls through /proc/self/clear_refs."""
+mark (VmHWM), reset through /proc/self/clear_refs before the first call (its own
+peak) and again before the timed calls."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.measure import Measured
+from bench.measure import FIRST_CALL, TIMED, WARMUP, Measured, protocol
 from bench.record import Memory, Timing
 
 
@@ -57,6 +58,7 @@ class CpuBackend:
     def __init__(self):
         self.libc = _libc()
         self.base_rss: int | None = None
+        self.phase: str | None = None
         self.warnings: list[str] = []
         if rss_bytes() is None or not reset_hwm():
             self.warnings.append("peak RSS cannot be read or reset here; CPU memory is not measured")
@@ -82,29 +84,39 @@ class CpuBackend:
     def device_info(self) -> dict:
         return {"total_memory": self.total(), "threads": _threads()}
 
-    def run(self, call, warmup: int, repeats: int) -> Measured:
+    def run(self, call, p: protocol.Protocol) -> Measured:
         import torch
 
-        with torch.inference_mode():
+        def timed() -> float:
             t0 = time.perf_counter()
             out = call()
-            first = time.perf_counter() - t0
+            elapsed = time.perf_counter() - t0
             del out
-            for _ in range(warmup - 1):
-                del_out = call()
-                del del_out
+            return elapsed
+
+        with torch.inference_mode():
+            self.phase = FIRST_CALL
             self._settle()
             reset_hwm()
-            samples = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                out = call()
-                samples.append(time.perf_counter() - t0)
-                del out
-            hwm = hwm_bytes()
-        peak = hwm - self.base_rss if self.can_measure and hwm and self.base_rss is not None else None
-        mem = Memory(process_peak=peak, total=self.total(), metric=self.metric).with_percent()
-        return Measured(first_call_s=first, time=Timing.of(samples), mem=mem)
+            first = timed()
+            first_peak = self._peak()
+            self.phase = WARMUP
+            calls, warm_s, _ = protocol.warm_up(timed, p, first)
+            self._settle()
+            reset_hwm()
+            self.phase = TIMED
+            samples = protocol.time_calls(timed, p)
+            peak = self._peak()
+        _, met = protocol.judge(samples, p)
+        mem = Memory(
+            process_peak=peak, total=self.total(), metric=self.metric, first_call_process=first_peak
+        ).with_percent()
+        return Measured(first, calls, warm_s, Timing.of(samples), met, mem)
+
+    def _peak(self) -> int | None:
+        """The RSS high-water mark since the last reset, over the RSS before the model."""
+        hwm = hwm_bytes()
+        return hwm - self.base_rss if self.can_measure and hwm and self.base_rss is not None else None
 
     def recover(self) -> None:
         self._settle()

@@ -7,8 +7,8 @@ import gc
 import os
 from contextlib import nullcontext
 
-from bench.measure import Measured
-from bench.measure.nvml import Nvml, Sampler, norm_uuid
+from bench.measure import FIRST_CALL, TIMED, WARMUP, Measured, protocol
+from bench.measure.nvml import ClockSettle, Nvml, Sampler, norm_uuid
 from bench.record import Memory, Timing
 
 
@@ -30,6 +30,7 @@ class CudaBackend:
         self.nvml_handle = self.nvml.handle(uuid=self.uuid) if self.uuid else None
         self.nvml_baseline = baselines.get(self.uuid) if self.uuid else None
         self.metric = "reserved" if metric == "auto" else metric
+        self.phase: str | None = None
         self.warnings: list[str] = []
         if self.uuid is None:
             self.warnings.append("NVML not sampled: torch gives no device UUID to find it by")
@@ -59,34 +60,35 @@ class CudaBackend:
         info.update({f"nvml_{k}": v for k, v in self.nvml.device_info(self.nvml_handle).items()})
         return info
 
-    def run(self, call, warmup: int, repeats: int) -> Measured:
+    def run(self, call, p: protocol.Protocol) -> Measured:
         torch = self.torch
         dev = self.index
-        with torch.inference_mode():
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def timed() -> float:
             start.record()
             out = call()
             end.record()
             end.synchronize()
-            first = start.elapsed_time(end) / 1000
             del out
-            for _ in range(warmup - 1):
-                out = call()
-                del out
-            torch.cuda.synchronize(dev)
-            gc.collect()
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(dev)
-            samples = []
+            return start.elapsed_time(end) / 1000
+
+        with torch.inference_mode():
+            # The first call's own peaks: cuDNN's algorithm search and lazy
+            # initialization can take more than any later call.
+            self.phase = FIRST_CALL
+            self._reset()
+            first = timed()
+            first_peaks = int(torch.cuda.max_memory_allocated(dev)), int(torch.cuda.max_memory_reserved(dev))
+            self.phase = WARMUP
+            settle = ClockSettle(self.nvml, self.nvml_handle) if self.nvml_handle is not None else None
+            calls, warm_s, settled = protocol.warm_up(timed, p, first, settled=settle)
+            self._reset()
+            self.phase = TIMED
             watch = Sampler(self.nvml, self.nvml_handle) if self.nvml_handle is not None else nullcontext()
             with watch as sampler:
-                for _ in range(repeats):
-                    start.record()
-                    out = call()
-                    end.record()
-                    end.synchronize()
-                    samples.append(start.elapsed_time(end) / 1000)
-                    del out
+                samples = protocol.time_calls(timed, p)
+        _, met = protocol.judge(samples, p)
         mem = Memory(
             peak_allocated=int(torch.cuda.max_memory_allocated(dev)),
             peak_reserved=int(torch.cuda.max_memory_reserved(dev)),
@@ -95,13 +97,22 @@ class CudaBackend:
             process_peak=sampler.peak_process if sampler else None,
             total=self.total(),
             metric=self.metric,
+            first_call_allocated=first_peaks[0],
+            first_call_reserved=first_peaks[1],
         ).with_percent()
-        return Measured(first_call_s=first, time=Timing.of(samples), mem=mem)
+        clocks = sampler.clocks(settled) if sampler else None
+        return Measured(first, calls, warm_s, Timing.of(samples), met, mem, clocks)
 
-    def recover(self) -> None:
+    def _reset(self, sync: bool = True) -> None:
+        """Free what earlier calls left in the allocator's cache and start its peaks anew."""
+        if sync:
+            self.torch.cuda.synchronize(self.index)
         gc.collect()
         self.torch.cuda.empty_cache()
         self.torch.cuda.reset_peak_memory_stats(self.index)
+
+    def recover(self) -> None:
+        self._reset(sync=False)  # after a fatal CUDA error, a sync raises again
 
     def close(self) -> None:
         pass

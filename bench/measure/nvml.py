@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
+
+from bench.record import THROTTLE_REASONS, Clocks
+from bench.stats import median
 
 
 def _text(value) -> str:
@@ -19,6 +23,24 @@ def _text(value) -> str:
 def norm_uuid(uuid: str) -> str:
     u = _text(uuid).lower()
     return u[4:] if u.startswith("gpu-") else u
+
+
+def _reason_bits(nv) -> dict[str, int]:
+    """bench.record.THROTTLE_REASONS -> the bit NVML sets for it."""
+    names = {
+        "sw_power_cap": "SwPowerCap",
+        "hw_slowdown": "HwSlowdown",
+        "hw_power_brake_slowdown": "HwPowerBrakeSlowdown",
+        "sw_thermal_slowdown": "SwThermalSlowdown",
+        "hw_thermal_slowdown": "HwThermalSlowdown",
+    }
+    bits = {}
+    for name, nvml_name in names.items():
+        bit = getattr(nv, f"nvmlClocksEventReason{nvml_name}", None)
+        bit = bit if bit is not None else getattr(nv, f"nvmlClocksThrottleReason{nvml_name}", None)
+        if bit is not None:
+            bits[name] = int(bit)
+    return bits
 
 
 def _used(proc) -> int | None:
@@ -55,6 +77,14 @@ class Nvml:
         except Exception as exc:
             self.error = f"{getattr(fn, '__name__', 'nvml')}: {exc}"
             return default
+
+    def _call(self, name: str, *args, default=None):
+        """pynvml's `name`(*args), or `default` where it fails or this pynvml lacks it."""
+        fn = getattr(self.lib, name, None)
+        if fn is None:
+            self.error = f"{name}: not in this pynvml"
+            return default
+        return self._try(fn, *args, default=default)
 
     def used_by_uuid(self) -> dict[str, int]:
         """Device-used memory of every visible GPU, keyed by normalized UUID."""
@@ -96,6 +126,35 @@ class Nvml:
                 return p["used"]
         return None
 
+    def clocks(self, h) -> tuple[int | None, int | None]:
+        """(SM, memory) clocks now, MHz."""
+        nv = self.lib
+        if nv is None or h is None:
+            return None, None
+        sm = self._call("nvmlDeviceGetClockInfo", h, getattr(nv, "NVML_CLOCK_SM", 1))
+        mem = self._call("nvmlDeviceGetClockInfo", h, getattr(nv, "NVML_CLOCK_MEM", 2))
+        return sm, mem
+
+    def throttle(self, h) -> list[str]:
+        """The clock-event reasons in force now that slow the GPU down (THROTTLE_REASONS)."""
+        nv = self.lib
+        if nv is None or h is None:
+            return []
+        name = "nvmlDeviceGetCurrentClocksEventReasons"
+        if not hasattr(nv, name):  # pynvml before 12.535 names it so
+            name = "nvmlDeviceGetCurrentClocksThrottleReasons"
+        mask = self._call(name, h)
+        if not mask:
+            return []
+        return [name for name, bit in _reason_bits(nv).items() if mask & bit]
+
+    def temperature(self, h) -> int | None:
+        nv = self.lib
+        if nv is None or h is None:
+            return None
+        value = self._call("nvmlDeviceGetTemperature", h, getattr(nv, "NVML_TEMPERATURE_GPU", 0))
+        return int(value) if value is not None else None
+
     def device_info(self, h) -> dict[str, Any]:
         nv = self.lib
         if nv is None or h is None:
@@ -127,8 +186,29 @@ class Nvml:
         return info
 
 
+class ClockSettle:
+    """Whether a GPU's SM clock has left its idle clock: the reading now, and one taken
+    at least `span_s` before it, both within `within` of the highest seen."""
+
+    def __init__(self, nv: Nvml, h, within: float = 0.10, span_s: float = 0.1, clock=time.monotonic):
+        self.nv, self.h, self.within, self.span_s, self.clock = nv, h, within, span_s, clock
+        self.readings: list[tuple[float, int]] = []
+
+    def __call__(self) -> bool:
+        sm, _ = self.nv.clocks(self.h)
+        if sm is None:
+            return True  # nothing to wait for
+        now = self.clock()
+        self.readings.append((now, sm))
+        top = max(mhz for _, mhz in self.readings)
+        floor = (1 - self.within) * top
+        earlier = [mhz for t, mhz in self.readings if now - t >= self.span_s]
+        return sm >= floor and bool(earlier) and earlier[-1] >= floor
+
+
 class Sampler:
-    """A thread that polls device-used memory (and our process's) until stopped.
+    """A thread that polls device-used memory (and our process's, the clocks and the
+    throttle reasons, less often) until stopped; the temperature at start and end.
 
     ctypes drops the GIL inside each NVML call, so polling does not stall the
     thread that launches kernels.
@@ -141,32 +221,57 @@ class Sampler:
         self.interval_s = interval_s
         self.peak_used: int | None = None
         self.peak_process: int | None = None
+        self.sm: list[int] = []
+        self.mem: list[int] = []
+        self.reasons: set[str] = set()
+        self.temperature_start: int | None = None
+        self.temperature_end: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="nvml-sampler", daemon=True)
 
-    def _sample(self, with_process: bool) -> None:
+    def _sample(self, slow_too: bool) -> None:
         used = self.nv.device_used(self.h)
         if used is not None:
             self.peak_used = max(used, self.peak_used or 0)
-        if with_process:
+        if slow_too:
             mine = self.nv.process_used(self.h, self.pid)
             if mine is not None:
                 self.peak_process = max(mine, self.peak_process or 0)
+            sm, mem = self.nv.clocks(self.h)
+            if sm is not None:
+                self.sm.append(sm)
+            if mem is not None:
+                self.mem.append(mem)
+            self.reasons.update(self.nv.throttle(self.h))
 
     def _loop(self) -> None:
         n = 0
         while not self._stop.is_set():
-            # The process list is costlier to read than the device total.
-            self._sample(with_process=n % 10 == 0)
+            # The process list and the clocks cost more to read than the device total.
+            self._sample(slow_too=n % 10 == 0)
             n += 1
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> Sampler:
-        self._sample(with_process=True)
+        self.temperature_start = self.nv.temperature(self.h)
+        self._sample(slow_too=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self._sample(with_process=True)
+        self._sample(slow_too=True)
+        self.temperature_end = self.nv.temperature(self.h)
+
+    def clocks(self, settled: bool | None = None) -> Clocks:
+        return Clocks(
+            sm_mhz_min=min(self.sm) if self.sm else None,
+            sm_mhz_median=median(self.sm) if self.sm else None,
+            mem_mhz_min=min(self.mem) if self.mem else None,
+            mem_mhz_median=median(self.mem) if self.mem else None,
+            throttle=tuple(r for r in THROTTLE_REASONS if r in self.reasons),
+            temperature_start_c=self.temperature_start,
+            temperature_end_c=self.temperature_end,
+            settled=settled,
+        )

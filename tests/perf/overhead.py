@@ -21,6 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = 1.10
 
 
+REPEATS = 5  # fixed: a bare loop cannot follow the harness's stop rules
+
+
+def fixed_copy(config: str, into: str) -> str:
+    """The sweep with a fixed number of timed calls and a warmup of calls only, so that
+    the harness makes exactly the calls the bare loop makes."""
+    import yaml
+
+    sweep = yaml.safe_load(Path(config).read_text())
+    sweep.update(repeats=REPEATS, warmup_time=0)
+    path = Path(into) / "fixed.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    return str(path)
+
+
 def bare_loop(config: str) -> None:
     """The same calls as the harness makes, with nothing around them."""
     import torch
@@ -83,8 +98,9 @@ def main() -> int:
 
     ratios = []
     with tempfile.TemporaryDirectory() as out:
-        harness = [sys.executable, "-m", "bench", "run", args.config, "--out", out]
-        bare = [sys.executable, __file__, "--bare", "--config", args.config]
+        config = fixed_copy(args.config, out)
+        harness = [sys.executable, "-m", "bench", "run", config, "--out", out]
+        bare = [sys.executable, __file__, "--bare", "--config", config]
         print(f"{'pair':>4}  {'harness (s)':>11}  {'bare loop (s)':>13}  {'ratio':>6}", flush=True)
         for i in range(1, args.pairs + 1):
             a = timed(harness)
