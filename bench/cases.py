@@ -25,31 +25,34 @@ def expand(sweep: Sweep, specs: dict[str, ModelSpec]) -> list[Case]:
     """Cases grouped by (model, dtype), the unit one worker process handles; inside a
     group, smaller inputs first so that a card that runs out of memory does so last.
 
-    Video models get one case per frame count of the sweep; image models ignore the
-    frames axis (their cases have frames None)."""
+    Each model takes the sweep's axes, or those its entry in `models` gives. Video
+    models get one case per frame count; image models ignore the frames axis (their
+    cases have frames None)."""
     cases = []
-    for model, dtype in itertools.product(sweep.models, sweep.dtype):
+    for model in sweep.models:
         spec = specs[model]
-        tiling = tiling_in_force(spec, sweep.tiling.get(model))
-        frames = (sweep.frames or ()) if spec.is_video else (None,)
-        group = [
-            Case(
-                model=model,
-                op=op,
-                width=w,
-                height=h,
-                frames=f,
-                batch=batch,
-                dtype=dtype,
-                tiled=tiled,
-                tiling=tuple(tiling.items()) if tiled else None,
+        ax = {name: sweep.axis(model, name) for name in ("ops", "resolutions", "frames", "batch", "tiled")}
+        tiling = tiling_in_force(spec, sweep.axis(model, "tiling"))
+        frames = (ax["frames"] or ()) if spec.is_video else (None,)
+        for dtype in sweep.axis(model, "dtype"):
+            group = [
+                Case(
+                    model=model,
+                    op=op,
+                    width=w,
+                    height=h,
+                    frames=f,
+                    batch=batch,
+                    dtype=dtype,
+                    tiled=tiled,
+                    tiling=tuple(tiling.items()) if tiled else None,
+                )
+                for op, (w, h), f, batch, tiled in itertools.product(
+                    ax["ops"], ax["resolutions"], frames, ax["batch"], ax["tiled"]
+                )
+            ]
+            group.sort(
+                key=lambda c: (ax["ops"].index(c.op), c.width * c.height * (c.frames or 1), c.batch, c.tiled)
             )
-            for op, (w, h), f, batch, tiled in itertools.product(
-                sweep.ops, sweep.resolutions, frames, sweep.batch, sweep.tiled
-            )
-        ]
-        group.sort(
-            key=lambda c: (sweep.ops.index(c.op), c.width * c.height * (c.frames or 1), c.batch, c.tiled)
-        )
-        cases.extend(group)
+            cases.extend(group)
     return cases

@@ -58,16 +58,30 @@ class Sweep:
     output: str = "results/runs"
     registry: str | None = None  # None: the bundled configs/models.yaml
     source: str | None = field(default=None, compare=False)
+    # Axes given for one model in `models` ({name: sdxl, dtype: float32}), normalized
+    # like the sweep-wide ones; a model's other axes are the sweep-wide ones.
+    per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def axis(self, model: str, name: str) -> Any:
+        """One of AXES for one model: its own value, or the sweep's."""
+        own = self.per_model.get(model, {})
+        if name == "tiling":
+            return own.get("tiling", self.tiling.get(model))
+        return own.get(name, getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved sweep as stored in meta.json (and read back by from_dict)."""
         d = asdict(self)
-        d["resolutions"] = [f"{w}x{h}" for w, h in self.resolutions]
+        d["resolutions"] = _resolution_labels(self.resolutions)
         for key in ("models", "ops", "batch", "dtype", "tiled"):
             d[key] = list(d[key])
         if self.frames is not None:
             d["frames"] = list(self.frames)
         d.pop("source")
+        per_model = d.pop("per_model")
+        d["models"] = [
+            {"name": m, **_axes_to_dict(per_model[m])} if m in per_model else m for m in self.models
+        ]
         return d
 
     def specs(self) -> dict[str, ModelSpec]:
@@ -75,7 +89,9 @@ class Sweep:
         return {name: registry[name] for name in self.models}
 
 
-FIELDS = {f for f in Sweep.__dataclass_fields__ if f != "source"}
+FIELDS = {f for f in Sweep.__dataclass_fields__ if f not in ("source", "per_model")}
+# What a model's entry in `models` may set for itself.
+AXES = ("ops", "resolutions", "frames", "batch", "dtype", "tiled", "tiling")
 REQUIRED = ("name", "models", "ops", "resolutions")
 
 
@@ -120,51 +136,63 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         raise bad("registry", f"no such file {registry_path}")
     registry = load_registry(registry_path)
 
-    models = _strings(raw["models"], "models", bad)
-    for m in models:
-        if m not in registry:
-            raise bad("models", f"unknown model {shown(m)}; known: {', '.join(registry)}")
+    models, entries = _models(raw["models"], registry, bad)
     ops = _strings(raw["ops"], "ops", bad, allowed=OPS)
     dtypes = _strings(raw.get("dtype", "float16"), "dtype", bad, allowed=DTYPES)
-    resolutions = tuple(
-        dict.fromkeys(_resolution(r, bad) for r in _as_list(raw["resolutions"], "resolutions", bad))
-    )
-    batch = tuple(
-        dict.fromkeys(_positive_int(b, "batch", bad) for b in _as_list(raw.get("batch", 1), "batch", bad))
-    )
-    tiled_raw = _as_list(raw.get("tiled", False), "tiled", bad)
-    if not all(isinstance(t, bool) for t in tiled_raw):
-        raise bad("tiled", "must be true, false or a list of them, e.g. [false, true]")
-    tiled = tuple(dict.fromkeys(tiled_raw))
+    resolutions = _resolutions(raw["resolutions"], "resolutions", bad)
+    batch = _batch(raw.get("batch", 1), "batch", bad)
+    tiled = _tiled(raw.get("tiled", False), "tiled", bad)
+    per_model: dict[str, dict[str, Any]] = {}
+    for i, (m, entry) in enumerate(entries.items()):
+        where = f"models[{i}]"
+        for key in entry:
+            if key != "name" and key not in AXES:
+                raise bad(f"{where}.{key}", f"not an axis a model can set; allowed: {', '.join(AXES)}")
+        own: dict[str, Any] = {}
+        if "ops" in entry:
+            own["ops"] = _strings(entry["ops"], f"{where}.ops", bad, allowed=OPS)
+        if "dtype" in entry:
+            own["dtype"] = _strings(entry["dtype"], f"{where}.dtype", bad, allowed=DTYPES)
+        if "resolutions" in entry:
+            own["resolutions"] = _resolutions(entry["resolutions"], f"{where}.resolutions", bad)
+        if "batch" in entry:
+            own["batch"] = _batch(entry["batch"], f"{where}.batch", bad)
+        if "tiled" in entry:
+            own["tiled"] = _tiled(entry["tiled"], f"{where}.tiled", bad)
+        if "frames" in entry:
+            if not registry[m].is_video:
+                raise bad(f"{where}.frames", f"{m} is an image model; it has no frames axis")
+            own["frames"] = _frames(entry["frames"], [registry[m]], bad, fld=f"{where}.frames")
+        if "tiling" in entry:
+            if m in (raw.get("tiling") or {}):
+                raise bad(f"{where}.tiling", f"{m}'s tiling is also given in `tiling`; give it in one place")
+            own["tiling"] = _knobs(registry[m], entry["tiling"], f"{where}.tiling", bad)
+        per_model[m] = own
 
-    frames = _frames(raw.get("frames"), [registry[m] for m in models], bad)
+    # frames: sweep-wide for the video models that give none of their own
+    video_without = [registry[m] for m in models if "frames" not in per_model.get(m, {})]
+    frames = _frames(raw.get("frames"), video_without, bad)
     for m in models:
         step = registry[m].spatial_compression
-        for w, h in resolutions:
+        own = per_model.get(m, {})
+        fld = f"models[{list(entries).index(m)}].resolutions" if "resolutions" in own else "resolutions"
+        for w, h in own.get("resolutions", resolutions):
             if w % step or h % step:
                 raise bad(
-                    "resolutions",
+                    fld,
                     f"{w}x{h} does not suit {m}: its sides must be multiples of {step}, "
                     f"{m}'s spatial compression (pixels per latent)",
                 )
 
-    tiling = raw.get("tiling")
-    tiling = {} if tiling is None else tiling
-    if not isinstance(tiling, dict):
+    given = raw.get("tiling")
+    given = {} if given is None else given
+    if not isinstance(given, dict):
         raise bad("tiling", "must map model names to tiling knobs")
-    for model, knobs in tiling.items():
+    tiling = {}
+    for model, knobs in given.items():
         if model not in models:
             raise bad(f"tiling.{model}", "overrides tiling for a model that is not in `models`")
-        if not isinstance(knobs, dict):
-            raise bad(f"tiling.{model}", "must be a mapping of tiling knobs")
-        spec = registry[model]
-        for knob, value in knobs.items():
-            why = check_knob(
-                spec.tiling_kind, knob, value, spec.spatial_compression, spec.temporal_compression
-            )
-            if why:
-                raise bad(f"tiling.{model}.{knob}", why)
-        _check_strides(spec, knobs, bad)
+        tiling[model] = _knobs(registry[model], knobs, f"tiling.{model}", bad)
 
     warmup = raw.get("warmup", 1)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
@@ -204,7 +232,7 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         batch=batch,
         dtype=dtypes,
         tiled=tiled,
-        tiling={m: normalize_knobs(registry[m].tiling_kind, k) for m, k in tiling.items()},
+        tiling=tiling,
         warmup=warmup,
         warmup_time=warmup_time,
         repeats=repeats,
@@ -219,42 +247,109 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         output=output,
         registry=registry_path,
         source=str(source) if source else None,
+        per_model={m: own for m, own in per_model.items() if own},
     )
 
 
-def _frames(value: Any, specs: list[ModelSpec], bad) -> tuple[int, ...] | None:
-    """The frames axis: needed by video models, checked against each one's frame
-    rule up front; an image model has no frames axis and ignores it."""
+def _frames(value: Any, specs: list[ModelSpec], bad, fld: str = "frames") -> tuple[int, ...] | None:
+    """A frames axis: needed by video models, checked against each one's frame rule
+    up front; an image model has no frames axis and ignores it."""
     video = [s for s in specs if s.is_video]
     if value is None:
         if video:
             names = ", ".join(s.name for s in video)
             example = ", ".join(str(1 + frame_step(video[0].frame_rule) * k) for k in (4, 8))
             raise bad(
-                "frames",
+                fld,
                 f"missing; {names} {'is a video model' if len(video) == 1 else 'are video models'} "
                 f"and need{'s' if len(video) == 1 else ''} frame counts, e.g. frames: [{example}]",
             )
         return None
     if not video:
         raise bad(
-            "frames",
+            fld,
             "none of the models is a video model, so there is no frames axis; "
             "remove frames or add a video model",
         )
-    frames = tuple(dict.fromkeys(_positive_int(f, "frames", bad) for f in _as_list(value, "frames", bad)))
+    frames = tuple(dict.fromkeys(_positive_int(f, fld, bad) for f in _as_list(value, fld, bad)))
     for spec in video:
         for f in frames:
             if not spec.frames_ok(f):
                 raise bad(
-                    "frames",
+                    fld,
                     f"{f} is not a valid frame count for {spec.name}: its frame counts are "
                     f"{spec.frame_rule_text()}",
                 )
     return frames
 
 
-def _check_strides(spec: ModelSpec, overrides: dict[str, Any], bad) -> None:
+def _models(value: Any, registry: dict[str, ModelSpec], bad) -> tuple[tuple[str, ...], dict[str, dict]]:
+    """The model names, and the entries that set axes of their own: `sdxl` or
+    `{name: sdxl, dtype: float32}`."""
+    items = _as_list(value, "models", bad)
+    names, entries = [], {}
+    for i, item in enumerate(items):
+        entry = item if isinstance(item, dict) else None
+        name = entry.get("name") if entry is not None else item
+        if not isinstance(name, str):
+            where = f"models[{i}].name" if entry is not None else "models"
+            raise bad(where, f"must be a model name, or a mapping with `name` and axes, got {shown(item)}")
+        if name not in registry:
+            raise bad("models", f"unknown model {shown(name)}; known: {', '.join(registry)}")
+        if name in names:
+            if entry is None and name not in entries:
+                continue  # a plain name twice is the same model
+            raise bad("models", f"{name} is listed twice; give its axes in one entry")
+        names.append(name)
+        if entry is not None:
+            entries[name] = entry
+    return tuple(names), entries
+
+
+def _resolutions(value: Any, fld: str, bad) -> tuple[tuple[int, int], ...]:
+    return tuple(dict.fromkeys(_resolution(r, bad, fld) for r in _as_list(value, fld, bad)))
+
+
+def _batch(value: Any, fld: str, bad) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(_positive_int(b, fld, bad) for b in _as_list(value, fld, bad)))
+
+
+def _tiled(value: Any, fld: str, bad) -> tuple[bool, ...]:
+    items = _as_list(value, fld, bad)
+    if not all(isinstance(t, bool) for t in items):
+        raise bad(fld, "must be true, false or a list of them, e.g. [false, true]")
+    return tuple(dict.fromkeys(items))
+
+
+def _knobs(spec: ModelSpec, knobs: Any, fld: str, bad) -> dict[str, Any]:
+    if not isinstance(knobs, dict):
+        raise bad(fld, "must be a mapping of tiling knobs")
+    for knob, value in knobs.items():
+        why = check_knob(spec.tiling_kind, knob, value, spec.spatial_compression, spec.temporal_compression)
+        if why:
+            raise bad(f"{fld}.{knob}", why)
+    _check_strides(spec, knobs, bad, fld)
+    return normalize_knobs(spec.tiling_kind, knobs)
+
+
+def _resolution_labels(resolutions) -> list[str]:
+    return [f"{w}x{h}" for w, h in resolutions]
+
+
+def _axes_to_dict(own: dict[str, Any]) -> dict[str, Any]:
+    """A model's own axes as a sweep file writes them (from_dict reads them back)."""
+    out = {}
+    for key, value in own.items():
+        if key == "resolutions":
+            out[key] = _resolution_labels(value)
+        elif key == "tiling":
+            out[key] = dict(value)
+        else:
+            out[key] = list(value)
+    return out
+
+
+def _check_strides(spec: ModelSpec, overrides: dict[str, Any], bad, prefix: str) -> None:
     """A stride larger than its tile, with the registry's defaults filled in, is
     refused; the field named is the knob the sweep set (the stride if it set both)."""
     merged = {**spec.tiling, **overrides}
@@ -266,7 +361,7 @@ def _check_strides(spec: ModelSpec, overrides: dict[str, Any], bad) -> None:
     defaults = [k for k in (stride, tile) if k not in overrides]
     if defaults:
         why += f" ({' and '.join(defaults)} {'is' if len(defaults) == 1 else 'are'} {spec.name}'s default)"
-    raise bad(f"tiling.{spec.name}.{fld}", why)
+    raise bad(f"{prefix}.{fld}", why)
 
 
 def _as_list(value: Any, fld: str, bad) -> list:
@@ -308,20 +403,20 @@ def _positive_int(value: Any, fld: str, bad) -> int:
     return value
 
 
-def _resolution(value: Any, bad) -> tuple[int, int]:
+def _resolution(value: Any, bad, fld: str = "resolutions") -> tuple[int, int]:
     """`512` is 512x512; `768x512` is width 768, height 512."""
     why = (
         f"{shown(value)} is not a resolution; use a positive multiple of 8 like 512 or 768x512 (WIDTHxHEIGHT)"
     )
     if isinstance(value, bool):
-        raise bad("resolutions", why)
+        raise bad(fld, why)
     if isinstance(value, int):
         w = h = value
     elif isinstance(value, str) and RESOLUTION_RE.match(value.strip()):
         m = RESOLUTION_RE.match(value.strip())
         w, h = int(m.group(1)), int(m.group(2))
     else:
-        raise bad("resolutions", why)
+        raise bad(fld, why)
     if w <= 0 or h <= 0 or w % 8 or h % 8:
-        raise bad("resolutions", why)
+        raise bad(fld, why)
     return (w, h)

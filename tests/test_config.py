@@ -176,7 +176,7 @@ BAD_FIELDS = [
     ),
     ("unknown-dtype-scalar", {"dtype": "fp16"}, ["dtype", "'fp16'", "float16, bfloat16, float32"]),
     ("unknown-op", {"ops": ["encode", "roundtrip"]}, ["ops", "'roundtrip'", "encode, decode"]),
-    ("models-int", {"models": 5}, ["models", "must be a name or a list of names", "got 5"]),
+    ("models-int", {"models": 5}, ["models", "must be a model name", "got 5"]),
     ("models-empty", {"models": []}, ["models", "must not be empty"]),
     ("resolutions-empty", {"resolutions": []}, ["resolutions", "must not be empty"]),
     ("repeats-str", {"repeats": "three"}, ["repeats", "positive integer", "'three'"]),

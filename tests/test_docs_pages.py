@@ -15,7 +15,7 @@ from bench.cases import expand
 from bench.config import load_sweep
 from bench.docs.check import check_page
 from bench.docs.pages import find_blocks, read_lines, tables_in
-from bench.docs.published import CARD_MEMORY, import_page, read_page, spec_for_page
+from bench.docs.published import card_total, import_page, read_page, spec_for_page
 from bench.docs.spec import load_spec
 from bench.docs.tables import Measurements, render_block
 from bench.docs.update import plan_update, update_page
@@ -53,7 +53,7 @@ def test_round_trip_byte_for_byte(imported, page, title):
     spec = load_spec(SPECS / PAGES[page])
     block = next(b for b in spec.blocks if b.title == title)
     data = Measurements(imported[page])
-    rendered = render_block(block, data, "en", spec.dtype, spec.batch, strict=True)
+    rendered = render_block(block, data, "en", block.dtype, spec.batch, strict=True)
     assert rendered == page_tables(DOCS / page)[title]
 
 
@@ -86,7 +86,7 @@ def test_imported_runs_follow_the_run_format(imported):
     assert oom[0].time is None and oom[0].mem.percent is None
     ok = next(r for r in rtx3080 if r.case.model == "sd-v1" and r.case.op == "encode" and r.case.width == 512)
     assert ok.time.median == 0.036 and ok.mem.percent == 8.51761
-    assert ok.mem.total == CARD_MEMORY["NVIDIA GeForce RTX 3080"] == 10 * 2**30
+    assert ok.mem.total == card_total("NVIDIA GeForce RTX 3080") == 10240 * 2**20  # as nvidia-smi says
     assert ok.mem.peak_reserved == round(8.51761 / 100 * 10 * 2**30)
     assert ok.approximate is True and "approximate" in open_run(runs[0]).meta.approximate
     tiled = next(r for r in rtx3080 if r.case.model == "sd-v1" and r.case.tiled)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from bench.commands import EXIT_FAILURES, EXIT_OK
+from bench.commands import EXIT_FAILURES, EXIT_OK, amount
 
 HELP = "update, check or import the tables of a documentation page"
 DESCRIPTION = (
     "update: replace the table inside each <details><summary>TITLE</summary> block a "
     "spec names, leaving every other byte of the page as it was.\n"
     "check: lint every table of a page.\n"
+    "verify: hold runs against the page's published figures, cell by cell.\n"
     "import: read a page's published tables back into runs (one per device).\n\n"
-    "exit status: 0 ok, 1 the page would change (update --check) or has problems (check), "
+    "exit status: 0 ok, 1 the page would change (update --check), has problems (check) or\n"
+    "is not reproduced (verify: a cell outside the tolerance or made in another setup), "
     "2 bad input (the page is left untouched)."
 )
 
@@ -32,6 +34,28 @@ def add_arguments(p) -> None:
     check = verbs.add_parser("check", help="lint the tables of pages; exit 1 on any problem")
     check.add_argument("pages", nargs="+", metavar="PAGE")
     check.add_argument("--lang", choices=LANGS, help="also flag headers and OOM words not of this language")
+    update.add_argument(
+        "--only-listed",
+        action="store_true",
+        help="rows for the spec's listed devices only; other runs unused",
+    )
+    verify = verbs.add_parser(
+        "verify", help="hold runs against a page's published figures; exit 1 where one does not reproduce"
+    )
+    verify.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    verify.add_argument("--page", required=True, metavar="PAGE", help="the published page")
+    verify.add_argument("--spec", required=True, metavar="SPEC", help="its table spec (configs/docs/*.yaml)")
+    verify.add_argument(
+        "--tolerance", type=amount, default=10.0, metavar="PCT", help="memory, %% (default 10)"
+    )
+    verify.add_argument(
+        "--time-tolerance",
+        type=amount,
+        default=10.0,
+        metavar="PCT",
+        help="time, %% (default 10; same card only)",
+    )
+    verify.add_argument("--format", choices=("text", "md", "json"), default="text", help="default: text")
     imp = verbs.add_parser("import", help="read a page's published tables into runs, one per device")
     imp.add_argument("page", metavar="PAGE")
     imp.add_argument("--out", required=True, metavar="DIR", help="where the run folders go")
@@ -39,7 +63,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    return {"update": _update, "check": _check, "import": _import}[args.docs_command](args)
+    return {"update": _update, "check": _check, "import": _import, "verify": _verify}[args.docs_command](args)
 
 
 def _update(args) -> int:
@@ -75,6 +99,22 @@ def _check(args) -> int:
         return EXIT_FAILURES
     print(f"{', '.join(args.pages)}: tables ok")
     return EXIT_OK
+
+
+def _verify(args) -> int:
+    from bench.docs.spec import load_spec
+    from bench.docs.tables import Measurements
+    from bench.docs.verify import render, verify
+
+    result = verify(
+        args.page,
+        load_spec(args.spec),
+        Measurements(args.runs),
+        args.tolerance / 100,
+        args.time_tolerance / 100,
+    )
+    print(render(result, args.format))
+    return EXIT_FAILURES if result.failed else EXIT_OK
 
 
 def _import(args) -> int:

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cards import card_mib, load_cards
 from bench.cases import tiling_in_force
 from bench.config import load_sweep
 from bench.docs.labels import oom_words
@@ -27,33 +28,17 @@ from bench.docs.pages import (
     strip_end,
     tables_in,
 )
-from bench.docs.spec import SIZE_RE, DocSpec, load_spec, shipped_specs
+from bench.docs.spec import SIZE_RE, BlockSpec, DocSpec, load_spec, shipped_specs
 from bench.docs.styles import parse_percent, parse_time
 from bench.errors import BadInput, shown
 from bench.record import Case, CaseRecord, Memory, RunMeta, Timing
 from bench.registry import load_registry
 from bench.store import RunWriter, slug
 
-GIB = 2**30
-# Nominal memory of the cards in the published tables (and a few like them). The
-# memory CUDA reports is a little less; imported bytes are approximate either way.
-CARD_MEMORY = {
-    "NVIDIA GeForce RTX 4090": 24 * GIB,
-    "NVIDIA GeForce RTX 4080 SUPER": 16 * GIB,
-    "NVIDIA GeForce RTX 4080": 16 * GIB,
-    "NVIDIA GeForce RTX 4070 Ti SUPER": 16 * GIB,
-    "NVIDIA GeForce RTX 4070 Ti": 12 * GIB,
-    "NVIDIA GeForce RTX 4070": 12 * GIB,
-    "NVIDIA GeForce RTX 3090 Ti": 24 * GIB,
-    "NVIDIA GeForce RTX 3090": 24 * GIB,
-    "NVIDIA GeForce RTX 3080 Ti": 12 * GIB,
-    "NVIDIA GeForce RTX 3080": 10 * GIB,
-    "NVIDIA GeForce RTX 3070 Ti": 8 * GIB,
-    "NVIDIA GeForce RTX 3070": 8 * GIB,
-}
+MIB = 2**20
 APPROXIMATE = (
     "imported from a published table: time_s holds only the median; mem.peak_reserved is "
-    "mem.percent of the card's nominal memory (mem.total), approximate"
+    "mem.percent of the card's total memory in configs/cards.yaml (mem.total), approximate"
 )
 
 
@@ -80,45 +65,52 @@ def read_page(page: str | Path, spec: DocSpec) -> list[Published]:
     missing = [b.title for b in spec.blocks if b.title not in blocks]
     if missing:
         raise BadInput(page, None, "no <details><summary> block titled " + ", ".join(map(repr, missing)))
-    tiling = _tiling(spec)
-    dtype = spec.dtype or "float16"
+    setups = block_setups(spec)
     found = []
     for bs in spec.blocks:
-        block = blocks[bs.title]
-        table = block_table(page, lines, block)
-        start, end = table.start, table.end
-        header = split_row(lines[start])
-        n = len(header)
-        if n not in (4, 6) or end - start < 2 or not is_delimiter_row(lines[start + 1]):
-            raise BadInput(page, f"line {start + 1}", "not a table of 4 or 6 columns with a delimiter row")
-        for i in range(start + 2, end):
-            where = f"{page}:{i + 1}"
-            cells = split_row(lines[i])
-            if len(cells) != n or not strip_end(lines[i]).rstrip().endswith("|"):
-                raise BadInput(
-                    page,
-                    f"line {i + 1}",
-                    f"row has {len(cells)} cells, the header {n}; see `vae-bench docs check`",
-                )
-            device, size = cells[0], cells[1]
-            m = SIZE_RE.match(size)
-            if not m:
-                raise BadInput(page, f"line {i + 1}", f"{shown(size)} is not a resolution like 512x512")
-            w, h = int(m.group(1)), int(m.group(2))
-            frames = int(m.group(3)) if m.group(3) else None
-            for tiled, (t_text, m_text) in zip((False, True), (cells[2:4], cells[4:6]), strict=False):
-                case = Case(
-                    model=bs.model,
-                    op=bs.op,
-                    width=w,
-                    height=h,
-                    frames=frames,
-                    batch=spec.batch,
-                    dtype=dtype,
-                    tiled=tiled,
-                    tiling=tuple(tiling[bs.model].items()) if tiled else None,
-                )
-                found.append(_published(device, case, t_text, m_text, where))
+        table = block_table(page, lines, blocks[bs.title])
+        found += read_table(page, lines, table, bs, spec.batch, *setups[bs.title])
+    return found
+
+
+def read_table(
+    page: Path, lines: list[str], table, bs: BlockSpec, batch: int, dtype: str, tiling: dict
+) -> list[Published]:
+    """The cells of one block's table, as cases of the block's setup."""
+    start, end = table.start, table.end
+    header = split_row(lines[start])
+    n = len(header)
+    if n not in (4, 6) or end - start < 2 or not is_delimiter_row(lines[start + 1]):
+        raise BadInput(page, f"line {start + 1}", "not a table of 4 or 6 columns with a delimiter row")
+    found = []
+    for i in range(start + 2, end):
+        where = f"{page}:{i + 1}"
+        cells = split_row(lines[i])
+        if len(cells) != n or not strip_end(lines[i]).rstrip().endswith("|"):
+            raise BadInput(
+                page,
+                f"line {i + 1}",
+                f"row has {len(cells)} cells, the header {n}; see `vae-bench docs check`",
+            )
+        device, size = cells[0], cells[1]
+        m = SIZE_RE.match(size)
+        if not m:
+            raise BadInput(page, f"line {i + 1}", f"{shown(size)} is not a resolution like 512x512")
+        w, h = int(m.group(1)), int(m.group(2))
+        frames = int(m.group(3)) if m.group(3) else None
+        for tiled, (t_text, m_text) in zip((False, True), (cells[2:4], cells[4:6]), strict=False):
+            case = Case(
+                model=bs.model,
+                op=bs.op,
+                width=w,
+                height=h,
+                frames=frames,
+                batch=batch,
+                dtype=dtype,
+                tiled=tiled,
+                tiling=tuple(tiling.items()) if tiled else None,
+            )
+            found.append(_published(device, case, t_text, m_text, where))
     return found
 
 
@@ -134,21 +126,30 @@ def _published(device: str, case: Case, t_text: str, m_text: str, where: str) ->
     return Published(device, case, "ok", time[0], pct, where)
 
 
-def _tiling(spec: DocSpec) -> dict[str, dict]:
-    """The knobs in force per model: the sweep's overrides on the registry's defaults."""
-    if spec.sweep is not None:
-        sweep = load_sweep(spec.sweep)
-        registry = load_registry(sweep.registry)
-        overrides = sweep.tiling
-    else:
-        registry = load_registry(spec.registry)
-        overrides = {}
-    return {b.model: tiling_in_force(registry[b.model], overrides.get(b.model)) for b in spec.blocks}
+def block_setups(spec: DocSpec) -> dict[str, tuple[str, dict]]:
+    """(dtype, tiling knobs in force) of each block's figures: what the block states,
+    then what the sweep behind the spec says for the model, then the registry's
+    defaults (and float16)."""
+    sweep = load_sweep(spec.sweep) if spec.sweep is not None else None
+    registry = load_registry(sweep.registry if sweep else spec.registry)
+    setups = {}
+    for b in spec.blocks:
+        overrides = {**((sweep.axis(b.model, "tiling") or {}) if sweep else {}), **b.tiling_dict}
+        dtypes = sweep.axis(b.model, "dtype") if sweep and b.model in sweep.models else ()
+        dtype = b.dtype or (dtypes[0] if len(dtypes) == 1 else "float16")
+        setups[b.title] = (dtype, tiling_in_force(registry[b.model], overrides))
+    return setups
+
+
+def card_total(device: str) -> int | None:
+    """The card's total memory in bytes, from configs/cards.yaml, or None."""
+    mib = card_mib(load_cards(), device)
+    return round(mib * MIB) if mib is not None else None
 
 
 def record(p: Published) -> CaseRecord:
     """A published cell pair as a case record, marked approximate, with where it stands."""
-    total = CARD_MEMORY.get(p.device)
+    total = card_total(p.device)
     ok = p.status == "ok"
     mem = Memory(
         peak_reserved=round(p.percent / 100 * total) if ok and total else None,
@@ -180,8 +181,8 @@ def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str |
     sweep = load_sweep(spec.sweep).to_dict() if spec.sweep else None
     written = []
     for d in devices:
-        total = CARD_MEMORY.get(d)
-        warnings = [] if total else [f"{d}: total memory unknown; mem.total and byte figures are null"]
+        total = card_total(d)
+        warnings = [] if total else [f"{d}: not in configs/cards.yaml; mem.total and byte figures are null"]
         meta = RunMeta(
             name=spec.name,
             status="complete",

@@ -18,14 +18,14 @@ from bench.docs.labels import LANGS, VARIANTS
 from bench.docs.styles import STYLES
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
-from bench.registry import CONFIGS_DIR, load_registry
+from bench.registry import CONFIGS_DIR, check_knob, load_registry, normalize_knobs
 
 SPECS_DIR = CONFIGS_DIR / "docs"
 ROW_ORDERS = ("device", "resolution")
 SIZE_RE = re.compile(r"^(\d+)x(\d+)(?:x(\d+))?$")
 
 _TOP = {"name", "lang", "dtype", "batch", "sweep", "registry", "blocks"}
-_BLOCK = {"title", "model", "op", "style", "labels", "devices", "resolutions", "rows"}
+_BLOCK = {"title", "model", "op", "style", "labels", "devices", "resolutions", "rows", "dtype", "tiling"}
 _BLOCK_REQUIRED = ("title", "model", "op", "style")
 
 
@@ -39,13 +39,20 @@ class BlockSpec:
     devices: tuple[str, ...] | None = None  # None: every device of the runs, in run order
     resolutions: tuple[str, ...] | None = None  # "WxH" or "WxHxF"; None: all, smallest first
     rows: str = "device"  # "device": each device's resolutions together; "resolution": the reverse
+    # The setup the block's figures were made with: runs made otherwise are refused.
+    dtype: str | None = None  # the block's own, else the spec's; None: the one the runs hold
+    tiling: tuple[tuple[str, Any], ...] | None = None  # knobs its tiled figures ran with
+
+    @property
+    def tiling_dict(self) -> dict[str, Any]:
+        return dict(self.tiling or ())
 
 
 @dataclass(frozen=True)
 class DocSpec:
     name: str
     lang: str
-    dtype: str | None  # None: the one dtype the runs hold
+    dtype: str | None  # blocks without their own: None, the one dtype the runs hold
     batch: int
     blocks: tuple[BlockSpec, ...]
     sweep: Path | None = None  # the sweep behind the tables; `docs import` takes tiling from it
@@ -127,6 +134,10 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> DocSpec:
         rows = b.get("rows", "device")
         if rows not in ROW_ORDERS:
             raise bad(f"{where}.rows", f"must be one of {', '.join(ROW_ORDERS)}, got {shown(rows)}")
+        block_dtype = b.get("dtype", dtype)
+        if block_dtype is not None and block_dtype not in DTYPES:
+            raise bad(f"{where}.dtype", f"must be one of {', '.join(DTYPES)}, got {shown(block_dtype)}")
+        knobs = _knobs(b.get("tiling"), registry[b["model"]], f"{where}.tiling", bad)
         blocks.append(
             BlockSpec(
                 title=" ".join(title.split()),
@@ -137,6 +148,8 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> DocSpec:
                 devices=_devices(b.get("devices"), f"{where}.devices", bad),
                 resolutions=_sizes(b.get("resolutions"), f"{where}.resolutions", bad),
                 rows=rows,
+                dtype=block_dtype,
+                tiling=knobs,
             )
         )
     titles = [b.title for b in blocks]
@@ -168,6 +181,20 @@ def _path(value: Any, base: Path, fld: str, bad) -> Path | None:
     if not path.is_file():
         raise bad(fld, f"no such file {path}")
     return path
+
+
+def _knobs(value: Any, spec, fld: str, bad) -> tuple[tuple[str, Any], ...] | None:
+    """Tiling knobs as the registry allows them for the block's model (those named
+    only: the others are not checked)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise bad(fld, "must be a mapping of tiling knobs, e.g. {tile_sample_min_size: 512}")
+    for knob, v in value.items():
+        why = check_knob(spec.tiling_kind, knob, v, spec.spatial_compression, spec.temporal_compression)
+        if why:
+            raise bad(f"{fld}.{knob}", why)
+    return tuple(sorted(normalize_knobs(spec.tiling_kind, value).items()))
 
 
 def _devices(value: Any, fld: str, bad) -> tuple[str, ...] | None:

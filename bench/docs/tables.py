@@ -9,6 +9,7 @@ Reads the store only.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from bench.docs.styles import Cell, Row, render
 from bench.errors import BadInput, shown
 from bench.files import write_atomic
 from bench.record import CaseRecord
-from bench.store import open_run
+from bench.store import Run, open_run
 
 TABLES_MD = "tables.md"
 
@@ -36,42 +37,49 @@ class Key:
 
 
 class Measurements:
-    """Every case of several runs, by device name and case parameters."""
+    """Every case of several runs, by device name and case parameters; which run each
+    came from, and which runs a rendering has used."""
 
     def __init__(self, run_dirs: Sequence[str | Path]):
         if not run_dirs:
             raise BadInput(None, "runs", "give at least one run folder")
         self.records: dict[Key, CaseRecord] = {}
         self.devices: list[str] = []  # in the order the runs were given
-        owner: dict[Key, Path] = {}
+        self.runs: list[Run] = []
+        self.owner: dict[Key, Path] = {}
+        self.used: set[Path] = set()  # runs a rendered row took a figure from
         for run_dir in run_dirs:
             run = open_run(run_dir, strict=True)
-            run_dir = run.path
             device = run.meta.device_name
             if not isinstance(device, str) or not device:
                 raise BadInput(
-                    run_dir / "meta.json", "device.name", "missing: the run does not name its device"
+                    run.path / "meta.json", "device.name", "missing: the run does not name its device"
                 )
-            if "|" in device or not device.isprintable():
+            self.runs.append(run)
+            self.add(device, run.records, run.path)
+
+    def add(self, device: str, records: Sequence[CaseRecord], source: Path) -> None:
+        """A device's records, from a run folder or (docs update) from the page itself."""
+        if "|" in device or not device.isprintable():
+            raise BadInput(
+                source,
+                "device.name",
+                f"{shown(device)} cannot stand in a table cell (it holds a | or a line break)",
+            )
+        if device not in self.devices:
+            self.devices.append(device)
+        for rec in records:
+            c = rec.case
+            key = Key(device, c.model, c.op, c.dtype, c.batch, c.size_label, c.tiled)
+            if key in self.owner and self.owner[key] != source:
                 raise BadInput(
-                    run_dir / "meta.json",
-                    "device.name",
-                    f"{shown(device)} cannot stand in a table cell (it holds a | or a line break)",
+                    source,
+                    None,
+                    f"devices collide: {self.owner[key]} holds the same case on {shown(device)} "
+                    f"({rec.label}); give one run per device and case",
                 )
-            if device not in self.devices:
-                self.devices.append(device)
-            for rec in run.records:
-                c = rec.case
-                key = Key(device, c.model, c.op, c.dtype, c.batch, c.size_label, c.tiled)
-                if key in owner and owner[key] != run_dir:
-                    raise BadInput(
-                        run_dir,
-                        None,
-                        f"devices collide: {owner[key]} holds the same case on {shown(device)} "
-                        f"({rec.label}); give one run per device and case",
-                    )
-                owner[key] = run_dir
-                self.records[key] = rec
+            self.owner[key] = source
+            self.records[key] = rec
 
     def groups(self) -> list[tuple[str, str, str, int]]:
         """(model, op, dtype, batch) of every table the runs can fill, in stored order."""
@@ -82,6 +90,48 @@ class Measurements:
             dict.fromkeys(k.dtype for k in self.records if (k.model, k.op, k.batch) == (model, op, batch))
         )
 
+    def get(self, key: Key) -> CaseRecord | None:
+        rec = self.records.get(key)
+        if rec is not None:
+            self.used.add(self.owner[key])
+        return rec
+
+
+def check_setup(block: BlockSpec, data: Measurements, batch: int) -> None:
+    """Bad input for a run whose cases of the block's model and op were made in another
+    dtype, or tiled with other knobs, than the block says its figures were."""
+    if block.dtype is None and not block.tiling:
+        return
+    for run in data.runs:
+        mine = [
+            r
+            for r in run.records
+            if (r.case.model, r.case.op, r.case.batch) == (block.model, block.op, batch)
+        ]
+        if not mine:
+            continue
+        where = f"block {block.title!r}"
+        dtypes = sorted({r.case.dtype for r in mine})
+        if block.dtype is not None and block.dtype not in dtypes:
+            raise BadInput(
+                run.path,
+                None,
+                f"{where}: this run made {block.model} {block.op} in {', '.join(dtypes)}; the block's "
+                f"figures were made in {block.dtype} (see the spec)",
+            )
+        for r in mine:
+            if not r.case.tiled or (block.dtype is not None and r.case.dtype != block.dtype):
+                continue
+            knobs = r.case.tiling_dict or {}
+            for knob, value in block.tiling_dict.items():
+                if knobs.get(knob) != value:
+                    raise BadInput(
+                        run.path,
+                        None,
+                        f"{where}: this run tiled {block.model} {block.op} with {knob} "
+                        f"{shown(knobs.get(knob))}; the block's figures were made with {value}",
+                    )
+
 
 def cell(rec: CaseRecord | None) -> Cell:
     if rec is None:
@@ -90,7 +140,12 @@ def cell(rec: CaseRecord | None) -> Cell:
 
 
 def block_rows(
-    block: BlockSpec, data: Measurements, dtype: str | None, batch: int, strict: bool
+    block: BlockSpec,
+    data: Measurements,
+    dtype: str | None,
+    batch: int,
+    strict: bool,
+    only_listed: bool = False,
 ) -> tuple[list[Row], bool]:
     """The rows of one table, and whether it has tiled columns.
 
@@ -104,9 +159,9 @@ def block_rows(
     present_devices = [d for d in data.devices if any(k.device == d for k in keys)]
     present_sizes = sorted({k.size for k in keys}, key=size_key)
     if strict:
-        devices = list(block.devices or present_devices)
+        listed = list(block.devices or present_devices)
         sizes = list(block.resolutions or present_sizes)
-        for d in devices:
+        for d in listed:
             if d not in present_devices:
                 known = ", ".join(repr(x) for x in present_devices) or "none"
                 raise BadInput(
@@ -114,6 +169,13 @@ def block_rows(
                     f"block {block.title!r}",
                     f"no run holds {block.model} {block.op} ({dtype}) on {d!r}; runs given have: {known}",
                 )
+        # A device the spec does not list still gets its rows, after the listed ones.
+        unlisted = [] if only_listed else [d for d in present_devices if d not in listed]
+        for d in unlisted:
+            warnings.warn(
+                f"block {block.title!r}: {d} is not among the spec's devices; its rows go last", stacklevel=2
+            )
+        devices = listed + unlisted
     else:
         devices = _ordered(block.devices, present_devices)
         sizes = _ordered(block.resolutions, present_sizes)
@@ -126,9 +188,7 @@ def block_rows(
     )
     rows = []
     for device, size in pairs:
-        recs = [
-            data.records.get(Key(device, block.model, block.op, dtype, batch, size, t)) for t in (False, True)
-        ]
+        recs = [data.get(Key(device, block.model, block.op, dtype, batch, size, t)) for t in (False, True)]
         if not strict and all(r is None for r in recs):
             continue
         if strict:
@@ -203,8 +263,9 @@ def render_block(
     dtype: str | None = None,
     batch: int = 1,
     strict: bool = False,
+    only_listed: bool = False,
 ) -> str:
-    rows, tiled = block_rows(block, data, dtype, batch, strict)
+    rows, tiled = block_rows(block, data, dtype, batch, strict, only_listed)
     return render(block.style, rows, labels_for(block, lang), tiled=tiled)
 
 
@@ -237,7 +298,7 @@ def tables_markdown(
     if spec is None:
         blocks = default_blocks(data, lang, style)
     else:
-        blocks = [(replace(b, style=style) if style else b, spec.dtype, spec.batch) for b in spec.blocks]
+        blocks = [(replace(b, style=style) if style else b, b.dtype, spec.batch) for b in spec.blocks]
     if not blocks:
         return "(no cases stored)\n"
     return "\n".join(

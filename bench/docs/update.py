@@ -15,9 +15,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.docs.pages import block_table, find_blocks, read_lines, strip_end, unbalanced_details
+from bench.docs.pages import Table, block_table, find_blocks, read_lines, strip_end, unbalanced_details
+from bench.docs.published import block_setups, read_table, record
 from bench.docs.spec import DocSpec
-from bench.docs.tables import Measurements, doubts, render_block
+from bench.docs.tables import Measurements, check_setup, doubts, render_block
 from bench.errors import BadInput
 from bench.files import write_atomic
 
@@ -66,19 +67,40 @@ def _outside(lines: list[str], spans: list[tuple[int, int]]) -> list[str]:
     return ["".join(lines[a:b]) for a, b in zip(cuts[::2], cuts[1::2], strict=True)]
 
 
-def plan_update(page: str | Path, spec: DocSpec, data: Measurements, lang: str | None = None) -> Update:
-    """The updated page, without writing it. Bad input for anything `_spans` refuses, a
-    table the runs cannot fill, and an update that would touch a byte outside the
-    tables it regenerates."""
+def plan_update(
+    page: str | Path,
+    spec: DocSpec,
+    data: Measurements,
+    lang: str | None = None,
+    only_listed: bool = False,
+) -> Update:
+    """The updated page, without writing it.
+
+    Each block's rows: the runs' devices, the spec's listed ones first, in its order,
+    then (unless `only_listed`) the others, each said in a warning; a listed device no
+    run holds keeps the rows the page has for it. Bad input for anything `_spans`
+    refuses, a CPU run, a run made in another setup than a block states, a run that
+    fills no cell, a table the runs cannot fill, and an update that would touch a byte
+    outside the tables it regenerates."""
     page = Path(page)
     lang = lang or spec.lang
     lines = read_lines(page)
     titles = [b.title for b in spec.blocks]
     spans = _spans(page, lines, titles)
+    for run in data.runs:
+        if not run.is_gpu:
+            raise BadInput(
+                run.path,
+                None,
+                f"made on {run.device_name} ({run.device_kind}); the documentation tables are of GPUs",
+            )
+    for bs in spec.blocks:
+        check_setup(bs, data, spec.batch)
+    _keep_page_rows(page, lines, spec, data, dict(zip(titles, spans, strict=True)))
     new_lines = list(lines)
     changed = []
     for bs, (start, end) in sorted(zip(spec.blocks, spans, strict=True), key=lambda x: -x[1][0]):
-        table = render_block(bs, data, lang, spec.dtype, spec.batch, strict=True)
+        table = render_block(bs, data, lang, bs.dtype, spec.batch, strict=True, only_listed=only_listed)
         eol = "\r\n" if lines[start].endswith("\r\n") else "\n"
         new = [line + eol for line in table.split("\n")]
         # the last line keeps its own ending (a page may end without a newline)
@@ -88,8 +110,9 @@ def plan_update(page: str | Path, spec: DocSpec, data: Measurements, lang: str |
             changed.append(bs.title)
         new_lines[start:end] = new
     for bs in spec.blocks:
-        for doubt in doubts(bs, data, spec.dtype, spec.batch):
+        for doubt in doubts(bs, data, bs.dtype, spec.batch):
             warnings.warn(doubt, stacklevel=2)
+    _say_unused(data, spec, only_listed)
     text = "".join(new_lines)
     try:
         new_spans = _spans(page, text.splitlines(keepends=True), titles)
@@ -106,12 +129,69 @@ def plan_update(page: str | Path, spec: DocSpec, data: Measurements, lang: str |
     return Update(page, tuple(sorted(changed, key=order.get)), text)
 
 
+def _keep_page_rows(page: Path, lines: list[str], spec: DocSpec, data: Measurements, spans: dict) -> None:
+    """For each block, the page's own rows of the listed devices that no run holds, as
+    records of the block's setup: an update with one new card's run keeps the rest."""
+    setups = block_setups(spec)
+    for bs in spec.blocks:
+        dtype, tiling = setups[bs.title]
+        held = {
+            k.device
+            for k in data.records
+            if (k.model, k.op, k.dtype, k.batch) == (bs.model, bs.op, dtype, spec.batch)
+        }
+        missing = [d for d in bs.devices or () if d not in held]
+        if not missing:
+            continue
+        start, end = spans[bs.title]
+        try:
+            cells = read_table(page, lines, Table(start, end, ()), bs, spec.batch, dtype, tiling)
+        except BadInput as exc:
+            raise BadInput(
+                page,
+                f"block {bs.title!r}",
+                f"no run holds {', '.join(missing)}, and the page's own rows cannot be read ({exc.why}); "
+                "give a run for each listed device",
+            ) from None
+        for device in missing:
+            records = [record(p) for p in cells if p.device == device]
+            if records:
+                data.add(device, records, page)
+
+
+def _say_unused(data: Measurements, spec: DocSpec, only_listed: bool) -> None:
+    """Every given run must fill a cell: one that fills none is said, never passed over."""
+    for run in data.runs:
+        if run.path in data.used:
+            continue
+        listed = {d for b in spec.blocks for d in b.devices or ()}
+        if only_listed and run.device_name not in listed:
+            warnings.warn(
+                f"{run.path}: not used: {run.device_name} is not among the spec's devices (--only-listed)",
+                stacklevel=3,
+            )
+            continue
+        holds = sorted({f"{r.case.model} {r.case.op} {r.case.dtype}" for r in run.records})
+        needs = sorted({f"{b.model} {b.op} {b.dtype}" for b in spec.blocks})
+        raise BadInput(
+            run.path,
+            None,
+            f"fills no cell of the spec's tables: it holds {', '.join(holds) or 'no case'}; "
+            f"the tables need {', '.join(needs)}",
+        )
+
+
 def update_page(
-    page: str | Path, spec: DocSpec, data: Measurements, lang: str | None = None, check: bool = False
+    page: str | Path,
+    spec: DocSpec,
+    data: Measurements,
+    lang: str | None = None,
+    check: bool = False,
+    only_listed: bool = False,
 ) -> Update:
     """Plan the update and, unless `check`, write it when anything changed: through a
     symlink to the file it names, and never over a page without write permission."""
-    update = plan_update(page, spec, data, lang)
+    update = plan_update(page, spec, data, lang, only_listed)
     if update.changed and not check:
         _check_writable(update.page)
         write_atomic(update.page, update.text)

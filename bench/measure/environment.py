@@ -25,7 +25,20 @@ def _version(dist: str) -> str | None:
 
 
 def _git_commit() -> str | None:
+    """The commit of this vae-bench checkout (with -dirty for local changes), or None
+    when the folder above the package is not the top of one: an unpacked source tree
+    or a virtualenv inside another repository would name that repository's commit."""
     try:
+        top = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ROOT.resolve():
+            return None
+        if 'name = "vae-bench"' not in (ROOT / "pyproject.toml").read_text(errors="replace"):
+            return None
         out = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
         )
