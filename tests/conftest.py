@@ -9,6 +9,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TINY_REGISTRY = FIXTURES / "tiny-models.yaml"
+# Committed runs: configs/cpu.yaml on a 2-core CPU, and configs/docs.yaml (before its
+# SDXL was float32) on an NVIDIA H200.
+REFERENCE = ROOT / "results" / "reference" / "20261125-173850-cpu-cpu"
+REFERENCE_H200 = ROOT / "results" / "reference" / "20261126-010212-nvidia-h200-docs"
 
 # Nothing in the suite may reach the hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -45,9 +45,18 @@ def record(
     percent: float | None = 10.0,
     dtype: str = "float16",
     total: int = 24 * GIB,
+    tile: int = 512,
 ) -> CaseRecord:
     case = Case(
-        model, op, width, height, frames, 1, dtype, tiled, (("tile_sample_min_size", 512),) if tiled else None
+        model,
+        op,
+        width,
+        height,
+        frames,
+        1,
+        dtype,
+        tiled,
+        (("tile_sample_min_size", tile),) if tiled else None,
     )
     ok = status == "ok"
     mem = Memory(total=total, metric="reserved")

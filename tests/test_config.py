@@ -777,8 +777,9 @@ def test_shipped_configs_load(name):
 def test_shipped_docs_config_tiles_sd_v1_at_512():
     sweep = load_sweep(CONFIGS / "docs.yaml")
     assert sweep.models == ("sd-v1", "sdxl")
-    assert sweep.tiling["sd-v1"]["tile_sample_min_size"] == 512
-    assert "sdxl" not in sweep.tiling
+    assert sweep.axis("sd-v1", "tiling")["tile_sample_min_size"] == 512
+    assert sweep.axis("sdxl", "tiling") is None
+    assert (sweep.axis("sd-v1", "dtype"), sweep.axis("sdxl", "dtype")) == (("float16",), ("float32",))
     tiled = [c for c in expand(sweep, sweep.specs()) if c.tiled]
     assert {c.tiling_dict["tile_sample_min_size"] for c in tiled if c.model == "sd-v1"} == {512}
     assert {c.tiling_dict["tile_sample_min_size"] for c in tiled if c.model == "sdxl"} == {1024}

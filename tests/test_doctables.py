@@ -17,10 +17,8 @@ from bench.docs.spec import BlockSpec
 from bench.docs.tables import TABLES_MD, Measurements, block_rows, render_block, tables_markdown
 from bench.errors import BadInput
 from bench.store import open_run
-from tests.conftest import ROOT
+from tests.conftest import REFERENCE, ROOT
 from tests.doc_helpers import record, write_run
-
-REFERENCE = sorted((ROOT / "results" / "reference").iterdir())[0]
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

@@ -10,10 +10,9 @@ import pytest
 from bench.analysis import plot
 from bench.cli import main
 from bench.record import Clocks, Timing
-from tests.conftest import ROOT
+from tests.conftest import REFERENCE
 from tests.runs import GIB, case, noisy, write_run
 
-REFERENCE = sorted((ROOT / "results" / "reference").iterdir())[0]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

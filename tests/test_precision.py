@@ -22,12 +22,10 @@ from bench.record import Clocks, Timing
 from bench.stats import median_interval
 from bench.store import open_run
 from tests.cli_helpers import only_run
-from tests.conftest import ROOT
+from tests.conftest import REFERENCE
 from tests.doc_helpers import record as doc_record
 from tests.doc_helpers import write_run as doc_run
 from tests.runs import case, noisy, write_run
-
-REFERENCE = sorted((ROOT / "results" / "reference").iterdir())[0]
 
 
 class FakeClock:

@@ -22,6 +22,7 @@ from bench.models import Weights, build
 from bench.record import Case
 from bench.registry import load_registry
 from bench.store import open_run
+from tests.conftest import REFERENCE
 from tests.test_config import CONFIGS, ROOT, base_sweep, reject, tree, ws  # noqa: F401
 from tests.test_families import FAMILIES, VIDEO, tiny_registry
 
@@ -253,7 +254,7 @@ def test_frames_are_part_of_the_case_id(ws):  # noqa: F811
 
 def test_image_case_ids_are_unchanged_by_the_frames_axis():
     """The reference run's cases are still the cases its stored sweep expands to."""
-    run = next((ROOT / "results" / "reference").iterdir())
+    run = REFERENCE
     sweep = from_dict(open_run(run).meta.config)
     assert sweep.frames is None
     ids = [c.case_id for c in expand(sweep, sweep.specs())]

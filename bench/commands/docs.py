@@ -72,7 +72,7 @@ def _update(args) -> int:
     from bench.docs.update import update_page
 
     update = update_page(
-        args.page, load_spec(args.spec), Measurements(args.runs), args.lang, check=args.check
+        args.page, load_spec(args.spec), Measurements(args.runs), args.lang, args.check, args.only_listed
     )
     titles = ", ".join(map(repr, update.changed))
     if not update.changed:

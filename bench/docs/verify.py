@@ -71,6 +71,13 @@ def verify(
     time_tolerance: float = 0.10,
 ) -> Verification:
     page = Path(page)
+    for run in data.runs:
+        if not run.is_gpu:
+            raise BadInput(
+                run.path,
+                None,
+                f"made on {run.device_name} ({run.device_kind}); the published figures are of GPUs",
+            )
     lines = read_lines(page)
     found = {b.title: b for b in find_blocks(lines)}
     missing = [b.title for b in spec.blocks if b.title not in found]
