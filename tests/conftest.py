@@ -48,6 +48,7 @@ def write_sweep(tmp_path):
             "resolutions": [32],
             "dtype": "float32",
             "warmup": 1,
+            "warmup_time": 0,  # tiny calls: a warmup of calls, not of 0.2 s each
             "repeats": 2,
             "device": "cpu",
             "weights": "random",

@@ -234,7 +234,14 @@ def test_runs_of_the_first_format_still_load_compare_plot_and_render(tmp_path, c
 
 @pytest.mark.slow
 def test_a_sweep_says_where_its_time_went_and_each_case_its_phases(write_sweep, tmp_path, capsys):
-    sweep = write_sweep(models=["tiny-oom"], resolutions=[32, 48], repeats="auto", min_time=0.1, max_time=0.5)
+    sweep = write_sweep(
+        models=["tiny-oom"],
+        resolutions=[32, 48],
+        repeats="auto",
+        warmup_time="auto",
+        min_time=0.1,
+        max_time=0.5,
+    )
     assert main(["run", str(sweep)]) == 0
     run = only_run(tmp_path / "runs")
     err = capsys.readouterr().err

@@ -382,6 +382,7 @@ def tiny_sweep(tmp_path, models: list[str]) -> dict:
         "tiled": [False, True],
         "tiling": {m: TINY_TILING[m] for m in models},
         "warmup": 1,
+        "warmup_time": 0,
         "repeats": 1,
         "device": "cpu",
         "weights": "random",
