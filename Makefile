@@ -15,7 +15,7 @@ DOCS ?=
 RUNS ?=
 SPEC ?= configs/docs/hybrid-inference.yaml
 
-.PHONY: setup bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision clean
+.PHONY: setup bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
 
 setup: $(STAMP)
 
@@ -79,6 +79,10 @@ bench-overhead: setup
 # each case's median moves between runs, and an identical-work pair (a while: 6 runs).
 bench-precision: setup
 	$(PY) tests/perf/precision.py $(ARGS)
+
+# The H200 docs run projected onto the published cards, cell by cell (seconds).
+bench-projection: setup
+	$(PY) tests/perf/projection.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -35,9 +35,10 @@ class Card:
 
 
 def key(name: str) -> str:
-    """Names compare without case, spacing or the "NVIDIA " prefix older drivers omit."""
+    """Names compare without case, spacing, the "NVIDIA " older drivers omit, or the
+    brand ("GeForce RTX 3080", "RTX 3080" and "NVIDIA GeForce RTX 3080" are one card)."""
     text = " ".join(name.lower().split())
-    return re.sub(r"^nvidia ", "", text)
+    return re.sub(r"^(nvidia )?((geforce|tesla|quadro) )?", "", text)
 
 
 def load_cards(path: str | Path | None = None) -> dict[str, Card]:
@@ -64,9 +65,8 @@ def find_card(cards: dict[str, Card], name: str) -> Card:
     card = cards.get(key(name))
     if card is not None:
         return card
-    names = [c.name for c in cards.values()]
-    close = difflib.get_close_matches(name, names, n=4, cutoff=0.5)
-    hint = f"; close: {', '.join(close)}" if close else f"; known: {', '.join(names)}"
+    close = difflib.get_close_matches(key(name), list(cards), n=4, cutoff=0.5)
+    hint = f"; close: {', '.join(cards[k].name for k in close)}" if close else "; see the names there"
     raise BadInput(None, "card", f"{shown(name)} is not in configs/cards.yaml{hint}")
 
 

@@ -332,9 +332,81 @@ def overhead_figure(runs: list[RunData], model: str, op: str) -> Figure | None:
     return fig
 
 
-def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list[Path]:
+def fit_figure(rm, model: str, op: str, cards: list[tuple[str, float]]) -> Figure | None:
+    """A GPU run's allocated peaks (plus its CUDA context) against megapixels, with the
+    fitted lines of bench.analysis.fit, one line per card, and where the untiled line
+    meets each card: the largest untiled square."""
+    from bench.analysis.fit import largest_side, pixels
+
+    series = [s for s in rm.series if (s.model, s.op) == (model, op) and s.allocated is not None]
+    if not series:
+        return None
+    fig, (ax,) = _figure()
+    ctx = rm.context or 0
+    top = 0.0
+    for n, s in enumerate(series):
+        color = f"C{n // 2}"
+        ok = [r for r in s.records if r.ok and r.mem.peak_allocated is not None]
+        xs = [pixels(r) / 1e6 for r in ok]
+        ys = [(r.mem.peak_allocated + ctx) / GIB for r in ok]
+        ax.plot(xs, ys, "o", color=color)
+        grid = [x * 1e6 for x in _span(min(xs), max(xs) * 4)]
+        line = [(s.allocated(x) + ctx) / GIB if s.allocated(x) is not None else float("nan") for x in grid]
+        style = "--" if s.tiled else "-"
+        ax.plot(
+            [x / 1e6 for x in grid], line, style, color=color, label=f"{s.label} ({s.allocated.kind} fit)"
+        )
+        top = max(top, *ys)
+        if not s.tiled:
+            for _, total in cards:
+                side, _ = largest_side(s, total, rm.context, 0)
+                if side and side * side <= max(xs) * 4e6:
+                    ax.plot([side * side / 1e6], [total / GIB], marker="D", color=color, linestyle="none")
+                    ax.annotate(
+                        f"{side}px",
+                        (side * side / 1e6, total / GIB),
+                        xytext=(4, -10),
+                        textcoords="offset points",
+                        fontsize=7,
+                        color=color,
+                    )
+    for name, total in cards:
+        ax.axhline(total / GIB, color="0.55", linewidth=0.9, linestyle=":", zorder=0)
+        ax.annotate(
+            name,
+            xy=(0, total / GIB),
+            xycoords=("axes fraction", "data"),
+            xytext=(4, 2),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.35",
+        )
+        top = max(top, total / GIB)
+    ax.set_xscale("log")
+    ax.set_ylim(0, top * 1.15)
+    ax.set_xlabel("image size (megapixels, log scale); lines: the fit, beyond the points extrapolated")
+    ax.set_ylabel(f"allocated peak + CUDA context ({ctx / 2**20:.0f} MiB), GiB")
+    ax.set_title(
+        f"{model} {op} on {rm.run.device_name}: what fits which card (diamond: largest untiled square)"
+    )
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def _span(lo: float, hi: float, n: int = 60) -> list[float]:
+    return [lo * (hi / lo) ** (i / (n - 1)) for i in range(n)]
+
+
+def plot_runs(
+    run_dirs: list[str | Path], out: str | Path | None = None, cards: list[tuple[str, float]] | None = None
+) -> list[Path]:
     """Every figure for the runs' models and ops, as PNGs in `out` (default: the
-    first run's plots/ folder). Returns the files written."""
+    first run's plots/ folder), and for each GPU run what fits which card (`cards`,
+    default the common sizes of CARD_SIZES_GB). Returns the files written."""
+    from bench.analysis.fit import model_run
+    from bench.errors import BadInput
+
     runs = load(run_dirs)
     out = Path(out) if out else runs[0].run.path / "plots"
     out.mkdir(parents=True, exist_ok=True)
@@ -350,6 +422,21 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> list
             if fig is None:
                 continue
             path = out / f"{name}-{slug(model)}-{op}.png"
+            fig.savefig(path, dpi=110)
+            written.append(path)
+    cards = cards or [(f"{gb} GB card", gb * GIB) for gb in CARD_SIZES_GB]
+    gpu = [r for r in runs if r.run.is_gpu]
+    for data in gpu:
+        try:
+            rm = model_run(data.run)
+        except BadInput:
+            continue  # an imported run: percentages only, nothing to fit
+        for model, op in pairs:
+            fig = fit_figure(rm, model, op, cards)
+            if fig is None:
+                continue
+            device = f"-{slug(data.label)}" if len(gpu) > 1 else ""
+            path = out / f"fit-{slug(model)}-{op}{device}.png"
             fig.savefig(path, dpi=110)
             written.append(path)
     return written

@@ -1,0 +1,256 @@
+"""The answers of `vae-bench fit` (one card: what fits untiled, what needs tiling and
+what tiling costs) and `vae-bench project` (the Memory (%) and fits/OOM columns for
+cards a run was not made on), from the memory model of bench.analysis.fit. Every
+figure not measured on the card itself says so: fitted, extrapolated, projected."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from tabulate import tabulate
+
+from bench.analysis.fit import MIB, Cell, RunModel, Series, largest_side, on_card, pixels
+from bench.record import CaseRecord
+from bench.stats import overlap
+
+# Beyond the largest measured side, the sizes a user asks about next.
+NEXT_SIDES = (3072, 4096)
+
+
+@dataclass
+class Group:
+    """One model, op, dtype and batch: its untiled and tiled series on one card."""
+
+    title: str
+    untiled: Series | None
+    tiled: Series | None
+    largest: int | None = None  # square side that fits untiled
+    largest_extrapolated: bool = False
+    rows: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Answer:
+    run: str
+    device: str
+    card: str
+    total: float  # bytes
+    headroom: float
+    context_note: str
+    groups: list[Group]
+
+
+def _groups(rm: RunModel) -> list[tuple[str, Series | None, Series | None]]:
+    by_key: dict[tuple, dict[bool, Series]] = {}
+    for s in rm.series:
+        by_key.setdefault((s.model, s.op, s.dtype, s.batch), {})[s.tiled] = s
+    out = []
+    for (model, op, dtype, batch), pair in by_key.items():
+        title = f"{model} {op} {dtype}" + (f", batch {batch}" if batch != 1 else "")
+        out.append((title, pair.get(False), pair.get(True)))
+    return out
+
+
+def _sizes(*series: Series | None) -> list[tuple[str, float]]:
+    """Every measured size, then the next square sides beyond the largest (images)."""
+    seen: dict[str, float] = {}
+    for s in series:
+        for r in s.records if s else ():
+            seen.setdefault(r.case.size_label, pixels(r))
+    if not any(s and s.video for s in series):
+        biggest = max(seen.values(), default=0)
+        for side in NEXT_SIDES:
+            if side * side > biggest:
+                seen.setdefault(f"{side}x{side}", float(side * side))
+    return sorted(seen.items(), key=lambda kv: kv[1])
+
+
+def tiled_cost(untiled: CaseRecord | None, tiled: CaseRecord | None) -> str | None:
+    """What tiling costs in time where both ran: `+59%`, or `within noise`."""
+    if untiled is None or tiled is None or untiled.median is None or tiled.median is None:
+        return None
+    if overlap(untiled.interval, tiled.interval):
+        return "within noise"
+    return f"{(tiled.median / untiled.median - 1) * 100:+.0f}%"
+
+
+def fit_card(rm: RunModel, card: str, total: float, headroom: float = 0.0) -> Answer:
+    groups = []
+    for title, untiled, tiled in _groups(rm):
+        g = Group(title, untiled, tiled)
+        if untiled is not None and not untiled.video:
+            g.largest, g.largest_extrapolated = largest_side(untiled, total, rm.context, headroom)
+        for size, x in _sizes(untiled, tiled):
+            u = on_card(untiled, size, x, total, rm.context, headroom) if untiled else None
+            t = on_card(tiled, size, x, total, rm.context, headroom) if tiled else None
+            mu = _record(untiled, size)
+            mt = _record(tiled, size)
+            g.rows.append({"size": size, "untiled": u, "tiled": t, "tiled_time": tiled_cost(mu, mt)})
+        groups.append(g)
+    return Answer(rm.run.run_id, rm.run.device_name, card, total, headroom, rm.context_note, groups)
+
+
+def _record(s: Series | None, size: str) -> CaseRecord | None:
+    return next((r for r in s.records if r.case.size_label == size), None) if s else None
+
+
+def _verdict(c: Cell | None) -> str | None:
+    if c is None:
+        return None
+    if c.fits is None:
+        return "unknown (too few sizes)"
+    word = "fits" if c.fits else "OOM"
+    return word if c.how == "measured" else f"{word} ({c.how})"
+
+
+def _mib(c: Cell | None) -> float | None:
+    return None if c is None or c.need is None else c.need / MIB
+
+
+def render_fit(a: Answer, fmt: str = "text") -> str:
+    if fmt == "json":
+        return json.dumps(_fit_json(a), indent=2)
+    tablefmt = "pipe" if fmt == "md" else "simple"
+    out = [
+        f"{a.card}: {a.total / MIB:.0f} MiB; headroom {a.headroom / MIB:.0f} MiB; {a.context_note}",
+        f"from {a.run} on {a.device}: measured peaks where the run holds a size, fitted or "
+        "extrapolated (beyond the measured sizes) elsewhere; a case fits when its allocated peak, "
+        "the context and the headroom fit the card",
+        "",
+    ]
+    for g in a.groups:
+        head = f"{'## ' if fmt == 'md' else ''}{g.title}"
+        if g.largest:
+            head += f": untiled up to {g.largest}x{g.largest}" + (
+                " (extrapolated)" if g.largest_extrapolated else ""
+            )
+        rows = [
+            [
+                r["size"],
+                _mib(r["untiled"]),
+                _verdict(r["untiled"]),
+                _mib(r["tiled"]),
+                _verdict(r["tiled"]),
+                r["tiled_time"],
+                _advice(r),
+            ]
+            for r in g.rows
+        ]
+        headers = ["size", "untiled (MiB)", "untiled", "tiled (MiB)", "tiled", "tiling costs", "so"]
+        out += [
+            head,
+            "",
+            tabulate(rows, headers=headers, tablefmt=tablefmt, floatfmt=".0f", missingval="-"),
+            "",
+        ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _advice(row: dict) -> str:
+    u, t = row["untiled"], row["tiled"]
+    if u is not None and u.fits:
+        return "untiled"
+    if t is not None and t.fits:
+        return "tile"
+    if (u is None or u.fits is False) and (t is None or t.fits is False):
+        return "does not fit, tiled or not"
+    return "-"
+
+
+def _cell_json(c: Cell | None) -> dict | None:
+    if c is None:
+        return None
+    return {"need_mib": _mib(c), "fits": c.fits, "how": c.how}
+
+
+def _fit_json(a: Answer) -> dict:
+    return {
+        "run": a.run,
+        "device": a.device,
+        "card": a.card,
+        "card_mib": a.total / MIB,
+        "headroom_mib": a.headroom / MIB,
+        "context": a.context_note,
+        "groups": [
+            {
+                "group": g.title,
+                "largest_untiled_side": g.largest,
+                "largest_extrapolated": g.largest_extrapolated,
+                "sizes": [
+                    {
+                        "size": r["size"],
+                        "untiled": _cell_json(r["untiled"]),
+                        "tiled": _cell_json(r["tiled"]),
+                        "tiling_time_cost": r["tiled_time"],
+                    }
+                    for r in g.rows
+                ],
+            }
+            for g in a.groups
+        ],
+    }
+
+
+# -- projection onto other cards ---------------------------------------------------------
+
+
+@dataclass
+class Projected:
+    """One measured case on one card it was not measured on."""
+
+    card: str
+    percent: float | None  # the reserved peak, capped at the card, of its memory
+    fits: bool | None
+    how: str
+
+
+def project(rm: RunModel, cards: list[tuple[str, float]]) -> list[tuple[CaseRecord, list[Projected]]]:
+    """Every case of the run on every card: projected Memory (%) and whether it fits."""
+    rows = []
+    for s in rm.series:
+        for r in s.records:
+            cells = []
+            for name, total in cards:
+                c = on_card(s, r.case.size_label, pixels(r), total, rm.context, 0.0)
+                pct = None if c.reserved is None else min(c.reserved, total) / total * 100
+                cells.append(Projected(name, pct, c.fits, c.how))
+            rows.append((r, cells))
+    return rows
+
+
+def render_project(rm: RunModel, cards: list[tuple[str, float]], fmt: str = "text") -> str:
+    rows = project(rm, cards)
+    if fmt == "json":
+        return json.dumps(
+            {
+                "projected_from": {"run": rm.run.run_id, "device": rm.run.device_name},
+                "context": rm.context_note,
+                "cases": [
+                    {
+                        "case": r.label,
+                        "measured_status": r.status,
+                        "cards": [
+                            {"card": p.card, "projected_percent": p.percent, "fits": p.fits, "how": p.how}
+                            for p in cells
+                        ],
+                    }
+                    for r, cells in rows
+                ],
+            },
+            indent=2,
+        )
+    headers = ["case (projected)", *[name for name, _ in cards]]
+    body = [[r.label, *[_projected(p) for p in cells]] for r, cells in rows]
+    table = tabulate(body, headers=headers, tablefmt="pipe" if fmt == "md" else "simple", missingval="-")
+    return (
+        f"PROJECTED from {rm.run.run_id} ({rm.run.device_name}): not measured on these cards. Memory (%) "
+        "is the reserved peak, capped at the card; fits when the allocated peak and the context fit. "
+        f"{rm.context_note}\n\n{table}\n"
+    )
+
+
+def _projected(p: Projected) -> str:
+    pct = "-" if p.percent is None else f"{p.percent:.2f}%"
+    word = "?" if p.fits is None else ("fits" if p.fits else "OOM")
+    return f"{pct} {word} (projected)"
