@@ -250,8 +250,10 @@ def test_the_card_table_names_every_published_card():
     assert find_card(cards, "GeForce RTX 3070").name == "NVIDIA GeForce RTX 3070"  # older drivers
     h200 = find_card(cards, open_run(REFERENCE_H200).device_name)
     assert h200.torch_mib == round(open_run(REFERENCE_H200).meta.device["total_memory"] / 2**20)
+    assert find_card(cards, "RTX 4090").name == "NVIDIA GeForce RTX 4090"  # the brand may be left out
+    assert find_card(cards, "T4").name == "Tesla T4"
     with pytest.raises(BadInput, match="close: NVIDIA GeForce RTX 4090"):
-        find_card(cards, "RTX 4090")
+        find_card(cards, "RTX 4099")
 
 
 # -- verify ---------------------------------------------------------------------------------
