@@ -472,7 +472,7 @@ class RunMeta:
     warnings: list[str] = field(default_factory=list)
     resumed_at: list[str] = field(default_factory=list)
     # one per worker started: model, dtype, start_to_ready_s (imports, CUDA init and
-    # the build), build_s
+    # the build), build_s, pid
     workers: list[dict] = field(default_factory=list)
     # one per sweep into the run (the first, then each resume): where its wall time went
     time_spent: list[dict] = field(default_factory=list)

@@ -1,12 +1,13 @@
 """The worker process: builds one model in one dtype and measures the cases the
-runner sends it, one at a time. It runs in a spawned process so that a crash, a
-fatal CUDA error or a kernel OOM kill costs only the case in flight."""
+runner sends it, one at a time. It runs in a process of its own (forked from a server
+that never touches CUDA) so that a crash, a fatal CUDA error or a kernel OOM kill
+costs only the case in flight."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class Ready:
     warnings: list[str]
     ready_at: float  # time.time() when the model was ready
     build_s: float  # building the model (weights included)
+    pid: int
 
 
 def now() -> str:
@@ -63,21 +65,28 @@ def is_allocation_failure(exc: BaseException) -> bool:
     )
 
 
-def _die_with_parent() -> None:
-    # If the runner is killed (even with SIGKILL) the worker must not go on holding
-    # the GPU: ask the kernel to send us SIGKILL when our parent exits.
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+def _die_with_runner(lifeline) -> None:
+    """If the runner dies (even by SIGKILL), the worker must not go on holding the GPU:
+    a thread waits on a pipe only the runner holds open, and kills this process when it
+    closes. (The worker's parent is the fork server, not the runner, so the kernel's
+    parent-death signal would come too late.)"""
+
+    def watch() -> None:
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="runner-lifeline", daemon=True).start()
 
 
-def main(conn, job: Job) -> None:
+def main(conn, job: Job, lifeline) -> None:
     # Ctrl-C reaches the whole process group; the runner decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Before torch starts: cuda:N is then the device NVML and nvidia-smi call N.
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    _die_with_parent()
+    _die_with_runner(lifeline)
     try:
         _serve(conn, job)
     except (EOFError, BrokenPipeError):
@@ -106,6 +115,7 @@ def _serve(conn, job: Job) -> None:
         warnings=list(backend.warnings),
         ready_at=time.time(),
         build_s=build_s,
+        pid=os.getpid(),
     )
     conn.send(("ready", ready))
     while True:

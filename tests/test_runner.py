@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,8 +153,14 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, t
     proc = start(["run", str(sweep)])
     run = wait_for_run(tmp_path / "runs", proc)
     wait_for_cases(run, 3, proc)
+    workers = [w["pid"] for w in open_run(run).meta.workers]
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
+    # Its worker does not go on holding the device: it dies with the runner.
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers and not any(Path(f"/proc/{pid}").exists() for pid in workers)
     kept = open_run(run).records
     assert 3 <= len(kept) < 8
     # A line torn in the middle of a write, as a kill can leave.
