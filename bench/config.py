@@ -6,6 +6,7 @@ allowed, before anything is built or written.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
+from bench.record import VARIANT_DEFAULTS
 from bench.registry import (
     ModelSpec,
     check_knob,
@@ -28,6 +30,10 @@ WEIGHTS = ("auto", "pretrained", "random")
 # Which peak the `percent` figure is computed from; all of them are recorded anyway.
 # auto: reserved on CUDA (what the caching allocator took from the card), process on CPU.
 MEMORY_METRICS = ("auto", "reserved", "allocated", "nvml", "process")
+# Variant axes (bench.record.VARIANT_DEFAULTS): what each may be.
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+# sdpa-*: pin one of torch's scaled-dot-product-attention kernels (CUDA only)
+ATTENTION = ("sdpa", "naive", "sdpa-flash", "sdpa-efficient", "sdpa-math", "sdpa-cudnn")
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 MAX_NAME = 64
 RESOLUTION_RE = re.compile(r"^(\d+)x(\d+)$")
@@ -43,7 +49,15 @@ class Sweep:
     batch: tuple[int, ...] = (1,)
     dtype: tuple[str, ...] = ("float16",)
     tiled: tuple[bool, ...] = (False,)
-    tiling: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tiling: dict[str, dict[str, Any]] = field(default_factory=dict)  # a knob's value may be a tuple: an axis
+    channels_last: tuple[bool, ...] = (False,)
+    compile: tuple[str, ...] = ("none",)
+    attention: tuple[str, ...] = ("sdpa",)
+    cudnn_benchmark: tuple[bool, ...] = (False,)
+    slicing: tuple[bool, ...] = (False,)  # enable_slicing; only cases of batch > 1 take it
+    # compare each output with the untiled, plain case's (PSNR): true for a reference in
+    # the case's own dtype, "float32" for one in float32
+    quality: bool | str = False
     warmup: int = 1
     warmup_time: float | str = "auto"  # seconds; auto: 0.5 on CUDA, 0.2 on CPU
     repeats: int | str = "auto"  # a fixed count, or auto: until `precision` is met
@@ -73,8 +87,9 @@ class Sweep:
         """The resolved sweep as stored in meta.json (and read back by from_dict)."""
         d = asdict(self)
         d["resolutions"] = _resolution_labels(self.resolutions)
-        for key in ("models", "ops", "batch", "dtype", "tiled"):
+        for key in ("models", "ops", "batch", "dtype", "tiled", *VARIANT_AXES):
             d[key] = list(d[key])
+        d["tiling"] = {m: _knobs_to_dict(k) for m, k in self.tiling.items()}
         if self.frames is not None:
             d["frames"] = list(self.frames)
         d.pop("source")
@@ -90,8 +105,9 @@ class Sweep:
 
 
 FIELDS = {f for f in Sweep.__dataclass_fields__ if f not in ("source", "per_model")}
+VARIANT_AXES = ("channels_last", "compile", "attention", "cudnn_benchmark", "slicing")
 # What a model's entry in `models` may set for itself.
-AXES = ("ops", "resolutions", "frames", "batch", "dtype", "tiled", "tiling")
+AXES = ("ops", "resolutions", "frames", "batch", "dtype", "tiled", "tiling", *VARIANT_AXES)
 REQUIRED = ("name", "models", "ops", "resolutions")
 
 
@@ -142,6 +158,13 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
     resolutions = _resolutions(raw["resolutions"], "resolutions", bad)
     batch = _batch(raw.get("batch", 1), "batch", bad)
     tiled = _tiled(raw.get("tiled", False), "tiled", bad)
+    variants = {
+        axis: _variant(axis, raw.get(axis, VARIANT_DEFAULTS[axis]), axis, bad) for axis in VARIANT_AXES
+    }
+    quality = raw.get("quality", False)
+    if not isinstance(quality, bool) and quality != "float32":
+        why = "true (reference in the case's dtype), float32 (reference in float32) or false"
+        raise bad("quality", f"must be {why}, got {shown(quality)}")
     per_model: dict[str, dict[str, Any]] = {}
     for i, (m, entry) in enumerate(entries.items()):
         where = f"models[{i}]"
@@ -159,6 +182,9 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
             own["batch"] = _batch(entry["batch"], f"{where}.batch", bad)
         if "tiled" in entry:
             own["tiled"] = _tiled(entry["tiled"], f"{where}.tiled", bad)
+        for axis in VARIANT_AXES:
+            if axis in entry:
+                own[axis] = _variant(axis, entry[axis], f"{where}.{axis}", bad)
         if "frames" in entry:
             if not registry[m].is_video:
                 raise bad(f"{where}.frames", f"{m} is an image model; it has no frames axis")
@@ -233,6 +259,8 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         dtype=dtypes,
         tiled=tiled,
         tiling=tiling,
+        **variants,
+        quality=quality,
         warmup=warmup,
         warmup_time=warmup_time,
         repeats=repeats,
@@ -322,14 +350,48 @@ def _tiled(value: Any, fld: str, bad) -> tuple[bool, ...]:
 
 
 def _knobs(spec: ModelSpec, knobs: Any, fld: str, bad) -> dict[str, Any]:
+    """Tiling knobs; a knob given as a list is an axis of the sweep (a tuple here)."""
     if not isinstance(knobs, dict):
         raise bad(fld, "must be a mapping of tiling knobs")
+    out = {}
     for knob, value in knobs.items():
-        why = check_knob(spec.tiling_kind, knob, value, spec.spatial_compression, spec.temporal_compression)
-        if why:
-            raise bad(f"{fld}.{knob}", why)
-    _check_strides(spec, knobs, bad, fld)
-    return normalize_knobs(spec.tiling_kind, knobs)
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise bad(f"{fld}.{knob}", "must not be an empty list")
+        for v in values:
+            why = check_knob(spec.tiling_kind, knob, v, spec.spatial_compression, spec.temporal_compression)
+            if why:
+                raise bad(f"{fld}.{knob}", why)
+        typed = [normalize_knobs(spec.tiling_kind, {knob: v})[knob] for v in values]
+        out[knob] = tuple(dict.fromkeys(typed)) if isinstance(value, list) else typed[0]
+    for combo in knob_combinations(out):
+        _check_strides(spec, combo, bad, fld)
+    return out
+
+
+def knob_combinations(knobs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every setting of the knobs, one per combination of those given as lists."""
+    names = list(knobs)
+    choices = [knobs[n] if isinstance(knobs[n], tuple) else (knobs[n],) for n in names]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices)]
+
+
+def _knobs_to_dict(knobs: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in knobs.items()}
+
+
+def _variant(axis: str, value: Any, fld: str, bad) -> tuple:
+    """One variant axis: a value or a list of them, each of what the axis allows."""
+    items = _as_list(value, fld, bad)
+    if axis in ("channels_last", "cudnn_benchmark", "slicing"):
+        if not all(isinstance(v, bool) for v in items):
+            raise bad(fld, f"must be true, false or a list of them, got {shown(value)}")
+    else:
+        allowed = COMPILE_MODES if axis == "compile" else ATTENTION
+        for v in items:
+            if v not in allowed:
+                raise bad(fld, f"{shown(v)} is not allowed; allowed: {', '.join(allowed)}")
+    return tuple(dict.fromkeys(items))
 
 
 def _resolution_labels(resolutions) -> list[str]:
@@ -343,7 +405,7 @@ def _axes_to_dict(own: dict[str, Any]) -> dict[str, Any]:
         if key == "resolutions":
             out[key] = _resolution_labels(value)
         elif key == "tiling":
-            out[key] = dict(value)
+            out[key] = _knobs_to_dict(value)
         else:
             out[key] = list(value)
     return out

@@ -17,7 +17,7 @@ from bench.cases import expand
 from bench.config import Sweep
 from bench.errors import BadInput, shown
 from bench.measure.protocol import Protocol
-from bench.models import Weights, check_class, resolve_weights
+from bench.models import Weights, check_class, model_class, resolve_weights
 from bench.record import Case, RunMeta
 from bench.registry import CONFIGS_DIR, ModelSpec
 from bench.store import META, open_run
@@ -154,6 +154,7 @@ def make_plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | N
     specs = sweep.specs()
     for spec in specs.values():
         check_class(spec)
+    _check_variants(sweep, specs, device)
     cases = expand(sweep, specs)
     if total:
         for case in cases:
@@ -177,6 +178,20 @@ def make_plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | N
             weights[name] = resolve_weights(spec, sweep.weights, where=f"{sweep.source}: weights")
         notes.extend(str(w.message) for w in caught)
     return Plan(sweep, device, device_name, specs, weights, cases, notes)
+
+
+def _check_variants(sweep: Sweep, specs: dict[str, ModelSpec], device: str) -> None:
+    """Each variant axis's values against each model that takes them, on this device."""
+    from bench.variants import refusal
+
+    for i, (name, spec) in enumerate(specs.items()):
+        cls = model_class(spec)
+        for axis in config.VARIANT_AXES:
+            own = axis in sweep.per_model.get(name, {})
+            for value in sweep.axis(name, axis):
+                why = refusal(spec, cls, axis, value, device)
+                if why:
+                    raise BadInput(sweep.source or "<sweep>", f"models[{i}].{axis}" if own else axis, why)
 
 
 # -- resuming a stored run ---------------------------------------------------------------

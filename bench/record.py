@@ -21,6 +21,22 @@ from bench import MEASUREMENT_VERSION, stats
 FORMAT_VERSION = 2
 STATUSES = ("ok", "oom", "error", "skipped")
 
+# Variant axes a case can set, with what a case that sets none of them runs with
+# (their defaults are left out of a case, so that its case_id is the one it had
+# before variants existed). Tiling knobs given as lists join them by name.
+VARIANT_DEFAULTS = {
+    "channels_last": False,
+    "compile": "none",
+    "attention": "sdpa",
+    "cudnn_benchmark": False,
+    "slicing": False,
+}
+
+
+def variant_words(variant: tuple[tuple[str, Any], ...] | None) -> str:
+    """A variant in words: a true flag by its name, any other axis by name and value."""
+    return ", ".join(key if value is True else f"{key} {value}" for key, value in variant or ())
+
 
 @dataclass(frozen=True)
 class Case:
@@ -36,15 +52,47 @@ class Case:
     dtype: str
     tiled: bool
     tiling: tuple[tuple[str, Any], ...] | None  # knobs in force; None when untiled
+    # Variant axes in force that differ from VARIANT_DEFAULTS, and the tiling knobs a
+    # sweep swept (given as lists): None for a case of none.
+    variant: tuple[tuple[str, Any], ...] | None = None
 
     @property
     def tiling_dict(self) -> dict[str, Any] | None:
         return dict(self.tiling) if self.tiling is not None else None
 
+    @property
+    def variant_dict(self) -> dict[str, Any]:
+        return dict(self.variant or ())
+
+    @property
+    def axes(self) -> tuple[tuple[str, Any], ...] | None:
+        """The variant axes of `variant` (those of VARIANT_DEFAULTS), or None."""
+        mine = tuple((k, v) for k, v in self.variant or () if k in VARIANT_DEFAULTS)
+        return mine or None
+
+    @property
+    def swept_tiling(self) -> tuple[tuple[str, Any], ...] | None:
+        """The tiling knobs of `variant` (swept as lists), or None."""
+        mine = tuple((k, v) for k, v in self.variant or () if k not in VARIANT_DEFAULTS)
+        return mine or None
+
+    def axis(self, name: str) -> Any:
+        """A variant axis as it is in force for this case."""
+        return self.variant_dict.get(name, VARIANT_DEFAULTS.get(name))
+
     def params(self) -> dict[str, Any]:
         d = asdict(self)
         d["tiling"] = self.tiling_dict
+        if self.variant is None:
+            d.pop("variant")  # a case of no variant hashes as it always did
+        else:
+            d["variant"] = self.variant_dict
         return d
+
+    @property
+    def variant_text(self) -> str:
+        """`attention naive, channels_last, tile_sample_min_size 256`, or ``."""
+        return variant_words(self.variant)
 
     @property
     def case_id(self) -> str:
@@ -69,11 +117,13 @@ class Case:
         if self.batch != 1:
             parts.append(f"batch {self.batch}")
         parts.append("tiled" if self.tiled else "untiled")
-        return " ".join(parts)
+        label = " ".join(parts)
+        return f"{label} [{self.variant_text}]" if self.variant else label
 
     @classmethod
     def from_params(cls, d: dict[str, Any]) -> Case:
         tiling = d.get("tiling")
+        variant = d.get("variant")
         return cls(
             model=d["model"],
             op=d["op"],
@@ -84,6 +134,7 @@ class Case:
             dtype=d["dtype"],
             tiled=bool(d["tiled"]),
             tiling=tuple(sorted(tiling.items())) if tiling is not None else None,
+            variant=tuple(sorted(variant.items())) if variant else None,
         )
 
 
@@ -238,6 +289,32 @@ class Clocks:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class Quality:
+    """How far a case's output lies from its reference's: the same model, op, input
+    and size, untiled, with no variant (in `reference`, the reference's own words).
+    Decode compares pixels clamped to [-1, 1] (PSNR over a range of 2); encode compares
+    latents (the distribution's mean), PSNR over the reference latent's range. The
+    figures are None, with `note` saying why, where there was no reference. Random
+    weights show seams and numeric drift, not what a person would see."""
+
+    reference: str
+    max_abs: float | None = None
+    mean_abs: float | None = None
+    psnr_db: float | None = None  # None for an output identical to the reference
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Quality | None:
+        if not d or "reference" not in d:
+            return None
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
 def peak_of(mem: Memory, metric: str | None) -> int | None:
     if metric == "nvml":
         peak, base = mem.nvml_peak_used, mem.nvml_baseline_used
@@ -277,6 +354,7 @@ class CaseRecord:
     precision_met: bool | None = None  # the median's interval is within the precision
     mem: Memory = field(default_factory=Memory)
     clocks: Clocks | None = None
+    quality: Quality | None = None  # where the sweep asked for it
     setup_s: float | None = None  # building the input, setting tiling
     measure_s: float | None = None  # every call, warmup and timed, with what is between
     started_at: str | None = None
@@ -358,6 +436,7 @@ class CaseRecord:
         d.update(
             tiled=params["tiled"],
             tiling=params["tiling"],
+            variant=params.get("variant"),
             device=self.device,
             status=self.status,
             error=self.error,
@@ -371,6 +450,7 @@ class CaseRecord:
             precision_met=self.precision_met,
             mem=self.mem.to_json(),
             clocks=self.clocks.to_json() if self.clocks is not None else None,
+            quality=self.quality.to_json() if self.quality is not None else None,
             setup_s=self.setup_s,
             measure_s=self.measure_s,
             started_at=self.started_at,
@@ -405,6 +485,7 @@ class CaseRecord:
             precision_met=d.get("precision_met"),
             mem=Memory.from_json(d.get("mem")),
             clocks=Clocks.from_json(d.get("clocks")),
+            quality=Quality.from_json(d.get("quality")),
             setup_s=d.get("setup_s"),
             measure_s=d.get("measure_s"),
             started_at=d.get("started_at"),
@@ -419,8 +500,8 @@ class CaseRecord:
         `time_s.median`, `mem.percent`, ...; `tiling` stays one dict, since it is a
         parameter of the case, not a measurement."""
         d = self.to_json()
-        flat = {k: v for k, v in d.items() if k not in ("time_s", "mem", "clocks", "format")}
-        for key in ("time_s", "mem", "clocks"):
+        flat = {k: v for k, v in d.items() if k not in ("time_s", "mem", "clocks", "quality", "format")}
+        for key in ("time_s", "mem", "clocks", "quality"):
             for sub, value in (d[key] or {}).items():
                 flat[f"{key}.{sub}"] = value
         return flat

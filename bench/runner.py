@@ -154,6 +154,7 @@ class Runner:
             repeats=s.repeats,
             protocol=self.plan.protocol,
             memory_metric=s.memory_metric,
+            quality=s.quality,
         )
 
     def _finish(self, record: CaseRecord) -> None:

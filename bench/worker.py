@@ -33,6 +33,7 @@ class Job:
     repeats: int | str
     protocol: Protocol  # how long to warm up and how many calls to time, on this device
     memory_metric: str
+    quality: bool | str = False  # the sweep's: False, True (the case's dtype) or "float32"
 
 
 @dataclass(frozen=True)
@@ -143,17 +144,27 @@ def record(job: Job, case: Case, status: str, started_at: str, **values) -> Case
 def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
     import torch
 
+    from bench import variants
     from bench.workloads import prepare
 
     started = now()
+    if case.axis("compile") != "none":
+        why = variants.compile_unavailable(job.device)
+        if why:
+            return record(job, case, "skipped", started, error=why, mem=Memory(total=backend.total()))
     call = None
     backend.phase = SETUP
     t0 = time.perf_counter()
     setup_s = None
     try:
-        call = prepare(model, job.spec, case, job.device)
-        setup_s = time.perf_counter() - t0
-        m = backend.run(call, job.protocol)
+        with variants.in_force(model, job.spec, case):
+            call = variants.compiled(prepare(model, job.spec, case, job.device), case)
+            setup_s = time.perf_counter() - t0
+            m = backend.run(call, job.protocol)
+            measure_s = time.perf_counter() - t0 - setup_s
+            output = _output(call) if job.quality else None
+        call = None
+        quality = _quality(model, backend, job, case, output) if job.quality else None
         return record(
             job,
             case,
@@ -166,8 +177,9 @@ def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
             precision_met=m.precision_met,
             mem=m.mem,
             clocks=m.clocks,
+            quality=quality,
             setup_s=setup_s,
-            measure_s=time.perf_counter() - t0 - setup_s,
+            measure_s=measure_s,
         )
     except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError
         status, error = "oom", one_line(exc)
@@ -177,6 +189,9 @@ def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
         else:
             status, error = "error", one_line(exc)
             traceback.print_exc()
+    finally:
+        if case.axis("compile") != "none":
+            variants.forget_compiled()
     # Leaving the except blocks drops the traceback and the tensors its frames held.
     call = None
     phase = backend.phase
@@ -191,3 +206,46 @@ def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
         mem=Memory(total=backend.total(), metric=backend.metric),
         setup_s=setup_s,
     )
+
+
+def _output(call):
+    """One more call, after the measured ones, for its output (on the CPU)."""
+    import torch
+
+    from bench.quality import on_cpu
+
+    with torch.inference_mode():
+        return on_cpu(call())
+
+
+def _quality(model, backend, job: Job, case: Case, output):
+    """The case's output against its reference's, which is made now, after the case's
+    calls were measured; a reference that fails leaves the figures empty, with why."""
+    import torch
+
+    from bench import quality
+    from bench.workloads import prepare
+
+    dtype = "float32" if job.quality == "float32" else None
+    words = quality.reference_words(case, dtype)
+    if quality.is_reference(case, dtype):
+        return quality.compare(output, output, case.op, "itself")
+    ref_case = quality.plain(case, dtype)
+    try:
+        if dtype:
+            model.to(getattr(torch, dtype))
+        ref = _output(prepare(model, job.spec, ref_case, job.device))
+        return quality.compare(output, ref, case.op, words)
+    except Exception as exc:
+        why = "ran out of memory" if is_oom(exc) else f"failed: {one_line(exc)}"
+        return quality.Quality(words, note=f"the reference ({words}) {why}")
+    finally:
+        if dtype:
+            model.to(getattr(torch, job.dtype))
+        backend.recover()
+
+
+def is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or is_allocation_failure(exc)

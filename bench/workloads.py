@@ -82,6 +82,10 @@ def prepare(model, spec: ModelSpec, case: Case, device: str) -> Callable[[], Any
     apply_tiling(model, spec, case.tiling_dict)
     g = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(input_shape(case, spec), generator=g).to(device=device, dtype=getattr(torch, case.dtype))
+    if case.axis("channels_last"):
+        from bench.variants import memory_format
+
+        x = x.contiguous(memory_format=memory_format(spec))
 
     if case.op == "encode":
 

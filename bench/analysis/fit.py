@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.errors import BadInput, shown
-from bench.record import CaseRecord
+from bench.record import CaseRecord, variant_words
 from bench.store import Run
 
 MIB = 1024**2
@@ -144,6 +144,7 @@ class Series:
     batch: int
     tiled: bool
     tiling: tuple | None
+    variant: tuple | None = None  # Case.variant: one series per variant
     records: list[CaseRecord] = field(default_factory=list)
     allocated: Fit | None = None
     reserved: Fit | None = None
@@ -154,7 +155,8 @@ class Series:
         if self.batch != 1:
             parts.append(f"batch {self.batch}")
         parts.append("tiled" if self.tiled else "untiled")
-        return " ".join(parts)
+        label = " ".join(parts)
+        return f"{label} [{variant_words(self.variant)}]" if self.variant else label
 
     @property
     def video(self) -> bool:
@@ -194,8 +196,8 @@ def model_run(run: Run) -> RunModel:
     groups: dict[tuple, Series] = {}
     for r in run.records:
         c = r.case
-        key = (c.model, c.op, c.dtype, c.batch, c.tiled, c.tiling)
-        groups.setdefault(key, Series(*key[:5], c.tiling)).records.append(r)
+        key = (c.model, c.op, c.dtype, c.batch, c.tiled, c.tiling, c.variant)
+        groups.setdefault(key, Series(*key)).records.append(r)
     for s in groups.values():
         s.records.sort(key=pixels)
         measured = [r for r in s.records if r.ok and r.mem.peak_allocated is not None]

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-from bench.record import CaseRecord
+from bench.record import CaseRecord, variant_words
 from bench.stats import overlap
 from bench.store import Run, open_run, slug
 
@@ -64,20 +64,22 @@ def _figure(ncols: int = 1, width: float = 8.0) -> tuple[Figure, list]:
 
 
 def _groups(runs: list[RunData], model: str, op: str) -> dict[tuple, list[CaseRecord]]:
-    """Records of one model and op, by (run label, dtype, batch, tiled)."""
+    """Records of one model and op, by (run label, dtype, batch, variant axes, swept
+    tiling, tiled), the variant parts in words ("" for none)."""
     out: dict[tuple, list[CaseRecord]] = {}
     for run in runs:
         for r in run.records:
             c = r.case
             if c.model == model and c.op == op:
-                out.setdefault((run.label, c.dtype, c.batch, c.tiled), []).append(r)
+                key = (run.label, c.dtype, c.batch, variant_words(c.axes), variant_words(c.swept_tiling))
+                out.setdefault((*key, c.tiled), []).append(r)
     for group in out.values():
         group.sort(key=lambda r: r.megapixels)
     return out
 
 
 def _series_label(key: tuple, keys: list[tuple], with_tiling: bool = True) -> str:
-    run, dtype, batch, tiled = key
+    run, dtype, batch, axes, swept, tiled = key
     parts = []
     if len({k[0] for k in keys}) > 1:
         parts.append(run)
@@ -85,16 +87,20 @@ def _series_label(key: tuple, keys: list[tuple], with_tiling: bool = True) -> st
         parts.append(dtype)
     if len({k[2] for k in keys}) > 1:
         parts.append(f"batch {batch}")
+    if len({k[3] for k in keys}) > 1:
+        parts.append(axes or "no variant")
     if with_tiling:
-        parts.append("tiled" if tiled else "untiled")
+        parts.append(f"tiled {swept}" if tiled and swept else ("tiled" if tiled else "untiled"))
+    elif swept:
+        parts.append(swept)
     return ", ".join(parts)
 
 
 def _colors(keys: list[tuple]) -> dict[tuple, str]:
-    """One color per (run, dtype, batch); tiled and untiled share it."""
+    """One color per (run, dtype, batch, variant); tiled and untiled share it."""
     cycle = [f"C{i}" for i in range(10)]
-    bases = list(dict.fromkeys(k[:3] for k in keys))
-    return {k: cycle[bases.index(k[:3]) % len(cycle)] for k in keys}
+    bases = list(dict.fromkeys(k[:4] for k in keys))
+    return {k: cycle[bases.index(k[:4]) % len(cycle)] for k in keys}
 
 
 def _on(runs: list[RunData]) -> str:
@@ -161,7 +167,7 @@ def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
             ys,
             marker="o",
             color=colors[key],
-            linestyle="--" if key[3] else "-",
+            linestyle="--" if key[5] else "-",
             label=_series_label(key, keys),
         )
         for r in recs:
@@ -236,7 +242,7 @@ def time_figure(runs: list[RunData], model: str, op: str) -> Figure:
             marker="o",
             capsize=3,
             color=colors[key],
-            linestyle="--" if key[3] else "-",
+            linestyle="--" if key[5] else "-",
             label=_series_label(key, keys),
         )
         ooms = [r for r in recs if r.status == "oom"]
@@ -270,11 +276,12 @@ def time_figure(runs: list[RunData], model: str, op: str) -> Figure:
 def overhead_figure(runs: list[RunData], model: str, op: str) -> Figure | None:
     """Tiled against untiled at each size: the change of time and of peak memory (%)."""
     groups = _groups(runs, model, op)
-    pairs = {k[:3] for k in groups if k[3] and (k[0], k[1], k[2], False) in groups}
+    # a tiled series (its swept tiling with it) against the untiled one of its variant
+    pairs = {k[:5] for k in groups if k[5] and (*k[:4], "", False) in groups}
     if not pairs:
         return None
     fig, axes = _figure(2, width=11)
-    series = sorted(pairs, key=list(dict.fromkeys(k[:3] for k in groups)).index)
+    series = sorted(pairs, key=list(dict.fromkeys(k[:5] for k in groups)).index)
     sizes: dict[str, float] = {}
     for base in series:
         for r in groups[(*base, True)]:
@@ -285,7 +292,7 @@ def overhead_figure(runs: list[RunData], model: str, op: str) -> Figure | None:
     panels = (("time", lambda r: r.median), ("peak memory", lambda r: r.peak))
     for ax, (what, value) in zip(axes, panels, strict=True):
         for n, base in enumerate(series):
-            untiled = {r.size_label: r for r in groups[(*base, False)]}
+            untiled = {r.size_label: r for r in groups[(*base[:4], "", False)]}
             tiled = {r.size_label: r for r in groups[(*base, True)]}
             for i, size in enumerate(order):
                 x = i - 0.4 + width * (n + 0.5)

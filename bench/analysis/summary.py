@@ -36,9 +36,42 @@ def notes(record: CaseRecord) -> str:
     return "; ".join(said)
 
 
+def psnr(record: CaseRecord) -> str | None:
+    """`38.2 dB`, `same` (identical to its reference), or why there is no figure."""
+    q = record.quality
+    if q is None or not record.ok:
+        return None
+    if q.psnr_db is not None:
+        return f"{q.psnr_db:.1f} dB"
+    if q.max_abs == 0:
+        return "same"
+    return q.note
+
+
+def quality_caveat(records: Sequence[CaseRecord]) -> str | None:
+    """What the PSNR column means, and, where the weights were random, what it does not."""
+    measured = [r for r in records if r.quality is not None]
+    if not measured:
+        return None
+    refs = sorted({r.quality.reference for r in measured if r.quality.reference != "itself"})
+    text = (
+        f"PSNR: each output against its reference ({'; '.join(refs) or 'the case itself'}): decoded "
+        "pixels over [-1, 1], encoded latents over the reference latent's range; `same` is identical."
+    )
+    random = sorted({r.case.model for r in measured if r.weights == "random"})
+    if random:
+        text += (
+            f" {', '.join(random)} ran with random weights: the figures show tiling seams and numeric "
+            "drift, not what a person would see in an image."
+        )
+    return text
+
+
 def summary_table(records: Sequence[CaseRecord], tablefmt: str = "simple") -> str:
+    """One row per case; a PSNR column, and what it means, where the sweep measured quality."""
     if not records:
         return "(no cases stored)"
+    with_quality = any(r.quality is not None for r in records)
     rows = [
         [
             r.label,
@@ -47,17 +80,25 @@ def summary_table(records: Sequence[CaseRecord], tablefmt: str = "simple") -> st
             spread(r),
             r.time.calls if r.ok and r.time else None,
             r.percent,
+            *([psnr(r)] if with_quality else []),
             notes(r),
         ]
         for r in records
     ]
-    return tabulate(
+    headers = ["case", "status", "median time (s)", "95% interval", "calls", "memory (%)"]
+    floatfmt = ["", "", SECONDS, "", "", ".2f"]
+    if with_quality:
+        headers.append("PSNR")
+        floatfmt.append("")
+    table = tabulate(
         rows,
-        headers=["case", "status", "median time (s)", "95% interval", "calls", "memory (%)", "notes"],
+        headers=[*headers, "notes"],
         tablefmt=tablefmt,
-        floatfmt=("", "", SECONDS, "", "", ".2f", ""),
+        floatfmt=(*floatfmt, ""),
         missingval="-",
     )
+    caveat = quality_caveat(records)
+    return f"{table}\n\n{caveat}" if caveat else table
 
 
 def plan_table(cases: Sequence[Case], stored: Iterable[str] = ()) -> str:

@@ -42,6 +42,15 @@ class BlockSpec:
     # The setup the block's figures were made with: runs made otherwise are refused.
     dtype: str | None = None  # the block's own, else the spec's; None: the one the runs hold
     tiling: tuple[tuple[str, Any], ...] | None = None  # knobs its tiled figures ran with
+    # A run's own tables (not a page's) have a block per variant: its axes (Case.axes)
+    # and, for the tiled column, the tiling knobs a sweep swept (Case.swept_tiling).
+    variant: tuple[tuple[str, Any], ...] | None = None
+    swept: tuple[tuple[str, Any], ...] | None = None
+
+    def key_variant(self, tiled: bool) -> tuple[tuple[str, Any], ...] | None:
+        """The Case.variant of the block's untiled or tiled cases."""
+        both = tuple(sorted((self.variant or ()) + ((self.swept or ()) if tiled else ())))
+        return both or None
 
     @property
     def tiling_dict(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from bench.docs.spec import BlockSpec, DocSpec, size_key
 from bench.docs.styles import Cell, Row, render
 from bench.errors import BadInput, shown
 from bench.files import write_atomic
-from bench.record import CaseRecord
+from bench.record import CaseRecord, variant_words
 from bench.store import Run, open_run
 
 TABLES_MD = "tables.md"
@@ -34,6 +34,7 @@ class Key:
     batch: int
     size: str  # Case.size_label: WxH, or WxHxF for video
     tiled: bool
+    variant: tuple | None = None  # Case.variant
 
 
 class Measurements:
@@ -70,7 +71,7 @@ class Measurements:
             self.devices.append(device)
         for rec in records:
             c = rec.case
-            key = Key(device, c.model, c.op, c.dtype, c.batch, c.size_label, c.tiled)
+            key = Key(device, c.model, c.op, c.dtype, c.batch, c.size_label, c.tiled, c.variant)
             if key in self.owner and self.owner[key] != source:
                 raise BadInput(
                     source,
@@ -81,9 +82,16 @@ class Measurements:
             self.owner[key] = source
             self.records[key] = rec
 
-    def groups(self) -> list[tuple[str, str, str, int]]:
-        """(model, op, dtype, batch) of every table the runs can fill, in stored order."""
-        return list(dict.fromkeys((k.model, k.op, k.dtype, k.batch) for k in self.records))
+    def groups(self) -> list[tuple[str, str, str, int, tuple | None, tuple | None]]:
+        """(model, op, dtype, batch, variant axes, swept tiling) of every table the runs
+        can fill, in stored order: one per variant, and one per tiling swept."""
+        found: dict[tuple, None] = {}
+        for k, rec in self.records.items():
+            c = rec.case
+            found[(k.model, k.op, k.dtype, k.batch, c.axes, c.swept_tiling)] = None
+        # An untiled case stands beside each tiling its variant was swept with.
+        swept = {g[:5] for g in found if g[5] is not None}
+        return [g for g in found if g[5] is not None or g[:5] not in swept]
 
     def dtypes(self, model: str, op: str, batch: int) -> list[str]:
         return list(
@@ -106,7 +114,7 @@ def check_setup(block: BlockSpec, data: Measurements, batch: int) -> None:
         mine = [
             r
             for r in run.records
-            if (r.case.model, r.case.op, r.case.batch) == (block.model, block.op, batch)
+            if (r.case.model, r.case.op, r.case.batch, r.case.variant) == (block.model, block.op, batch, None)
         ]
         if not mine:
             continue
@@ -133,6 +141,16 @@ def check_setup(block: BlockSpec, data: Measurements, batch: int) -> None:
                     )
 
 
+def in_block(k: Key, block: BlockSpec, dtype: str, batch: int) -> bool:
+    return (k.model, k.op, k.dtype, k.batch, k.variant) == (
+        block.model,
+        block.op,
+        dtype,
+        batch,
+        block.key_variant(k.tiled),
+    )
+
+
 def cell(rec: CaseRecord | None) -> Cell:
     if rec is None:
         return Cell("missing")
@@ -153,9 +171,7 @@ def block_rows(
     each case measured (ok or oom). Otherwise the block's devices and resolutions only
     order the rows, and what is missing shows as not measured."""
     dtype = dtype or _only_dtype(block, data, batch)
-    keys = [
-        k for k in data.records if (k.model, k.op, k.dtype, k.batch) == (block.model, block.op, dtype, batch)
-    ]
+    keys = [k for k in data.records if in_block(k, block, dtype, batch)]
     present_devices = [d for d in data.devices if any(k.device == d for k in keys)]
     present_sizes = sorted({k.size for k in keys}, key=size_key)
     if strict:
@@ -188,7 +204,10 @@ def block_rows(
     )
     rows = []
     for device, size in pairs:
-        recs = [data.get(Key(device, block.model, block.op, dtype, batch, size, t)) for t in (False, True)]
+        recs = [
+            data.get(Key(device, block.model, block.op, dtype, batch, size, t, block.key_variant(t)))
+            for t in (False, True)
+        ]
         if not strict and all(r is None for r in recs):
             continue
         if strict:
@@ -216,7 +235,7 @@ def doubts(block: BlockSpec, data: Measurements, dtype: str | None, batch: int) 
     dtype = dtype or _only_dtype(block, data, batch)
     found = []
     for k, rec in data.records.items():
-        if (k.model, k.op, k.dtype, k.batch) != (block.model, block.op, dtype, batch):
+        if not in_block(k, block, dtype, batch):
             continue
         if (block.devices and k.device not in block.devices) or (
             block.resolutions and k.size not in block.resolutions
@@ -275,10 +294,13 @@ def default_blocks(
     """One block per (model, op, dtype, batch) the runs hold: (block, dtype, batch)."""
     labels = label_set(lang)
     blocks = []
-    for model, op, dtype, batch in data.groups():
+    for model, op, dtype, batch, axes, swept in data.groups():
         verb = labels.encoding if op == "encode" else labels.decoding
         title = f"{verb} - {model}, {dtype}" + (f", batch {batch}" if batch != 1 else "")
-        blocks.append((BlockSpec(title, model, op, style or op), dtype, batch))
+        if axes or swept:
+            title += f" [{variant_words(tuple(sorted((axes or ()) + (swept or ()))))}]"
+        block = BlockSpec(title, model, op, style or op, variant=axes, swept=swept)
+        blocks.append((block, dtype, batch))
     return blocks
 
 
@@ -322,5 +344,6 @@ def write_run_tables(run_dir: str | Path, lang: str = "en") -> Path:
             + summary_table(records, "pipe")
             + "\n"
         )
+
     write_atomic(path, text)
     return path
