@@ -10,6 +10,7 @@ is missing.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -47,21 +48,35 @@ def describe_exit(code: int | None) -> str:
     return f"worker died: exit status {code}"
 
 
+# diffusers asks torch at import which accelerator the host has (`torch_device` in
+# diffusers.utils.torch_utils), and torch's default answer initialises the CUDA driver,
+# after which every process forked from the server fails its first CUDA call ("Cannot
+# re-initialize CUDA in forked subprocess"). Asked through NVML, the same question
+# leaves the server clean. The server inherits this from our environment when it starts.
+SERVER_ENV = {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
+PRELOAD = ["torch", "diffusers", "bench.worker", "bench.models", "bench.measure"]
+_CONTEXT = None
+
+
 def _context():
     """Workers fork from a server process that has imported torch and diffusers once
-    (and never touches CUDA): a fresh worker starts in a fraction of a second instead
+    (and never initialised CUDA): a fresh worker starts in a fraction of a second instead
     of paying those imports every time, and still shares nothing with the runner."""
     global _CONTEXT
     if _CONTEXT is None:
+        for name, value in SERVER_ENV.items():
+            os.environ.setdefault(name, value)
         _CONTEXT = mp.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(
-            ["torch", "diffusers", "bench.worker", "bench.models", "bench.measure"]
-        )
+        _CONTEXT.set_forkserver_preload(PRELOAD)
     return _CONTEXT
 
 
-_CONTEXT = None
-PRELOAD = ["torch", "diffusers", "bench.worker", "bench.models", "bench.measure"]
+def _start_by_spawn() -> None:
+    """Used when a forked worker finds CUDA unusable (something the server imported
+    initialised it after all): every later worker starts as a fresh interpreter, which
+    costs the imports each time but always works."""
+    global _CONTEXT
+    _CONTEXT = mp.get_context("spawn")
 
 
 class _Worker:
@@ -188,6 +203,11 @@ class Runner:
             w = self.current = _Worker(job)
             started = worker.now()
             msg = w.receive()
+            if msg is not None and msg[0] == "bad_fork":
+                w.stop(kill=True)
+                self.writer.meta.add_warnings([msg[1]])
+                _start_by_spawn()
+                continue
             if msg is None or msg[0] != "ready":
                 reason = msg[1] if msg is not None else w.exit_reason() + " while building the model"
                 w.stop(kill=True)
@@ -266,11 +286,15 @@ def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = Non
 
 def time_spent(wall_s: float, records: list[CaseRecord], workers: list[dict]) -> dict:
     """Where a sweep's wall time went: the calls themselves (first, warmup and timed),
-    each case's setup, the workers' start (imports, CUDA) and model builds, and the
-    rest (the harness between calls, writing records)."""
+    each case's setup, its quality comparison (with `quality`), the workers' start
+    (imports, CUDA) and model builds, and the rest (the harness between calls, writing
+    records)."""
     calls = sum((r.warmup_s or 0) + sum(r.samples) for r in records)
     setup = sum(r.setup_s or 0 for r in records)
+    quality = sum(r.quality_s or 0 for r in records)
     builds = sum(w["build_s"] for w in workers)
     starts = sum(w["start_to_ready_s"] for w in workers) - builds
     parts = {"calls_s": calls, "setup_s": setup, "worker_start_s": starts, "model_build_s": builds}
+    if quality:
+        parts["quality_s"] = quality
     return {"wall_s": wall_s, **parts, "other_s": wall_s - sum(parts.values())}

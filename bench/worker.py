@@ -98,6 +98,9 @@ def _serve(conn, job: Job) -> None:
     from bench.measure import make_backend
     from bench.models import build, count_params
 
+    if job.device.startswith("cuda") and _in_bad_fork():
+        conn.send(("bad_fork", BAD_FORK))
+        return
     try:
         backend = make_backend(job.device, job.memory_metric)
         backend.baseline()
@@ -124,6 +127,18 @@ def _serve(conn, job: Job) -> None:
         if msg[0] == "stop":
             return
         conn.send(("result", measure_case(model, backend, job, msg[1])))
+
+
+BAD_FORK = (
+    "workers were started by spawn (fresh interpreters), not forked from a server: "
+    "the server had initialised CUDA, which a forked process cannot use"
+)
+
+
+def _in_bad_fork() -> bool:
+    import torch
+
+    return bool(torch.cuda._is_in_bad_fork())
 
 
 def record(job: Job, case: Case, status: str, started_at: str, **values) -> CaseRecord:
@@ -162,9 +177,11 @@ def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
             setup_s = time.perf_counter() - t0
             m = backend.run(call, job.protocol)
             measure_s = time.perf_counter() - t0 - setup_s
+            t1 = time.perf_counter()
             output = _output(call) if job.quality else None
         call = None
         quality = _quality(model, backend, job, case, output) if job.quality else None
+        quality_s = time.perf_counter() - t1 if job.quality else None
         return record(
             job,
             case,
@@ -180,6 +197,7 @@ def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
             quality=quality,
             setup_s=setup_s,
             measure_s=measure_s,
+            quality_s=quality_s,
         )
     except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError
         status, error = "oom", one_line(exc)

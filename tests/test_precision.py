@@ -240,7 +240,7 @@ def test_a_sweep_says_where_its_time_went_and_each_case_its_phases(write_sweep, 
         repeats="auto",
         warmup_time="auto",
         min_time=0.1,
-        max_time=0.5,
+        max_time=5,  # far above what five calls take, even on a loaded machine
     )
     assert main(["run", str(sweep)]) == 0
     run = only_run(tmp_path / "runs")

@@ -228,3 +228,72 @@ def test_dry_run_of_a_resume_shows_what_is_stored(write_sweep, tmp_path, capsys)
     out = capsys.readouterr().out
     assert out.count("stored") == 1 and out.count("to run") == 1
     assert json.loads(lines[0])["case_id"] in out
+
+
+# -- the worker server and CUDA ----------------------------------------------------------------
+
+# Run in a fresh interpreter: torch looks as if it had CUDA, its runtime's device count
+# (the call that initialises the driver and so spoils every later fork) is a tripwire,
+# and NVML answers one device. Then the worker server's preload is imported.
+_PRELOAD_PROBE = """
+import json, sys, torch
+calls = []
+torch.cuda._is_compiled = lambda: True
+torch.cuda._device_count_nvml = lambda: 1
+torch._C._cuda_getDeviceCount = lambda: calls.append("cudaGetDeviceCount") or 1
+torch.accelerator.current_accelerator = lambda check_available=False: torch.device("cuda")
+from bench import runner
+for name in runner.PRELOAD:
+    __import__(name)
+print(json.dumps(calls))
+"""
+
+
+def _preload_calls(env: dict) -> list[str]:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PRELOAD_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_worker_server_preload_leaves_cuda_uninitialised():
+    """diffusers asks at import which accelerator the host has; torch's default answer
+    initialises CUDA and every worker forked afterwards fails on the GPU. With the
+    server's environment, the same imports never reach the CUDA runtime."""
+    from bench import runner
+
+    bare = {k: v for k, v in os.environ.items() if k not in runner.SERVER_ENV}
+    assert _preload_calls(bare), "the probe no longer sees diffusers ask the CUDA runtime"
+    assert _preload_calls({**bare, **runner.SERVER_ENV}) == []
+
+
+def test_a_worker_that_finds_cuda_spoiled_is_started_again_by_spawn(write_sweep, tmp_path, monkeypatch):
+    from bench import runner, worker
+
+    monkeypatch.setattr(runner, "_CONTEXT", None)  # this test's server, and put back after
+    told = []
+
+    class SpoiledOnce(runner._Worker):
+        def receive(self):
+            msg = super().receive()
+            if not told and msg is not None and msg[0] == "ready":
+                told.append(True)
+                return ("bad_fork", worker.BAD_FORK)
+            return msg
+
+    monkeypatch.setattr(runner, "_Worker", SpoiledOnce)
+    sweep = write_sweep(ops=["encode", "decode"])
+    assert main(["run", str(sweep)]) == 0
+    run = open_run(only_run(tmp_path / "runs"))
+    assert [r.status for r in run.records] == ["ok", "ok"]
+    assert worker.BAD_FORK in run.meta.warnings
+    assert runner._CONTEXT.get_start_method() == "spawn"
+    assert len(run.meta.workers) == 1  # the spoiled one never became ready
