@@ -357,6 +357,7 @@ class CaseRecord:
     quality: Quality | None = None  # where the sweep asked for it
     setup_s: float | None = None  # building the input, setting tiling
     measure_s: float | None = None  # every call, warmup and timed, with what is between
+    quality_s: float | None = None  # the output's call and the reference's, compared
     started_at: str | None = None
     ended_at: str | None = None
     approximate: bool = False  # imported from a published table
@@ -453,6 +454,7 @@ class CaseRecord:
             quality=self.quality.to_json() if self.quality is not None else None,
             setup_s=self.setup_s,
             measure_s=self.measure_s,
+            quality_s=self.quality_s,
             started_at=self.started_at,
             ended_at=self.ended_at,
         )
@@ -488,6 +490,7 @@ class CaseRecord:
             quality=Quality.from_json(d.get("quality")),
             setup_s=d.get("setup_s"),
             measure_s=d.get("measure_s"),
+            quality_s=d.get("quality_s"),
             started_at=d.get("started_at"),
             ended_at=d.get("ended_at"),
             approximate=bool(d.get("approximate")),

@@ -75,3 +75,59 @@ class AllocationFails(AutoencoderKL):
         if x.shape[-1] == TRIGGER_WIDTH:
             torch.empty(2**50, dtype=torch.uint8)
         return super().encode(x, *args, **kwargs)
+
+
+class Recorder(AutoencoderKL):
+    """Notes, during each call, what the case's variant axes put in force: the memory
+    format of its input and weights, its attention processors, cudnn.benchmark, its
+    tiling and slicing. The test reads `seen` in the same process."""
+
+    seen: list[dict] = []
+
+    def _note(self, x) -> None:
+        Recorder.seen.append(
+            {
+                "input_channels_last": x.is_contiguous(memory_format=torch.channels_last),
+                "weight_channels_last": self.encoder.conv_in.weight.is_contiguous(
+                    memory_format=torch.channels_last
+                ),
+                "processors": sorted({type(p).__name__ for p in self.attn_processors.values()}),
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                "tiling": self.use_tiling,
+                "tile": self.tile_sample_min_size,
+                "slicing": self.use_slicing,
+            }
+        )
+
+    def encode(self, x, *args, **kwargs):
+        self._note(x)
+        return super().encode(x, *args, **kwargs)
+
+
+@torch.library.custom_op("vae_bench_tests::passthrough", mutates_args=())
+def passthrough(x: torch.Tensor) -> torch.Tensor:
+    return x.clone()
+
+
+@passthrough.register_fake
+def _passthrough_fake(x):
+    # torch.compile traces with fake tensors, so only a compiled call gets here
+    raise RuntimeError("cannot be compiled (raised on purpose by tests.fakes)")
+
+
+class FailsCompiled(AutoencoderKL):
+    """Fails when torch.compile traces it, and runs as usual in eager mode: a variant
+    that fails at run time."""
+
+    def encode(self, x, *args, **kwargs):
+        return super().encode(passthrough(x), *args, **kwargs)
+
+
+class OomUntiled(AutoencoderKL):
+    """Runs out of memory encoding a 48 px wide image in one pass, and not tiled: a
+    case whose untiled reference cannot be had."""
+
+    def encode(self, x, *args, **kwargs):
+        if x.shape[-1] == TRIGGER_WIDTH and not self.use_tiling:
+            raise torch.OutOfMemoryError("out of memory (raised on purpose by tests.fakes)")
+        return super().encode(x, *args, **kwargs)

@@ -208,11 +208,11 @@ def model_run(run: Run) -> RunModel:
             s.reserved = fit(
                 [pixels(r) for r in with_reserved], [r.mem.peak_reserved for r in with_reserved], s.tiled
             )
-    context, note = _context(ok)
+    context, note = cuda_context(ok)
     return RunModel(run, list(groups.values()), context, note)
 
 
-def _context(records: list[CaseRecord]) -> tuple[int | None, str]:
+def cuda_context(records: list[CaseRecord]) -> tuple[int | None, str]:
     extra = [
         r.mem.nvml_peak_used - r.mem.nvml_baseline_used - r.mem.peak_reserved
         for r in records

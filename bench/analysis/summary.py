@@ -118,8 +118,10 @@ def time_line(spent: dict) -> str:
         ("case setup", "setup_s"),
         ("worker start", "worker_start_s"),
         ("model builds", "model_build_s"),
+        ("quality", "quality_s"),
         ("other", "other_s"),
     ]
+    parts = [(name, key) for name, key in parts if key in spent]  # quality only with `quality`
     shares = ", ".join(
         f"{name} {spent[key]:.1f} s ({spent[key] / wall * 100:.0f}%)"
         if wall

@@ -1,0 +1,300 @@
+"""`vae-bench advise`: per model, op and input, the fastest measured setting (dtype,
+tiling, variant) that fits a card and meets a quality floor, and what it saves against
+the plain default (untiled, no variant, the sweep's first dtype).
+
+A GPU run fits by the rule of bench.analysis.fit: the allocated peak plus the CUDA
+context (from NVML) within the card. A CPU run has only its process's RSS, checked
+against the memory given, and says so."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tabulate import tabulate
+
+from bench.analysis.fit import MIB, cuda_context
+from bench.analysis.summary import SECONDS, quality_caveat
+from bench.record import CaseRecord
+from bench.stats import overlap
+from bench.store import Run
+
+
+@dataclass
+class Advice:
+    """One model, op and input: the setting to use, and the plain one it beats."""
+
+    model: str
+    op: str
+    size: str
+    batch: int
+    best: CaseRecord | None
+    plain: CaseRecord | None
+    need: float | None  # bytes the best takes on the card (peak + context)
+    why_none: str | None = None  # when nothing qualifies
+    plain_need: float | None = None
+    total: float = 0.0  # the card's bytes
+
+    @property
+    def plain_fits(self) -> bool | None:
+        return None if self.plain_need is None else self.plain_need <= self.total
+
+    @property
+    def time_saved(self) -> float | None:
+        """A share of the plain default's time (0.25: a quarter less)."""
+        if self.best is None or self.plain is None or not self.plain.median or self.best.median is None:
+            return None
+        return 1 - self.best.median / self.plain.median
+
+    @property
+    def memory_saved(self) -> float | None:
+        """A share of what the plain default needs, by the same rule as fits."""
+        b, p = self.need, self.plain_need
+        return None if b is None or not p else 1 - b / p
+
+
+@dataclass
+class Answer:
+    run: str
+    device: str
+    card: str
+    total: float
+    min_psnr: float | None
+    rule: str  # how "fits" was judged, in words
+    quality_measured: bool
+    caveat: str | None
+    rows: list[Advice]
+
+
+def setting(r: CaseRecord) -> str:
+    """What to turn on: `float16, tiled (tile_sample_min_size 256), channels_last`."""
+    c = r.case
+    words = [c.dtype]
+    if c.batch != 1:
+        words.append(f"batch {c.batch}")
+    words.append("tiled" if c.tiled else "untiled")
+    return f"{', '.join(words)} [{c.variant_text}]" if c.variant else ", ".join(words)
+
+
+def _psnr_ok(r: CaseRecord, floor: float | None) -> bool:
+    """Meets the floor: a PSNR at or above it, or identical to the reference. A case
+    whose quality could not be measured does not, where a floor applies."""
+    if floor is None or r.quality is None:
+        return floor is None or r.quality is None
+    q = r.quality
+    return q.max_abs == 0 or (q.psnr_db is not None and q.psnr_db >= floor)
+
+
+# Medians without intervals (too few calls) closer than this are not told apart.
+TIE = 0.02
+
+
+def _pick(good: list[CaseRecord], plain: CaseRecord | None) -> CaseRecord | None:
+    """The fastest; among those no faster beyond noise (intervals that overlap, or
+    medians within TIE where an interval is missing), the plainest setting: the
+    default, then untiled, then the fewest variant axes."""
+    if not good:
+        return None
+    fastest = min(good, key=lambda r: r.median)
+
+    def tied(r: CaseRecord) -> bool:
+        a, b = _interval(r), _interval(fastest)
+        if a is not None and b is not None:
+            return overlap(a, b)
+        return r.median <= fastest.median * (1 + TIE)
+
+    return min(
+        (r for r in good if tied(r)),
+        key=lambda r: (r is not plain, r.case.tiled, len(r.case.variant or ()), r.median),
+    )
+
+
+def _interval(r: CaseRecord) -> tuple[float, float] | None:
+    """The median's 95% interval, met precision or not: it is what tells two apart."""
+    t = r.time
+    return None if t is None or t.ci_low is None or t.ci_high is None else (t.ci_low, t.ci_high)
+
+
+def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
+    ok = [r for r in run.records if r.ok and r.median is not None]
+    if run.is_gpu:
+        context, note = cuda_context(ok)
+        rule = f"allocated peak + CUDA context within {card}; {note}"
+
+        def need(r: CaseRecord) -> float | None:
+            return None if r.mem.peak_allocated is None else r.mem.peak_allocated + (context or 0)
+    else:
+        rule = f"process's peak RSS on {run.device_name} within {card}: CPU memory, not what a GPU would need"
+
+        def need(r: CaseRecord) -> float | None:
+            return r.mem.process_peak
+
+    quality_measured = any(r.quality is not None for r in run.records)
+    floor = min_psnr if quality_measured else None
+    groups: dict[tuple, list[CaseRecord]] = {}
+    for r in run.records:
+        c = r.case
+        groups.setdefault((c.model, c.op, c.size_label, c.batch), []).append(r)
+    rows = []
+    for (model, op, size, batch), records in groups.items():
+        plain = next((r for r in records if not r.case.tiled and r.case.variant is None), None)
+        fitting = [r for r in records if r in ok and need(r) is not None and need(r) <= total]
+        good = [r for r in fitting if _psnr_ok(r, floor)]
+        best = _pick(good, plain)
+        why = None
+        if best is None:
+            if not fitting:
+                why = f"no measured setting fits {card}"
+            else:
+                why = f"none that fits reaches {floor:g} dB"
+        plain_need = need(plain) if plain is not None and plain.ok else None
+        rows.append(
+            Advice(
+                model,
+                op,
+                size,
+                batch,
+                best,
+                plain,
+                need(best) if best else None,
+                why_none=why,
+                plain_need=plain_need,
+                total=total,
+            )
+        )
+    return Answer(
+        run.run_id,
+        run.device_name or "?",
+        card,
+        total,
+        floor,
+        rule,
+        quality_measured,
+        quality_caveat(run.records),
+        rows,
+    )
+
+
+def _share(x: float | None) -> str | None:
+    return None if x is None else f"{x * 100:+.0f}%".replace("+-", "-")
+
+
+def _psnr(r: CaseRecord | None) -> str | None:
+    if r is None or r.quality is None:
+        return None
+    q = r.quality
+    if q.psnr_db is not None:
+        return f"{q.psnr_db:.1f} dB"
+    return "same" if q.max_abs == 0 else "unknown"
+
+
+def _plain_state(a: Advice) -> str:
+    if a.plain is None:
+        return "not measured"
+    if not a.plain.ok:
+        return a.plain.status
+    if a.plain is a.best:
+        return "is the best"
+    time = f"{format(a.plain.median, SECONDS)} s"
+    return f"{time}, does not fit" if a.plain_fits is False else time
+
+
+def render(a: Answer, fmt: str = "text") -> str:
+    if fmt == "json":
+        return json.dumps(_json(a), indent=2)
+    head = [
+        "model",
+        "op",
+        "size",
+        "use",
+        "time (s)",
+        "needs (MiB)",
+        "of card",
+        "PSNR",
+        "time saved",
+        "memory saved",
+        "plain default",
+    ]
+    body = []
+    for x in a.rows:
+        label = x.size + (f" batch {x.batch}" if x.batch != 1 else "")
+        if x.best is None:
+            body.append([x.model, x.op, label, x.why_none, *[None] * 6, _plain_state(x)])
+            continue
+        b = x.best
+        body.append(
+            [
+                x.model,
+                x.op,
+                label,
+                setting(b),
+                format(b.median, SECONDS),
+                None if x.need is None else f"{x.need / MIB:.0f}",
+                None if x.need is None else f"{x.need / a.total * 100:.0f}%",
+                _psnr(b),
+                _share(x.time_saved),
+                _share(x.memory_saved),
+                _plain_state(x),
+            ]
+        )
+    style = "pipe" if fmt == "md" else "simple"
+    table = tabulate(body, headers=head, tablefmt=style, missingval="-", disable_numparse=True)
+    floor = (
+        f"PSNR at least {a.min_psnr:g} dB"
+        if a.min_psnr is not None
+        else "no quality floor (the run did not measure quality; sweep with `quality: true`)"
+    )
+    lines = [
+        f"Fastest measured setting per input on {a.card}, from {a.run} ({a.device}): fits when the "
+        f"{a.rule}; {floor}. Saved: against the plain default (untiled, no variant).",
+        "",
+        table,
+    ]
+    if a.caveat:
+        lines += ["", a.caveat]
+    return "\n".join(lines) + "\n"
+
+
+def _json(a: Answer) -> dict:
+    def rec(r: CaseRecord | None) -> dict | None:
+        if r is None:
+            return None
+        return {
+            "case": r.label,
+            "case_id": r.case_id,
+            "status": r.status,
+            "dtype": r.case.dtype,
+            "tiled": r.case.tiled,
+            "tiling": r.case.tiling_dict,
+            "variant": r.case.variant_dict or None,
+            "time_s": r.median,
+            "peak_bytes": r.peak,
+            "psnr_db": r.quality.psnr_db if r.quality else None,
+        }
+
+    return {
+        "run": a.run,
+        "device": a.device,
+        "card": a.card,
+        "card_bytes": a.total,
+        "fits_when": a.rule,
+        "min_psnr_db": a.min_psnr,
+        "quality_measured": a.quality_measured,
+        "caveat": a.caveat,
+        "inputs": [
+            {
+                "model": x.model,
+                "op": x.op,
+                "size": x.size,
+                "batch": x.batch,
+                "use": rec(x.best),
+                "need_bytes": x.need,
+                "time_saved": x.time_saved,
+                "memory_saved": x.memory_saved,
+                "plain_default": rec(x.plain),
+                "plain_default_fits": x.plain_fits,
+                "why_none": x.why_none,
+            }
+            for x in a.rows
+        ],
+    }
