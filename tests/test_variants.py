@@ -421,6 +421,32 @@ def test_advise_from_the_cli_on_the_h200_run_and_bad_input(capsys, tmp_path):
     assert str(tmp_path) in one_error_line(capsys)  # not a run: one line, no traceback
 
 
+def test_advise_on_the_h200_variants_run():
+    """Real GPU data: on a 6 GiB card SD v1's untiled 2048 decode (9.9 GiB allocated)
+    does not fit, and with a 30 dB floor the answer is the 512 px tile, the fastest
+    tiled setting there; on a 12 GiB card the plain default fits and is the answer."""
+    from tests.conftest import REFERENCE_H200_VARIANTS
+
+    run = open_run(REFERENCE_H200_VARIANTS)
+
+    def row(answer, model="sd-v1", op="decode", size="2048x2048"):
+        (x,) = [x for x in answer.rows if (x.model, x.op, x.size) == (model, op, size)]
+        return x
+
+    small = row(advise(run, "6 GiB", 6 * GIB, 30))
+    assert small.plain_fits is False and small.best.case.tiled
+    assert small.best.case.tiling_dict["tile_sample_min_size"] == 512
+    assert small.need <= 6 * GIB and small.time_saved < 0  # tiling costs time
+    tiled = [r for r in run.records if r.ok and r.case.tiled and r.case.size_label == "2048x2048"]
+    assert small.best.median == min(
+        r.median for r in tiled if r.case.model == "sd-v1" and r.case.op == "decode"
+    )
+    # a 40 dB floor: with random weights no tiled decode reaches it, and it says so
+    assert "40 dB" in row(advise(run, "6 GiB", 6 * GIB, 40)).why_none
+    big = row(advise(run, "12 GiB", 12 * GIB, 40))
+    assert big.plain_fits and big.best is big.plain
+
+
 # -- the shipped configs ---------------------------------------------------------------------
 
 
@@ -463,7 +489,11 @@ def test_variants_cpu_runs_end_to_end_and_advise_answers(tmp_path, capsys):
     assert spent["quality_s"] == pytest.approx(sum(r.quality_s or 0 for r in records))
     assert "quality" in capsys.readouterr().err.split("time: ")[1].splitlines()[0]
     tables = (run_dir / "tables.md").read_text()
-    assert "[attention naive, tile_sample_min_size 48]" in tables and "PSNR" in tables and "random weights" in tables
+    assert (
+        "[attention naive, tile_sample_min_size 48]" in tables
+        and "PSNR" in tables
+        and "random weights" in tables
+    )
     capsys.readouterr()
     assert cli.main(["advise", str(run_dir), "--vram", "4GiB", "--min-psnr", "30"]) == 0
     out = capsys.readouterr().out
