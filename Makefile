@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 # has (a user's CUDA build) is kept and shared into the virtualenv instead.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.setup-done
+FLEET_STAMP := $(VENV)/.setup-fleet-done
 CONFIG ?=
 ARGS ?=
 BASE ?=
@@ -15,7 +16,7 @@ DOCS ?=
 RUNS ?=
 SPEC ?= configs/docs/hybrid-inference.yaml
 
-.PHONY: setup bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
+.PHONY: setup setup-fleet bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
 
 setup: $(STAMP)
 
@@ -28,6 +29,13 @@ $(STAMP): pyproject.toml
 	  $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q "$(TORCH_SPEC)"; \
 	fi
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+# The tests also cover vae-bench fleet, on a Ray cluster they start: the fleet extra.
+setup-fleet: $(FLEET_STAMP)
+
+$(FLEET_STAMP): $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[dev,fleet]'
 	@touch $@
 
 # Without CONFIG: configs/default.yaml on a CUDA machine, configs/cpu.yaml otherwise.
@@ -58,12 +66,12 @@ compare: setup
 	fi
 	$(PY) -m bench compare "$(BASE)" "$(NEW)" $(ARGS)
 
-test: setup
+test: setup-fleet
 	$(PY) -m pytest -q
 
 # The suite without the tests marked slow (sweeps in worker processes, real
 # architectures, subprocesses): seconds instead of minutes, for the edit-test loop.
-test-fast: setup
+test-fast: setup-fleet
 	$(PY) -m pytest -q -m "not slow"
 
 test-gpu: setup

@@ -46,6 +46,7 @@ RECORD_FIELDS = [
     "quality",
     "setup_s",
     "measure_s",
+    "quality_s",
     "started_at",
     "ended_at",
     "format",

@@ -14,7 +14,20 @@ from bench.errors import shown
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # In the order `vae-bench --help` lists them.
-NAMES = ("run", "models", "show", "compare", "history", "plot", "fit", "project", "advise", "tables", "docs")
+NAMES = (
+    "run",
+    "fleet",
+    "models",
+    "show",
+    "compare",
+    "history",
+    "plot",
+    "fit",
+    "project",
+    "advise",
+    "tables",
+    "docs",
+)
 
 
 def factor(text: str) -> float:

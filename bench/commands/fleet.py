@@ -1,0 +1,134 @@
+"""vae-bench fleet: a sweep once per kind of GPU a Ray cluster offers, streamed back
+into local run folders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK
+from bench.errors import BadInput
+
+HELP = "run a sweep on every kind of GPU of a Ray cluster (needs the fleet extra)"
+DESCRIPTION = (
+    "Run a sweep once per kind of GPU that the nodes of a Ray cluster offer (their "
+    "accelerator_type resource or label), on one GPU of each kind, as a Ray task that runs "
+    "vae-bench itself. Each finished case streams back into a local run folder as it "
+    "comes, one folder per kind. A node that dies costs only its case in flight; "
+    "`--resume` continues each run where it stopped. Needs `pip install -e '.[fleet]'`, "
+    "and vae-bench installed on every node."
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("config", nargs="?", help="sweep file, e.g. configs/docs.yaml (not with --resume)")
+    p.add_argument(
+        "--address",
+        help="the cluster: ray://HOST:10001 (Ray Client) or HOST:6379 on a node of it "
+        "(default: RAY_ADDRESS, else a cluster started on this machine)",
+    )
+    p.add_argument(
+        "--kinds", help='the kinds to run on, comma-separated, e.g. "RTX 4090,RTX 3080" (default: every kind)'
+    )
+    p.add_argument(
+        "--resume",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="continue these fleet runs, each on a node of the kind it was made on",
+    )
+    p.add_argument("--out", metavar="DIR", help="folder for the run folders (default: the sweep's `output`)")
+
+
+def run(args) -> int:
+    try:
+        from bench.fleet import driver
+    except ImportError as exc:
+        if "ray" not in str(exc):
+            raise
+        raise BadInput(None, None, "vae-bench fleet needs Ray: pip install -e '.[fleet]'") from None
+    from bench import config
+    from bench.fleet.receive import LocalRun
+    from bench.store import RunWriter, open_run
+
+    if bool(args.config) == bool(args.resume):
+        raise BadInput(None, "config", "give a sweep file, or --resume RUN_DIR ... (not both)")
+    if args.resume:
+        metas = {}
+        for run_dir in args.resume:
+            meta = open_run(run_dir).meta
+            kind = (meta.extra.get("fleet") or {}).get("kind")
+            if not kind:
+                raise BadInput(Path(run_dir) / "meta.json", "fleet.kind", "missing: not a fleet run")
+            metas[run_dir] = (meta, kind)
+    else:
+        sweep = config.load_sweep(args.config)
+    try:
+        driver.connect(args.address)
+    except Exception as exc:  # ConnectionError, a bad address, no cluster running
+        raise BadInput(None, "--address", f"cannot reach the Ray cluster: {exc}") from None
+    fleet = driver.Fleet()
+    fleet_info = {"address": args.address}
+    try:
+        if args.resume:
+            for run_dir, (meta, kind_name) in metas.items():
+                kind = _or_bad(lambda k=kind_name: driver.kind_of(k), "--resume")
+                writer = RunWriter.reopen(run_dir)
+                local = LocalRun(kind.name, {**meta.extra.get("fleet", {}), **fleet_info}, writer=writer)
+                fleet.say(f"resuming {run_dir} on {kind.name}")
+                fleet.start(kind, local, stored=driver.stored_files(Path(run_dir)))
+        else:
+            wanted = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
+            kinds = _or_bad(lambda: driver.pick(wanted), "--kinds")
+            out = Path(args.out or sweep.output)
+            fleet.say(f"{len(kinds)} kind(s): {', '.join(k.name for k in kinds)}; runs into {out}")
+            for kind in kinds:
+                fleet.start(kind, LocalRun(kind.name, fleet_info, out=out), sweep=sweep.to_dict())
+        finished = fleet.wait()
+    finally:
+        fleet.close()
+    return _report(fleet.runs, finished, args)
+
+
+def _or_bad(get, field: str):
+    from bench.fleet.driver import FleetError
+
+    try:
+        return get()
+    except FleetError as exc:
+        raise BadInput(None, field, str(exc)) from None
+
+
+def _report(runs, finished: bool, args) -> int:
+    from bench.analysis.summary import summary_table
+    from bench.docs.tables import write_run_tables
+    from bench.store import open_run
+
+    code = EXIT_OK
+    dirs = []
+    for local in runs:
+        print(f"\n== {local.kind}")
+        if local.dir is None:
+            tail = (local.ended or {}).get("tail", "")
+            print(f"no run came back{': ' + tail.strip().splitlines()[-1] if tail.strip() else ''}")
+            code = max(code, EXIT_FAILURES)
+            continue
+        run = open_run(local.dir)
+        print(summary_table(run.records))
+        print(f"\nrun stored in {local.dir} ({local.added} case(s) arrived now)")
+        dirs.append(str(local.dir))
+        if run.meta.status != "complete":
+            print(f"{run.meta.status}: resume with vae-bench fleet --resume {local.dir}")
+            code = EXIT_INTERRUPTED
+            continue
+        write_run_tables(local.dir)
+        if any(r.status == "error" for r in run.records) and code == EXIT_OK:
+            code = EXIT_FAILURES
+    if dirs:
+        runs_text = " ".join(dirs)
+        print("\nthe tables of every kind, from these runs:")
+        print(f"  vae-bench tables {runs_text}")
+        print(f"  vae-bench docs update PAGE --spec configs/docs/hybrid-inference.yaml {runs_text}")
+    if not finished:
+        print("\nstopped: resume with vae-bench fleet --resume " + " ".join(dirs), file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    return code

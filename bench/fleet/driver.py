@@ -1,0 +1,139 @@
+"""The fleet, driven from the caller's machine: connect to Ray, find the kinds, start one
+task per kind (or per run to resume), and take each task's stream into its local run,
+all kinds at once. The only module that imports Ray."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import ray
+
+from bench.fleet.kinds import Kind, choose, kinds_of
+from bench.fleet.receive import LocalRun
+from bench.fleet.remote import run_sweep
+
+
+class FleetError(Exception):
+    pass
+
+
+def connect(address: str | None) -> None:
+    if ray.is_initialized():
+        return  # a caller (a test, a notebook) holds a connection already
+    ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+
+
+def cluster_kinds() -> dict[str, Kind]:
+    return kinds_of(ray.nodes())
+
+
+def pick(wanted: list[str] | None) -> list[Kind]:
+    found = cluster_kinds()
+    chosen, missing = choose(found, wanted)
+    if missing:
+        offered = ", ".join(sorted(found)) or "none"
+        raise FleetError(f"no node offers {', '.join(missing)}; the cluster offers: {offered}")
+    if not chosen:
+        raise FleetError(
+            "no node of the cluster names its GPU kind: start each GPU node with "
+            "`ray start --address HEAD:6379 --resources '{\"accelerator_type:RTX-4090\": 1}'` "
+            "(or let Ray detect it)"
+        )
+    return chosen
+
+
+def _task(kind: Kind):
+    # one GPU of that kind when the kind's nodes have GPUs (Ray then sets
+    # CUDA_VISIBLE_DEVICES, so the sweep's cuda:0 is that GPU); a sliver of the kind's
+    # resource pins the task to those nodes. No retry: a retry would measure anew into
+    # another run; `fleet --resume` continues the same one.
+    return ray.remote(run_sweep).options(
+        num_gpus=1 if kind.gpus else 0,
+        resources={kind.resource: 0.001},
+        max_retries=0,
+        name=f"vae-bench {kind.name}",
+    )
+
+
+class Fleet:
+    """Tasks in flight and their local runs; `wait` takes the streams until each ends,
+    fails, or Ctrl-C."""
+
+    def __init__(self, say=None):
+        self.runs: list[LocalRun] = []
+        self.refs: list = []
+        self.threads: list[threading.Thread] = []
+        self.say = say or (lambda text: print(f"vae-bench fleet: {text}", file=sys.stderr, flush=True))
+        self.lock = threading.Lock()
+
+    def start(self, kind: Kind, run: LocalRun, **task_args) -> None:
+        gen = _task(kind).remote(**task_args)
+        run.on_case = self._progress
+        self.runs.append(run)
+        self.refs.append(gen)
+        t = threading.Thread(target=self._take, args=(gen, run), daemon=True, name=f"fleet-{kind.name}")
+        self.threads.append(t)
+        t.start()
+
+    def _take(self, gen, run: LocalRun) -> None:
+        try:
+            for ref in gen:
+                with self.lock:
+                    run.take(ray.get(ref))
+        except Exception as exc:  # the node, its worker or the task died
+            with self.lock:
+                run.lost(
+                    f"the task on {run.kind} ended: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                )
+            return
+        with self.lock:
+            if run.ended is None:
+                run.lost(f"the task on {run.kind} ended without its last message")
+
+    def _progress(self, run: LocalRun, record) -> None:
+        from bench.progress import outcome_text
+
+        self.say(f"[{run.kind}] {record.case.label}: {outcome_text(record)}")
+
+    def wait(self) -> bool:
+        """True when every stream ended; False on Ctrl-C (the tasks are cancelled, what
+        arrived is kept and each run marked interrupted)."""
+        try:
+            while any(t.is_alive() for t in self.threads):
+                time.sleep(0.2)
+            return True
+        except KeyboardInterrupt:
+            for ref in self.refs:
+                ray.cancel(ref, force=True)
+            deadline = time.monotonic() + 10
+            for t in self.threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+            with self.lock:
+                for run in self.runs:
+                    if run.ended is None or (run.writer and run.writer.meta.status != "complete"):
+                        run.lost("stopped by Ctrl-C")
+            return False
+
+    def close(self) -> None:
+        for run in self.runs:
+            run.close()
+
+
+def stored_files(run_dir: Path) -> dict:
+    return {
+        "run_id": run_dir.name,
+        "meta": (run_dir / "meta.json").read_text(),
+        "cases": (run_dir / "cases.jsonl").read_text() if (run_dir / "cases.jsonl").exists() else "",
+    }
+
+
+def kind_of(name: str) -> Kind:
+    found = cluster_kinds()
+    chosen, missing = choose(found, [name])
+    if missing:
+        offered = ", ".join(sorted(found)) or "none"
+        raise FleetError(f"no live node offers {name} now (the cluster offers: {offered})")
+    return chosen[0]

@@ -1,0 +1,87 @@
+"""The caller's side of a fleet run: a node's messages written into a local run folder,
+so that it fills case by case as a local run's does and reads like one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.record import CaseRecord, RunMeta
+from bench.store import RunWriter, parse_record
+
+# meta.json keys that the node's run knows best once it has ended
+FROM_NODE = ("status", "ended_at", "device", "environment", "models", "warnings", "resumed_at", "workers")
+
+
+class LocalRun:
+    """One kind's run folder here. New (`out` given) or resumed (`writer` of a stored
+    run, its lock held)."""
+
+    def __init__(self, kind: str, fleet: dict, out: Path | None = None, writer: RunWriter | None = None):
+        self.kind = kind
+        self.fleet = {**fleet, "kind": kind}
+        self.out = out
+        self.writer = writer
+        self.done = writer.done_ids() if writer is not None else set()
+        self.added = 0
+        self.ended: dict | None = None
+        self.on_case = None  # called with each new record
+
+    @property
+    def dir(self) -> Path | None:
+        return self.writer.dir if self.writer is not None else None
+
+    def take(self, msg: tuple) -> None:
+        what = msg[0]
+        if what == "started":
+            self.fleet.update(node_pid=msg[1]["pid"], sweep_pid=msg[1]["sweep_pid"], host=msg[1]["host"])
+            if self.writer is not None:
+                self._save_fleet()
+        elif what == "meta" and self.writer is None:
+            meta = RunMeta.from_json(json.loads(msg[2]))
+            meta.extra["fleet"] = self.fleet
+            self.writer = RunWriter.create(self.out, msg[1], meta)
+        elif what == "case":
+            record = parse_record(msg[1].encode())
+            if record is None or self.writer is None or record.case_id in self.done:
+                return  # what the run holds already (a resume sends it again)
+            self.writer.append(record)
+            self.done.add(record.case_id)
+            self.added += 1
+            if self.on_case:
+                self.on_case(self, record)
+        elif what == "end":
+            self.ended = msg[1]
+            if self.writer is not None and msg[1].get("meta"):
+                node = RunMeta.from_json(json.loads(msg[1]["meta"]))
+                self._merge(node)
+
+    def _merge(self, node: RunMeta) -> None:
+        meta = self.writer.meta
+        for key in FROM_NODE:
+            setattr(meta, key, getattr(node, key))
+        meta.time_spent = node.time_spent  # the node's run holds every sweep into it
+        self._save_fleet()
+
+    def _save_fleet(self) -> None:
+        self.writer.meta.extra["fleet"] = self.fleet
+        self.writer.save_meta()
+
+    def lost(self, why: str) -> None:
+        """The node or its task died: what arrived is kept; the run is marked interrupted."""
+        if self.writer is None:
+            return
+        meta = self.writer.meta
+        meta.status = "interrupted"
+        meta.add_warnings([f"fleet: {why}; resume with vae-bench fleet --resume {self.writer.dir}"])
+        self._save_fleet()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def records_of(run: LocalRun) -> list[CaseRecord]:
+    from bench.store import open_run
+
+    return open_run(run.dir).records if run.dir is not None else []

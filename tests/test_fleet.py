@@ -1,0 +1,120 @@
+"""vae-bench fleet on a Ray cluster started here: two fake kinds of GPU (custom
+resources on this machine), a tiny sweep on the CPU once per kind, streamed back into
+local run folders; a task killed mid-sweep and the resume; the kinds read from nodes;
+and the core without Ray."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.cli import main
+from bench.fleet.kinds import Kind, choose, kinds_of
+from bench.store import open_run
+from tests.cli_helpers import start, wait_for_cases
+from tests.conftest import ROOT
+
+ray = pytest.importorskip("ray", reason="the fleet extra is not installed: pip install -e '.[fleet]'")
+
+KINDS = {"accelerator_type:Fake-A": 1, "accelerator_type:Fake-B": 1}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=4, resources=KINDS, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def _runs(root):
+    return sorted(p for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []
+
+
+def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep, tmp_path):
+    """Both kinds run the sweep at once; Fake-A's task is killed after two cases. Fake-B's
+    run arrives complete; Fake-A's keeps what arrived, and its resume completes it
+    without duplicates."""
+    sweep = write_sweep(models=["tiny-slow"], resolutions=[32, 40, 48, 56, 64, 72])
+    out = tmp_path / "fleet"
+    # the fleet command in a process of its own, as a user runs it, on this test's cluster
+    proc = start(["fleet", sweep, "--address", "auto", "--out", out])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_runs(out)) < 2:
+        time.sleep(0.1)
+    by_kind = {open_run(p).meta.extra["fleet"]["kind"]: p for p in _runs(out)}
+    assert set(by_kind) == {"Fake-A", "Fake-B"}
+    wait_for_cases(by_kind["Fake-A"], 2, proc, timeout=120)
+    os.kill(open_run(by_kind["Fake-A"]).meta.extra["fleet"]["node_pid"], signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "[Fake-B] tiny-slow encode 32x32" in stderr and "== Fake-A" in stdout
+    assert "vae-bench fleet --resume" in stdout and "vae-bench docs update PAGE" in stdout
+
+    b = open_run(by_kind["Fake-B"])
+    assert b.meta.status == "complete" and b.meta.device["device"] == "cpu" and b.device_name
+    assert sorted(r.case.width for r in b.records) == [32, 40, 48, 56, 64, 72] and all(
+        r.ok for r in b.records
+    )
+    assert (b.path / "tables.md").exists() and b.meta.time_spent and b.meta.workers
+
+    a = open_run(by_kind["Fake-A"])
+    assert a.meta.status == "interrupted" and 2 <= len(a.records) < 6
+    assert any("fleet --resume" in w for w in a.meta.warnings)
+    assert main(["fleet", "--resume", str(a.path)]) == 0
+    a = open_run(a.path)
+    ids = [r.case_id for r in a.records]
+    assert a.meta.status == "complete" and len(ids) == len(set(ids)) == 6 and a.meta.resumed_at
+    assert a.meta.extra["fleet"]["kind"] == "Fake-A" and a.device_name == b.device_name
+
+
+def test_bad_kinds_and_no_kinds_are_one_line(cluster, write_sweep, capsys):
+    sweep = write_sweep()
+    assert main(["fleet", str(sweep), "--kinds", "RTX 9999"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "RTX 9999" in err and "Fake-A" in err and len(err.splitlines()) == 1
+
+
+def test_kinds_are_read_from_resources_and_labels():
+    nodes = [
+        {
+            "Alive": True,
+            "NodeManagerAddress": "10.0.0.1",
+            "Resources": {"GPU": 2, "accelerator_type:A100": 1},
+        },
+        {
+            "Alive": True,
+            "NodeManagerAddress": "10.0.0.2",
+            "Resources": {"GPU": 1},
+            "Labels": {"ray.io/accelerator-type": "RTX-4090"},
+        },
+        {"Alive": False, "NodeManagerAddress": "10.0.0.3", "Resources": {"GPU": 1, "accelerator_type:L4": 1}},
+        {"Alive": True, "NodeManagerAddress": "10.0.0.4", "Resources": {"CPU": 8}},
+    ]
+    found = kinds_of(nodes)
+    assert set(found) == {"A100", "RTX-4090"} and found["A100"].gpus == 2
+    chosen, missing = choose(found, ["rtx 4090", "L4"])
+    assert [k.name for k in chosen] == ["RTX-4090"] and missing == ["L4"]
+    assert choose(found, None)[0] == [found["A100"], found["RTX-4090"]]
+    assert Kind("A100").resource == "accelerator_type:A100"
+
+
+def test_the_core_imports_without_ray():
+    """Every module but the fleet driver, in an interpreter where `import ray` fails."""
+    code = (
+        "import sys, importlib, pkgutil\n"
+        "sys.modules['ray'] = None\n"
+        "import bench\n"
+        "for m in pkgutil.walk_packages(bench.__path__, 'bench.'):\n"
+        "    if m.name not in ('bench.fleet.driver', 'bench.__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "from bench.cli import main\n"
+        "print(main(['fleet', 'x.yaml']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "2" and "pip install -e '.[fleet]'" in out.stderr
