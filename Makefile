@@ -66,13 +66,17 @@ compare: setup
 	fi
 	$(PY) -m bench compare "$(BASE)" "$(NEW)" $(ARGS)
 
+# Two workers: most of the suite waits on worker processes, and a test file stays on
+# one worker (its module fixtures, the Ray cluster of the fleet tests, are made once).
+TEST_WORKERS ?= 2
+
 test: setup-fleet
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The suite without the tests marked slow (sweeps in worker processes, real
 # architectures, subprocesses): seconds instead of minutes, for the edit-test loop.
 test-fast: setup-fleet
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 test-gpu: setup
 	$(PY) -m pytest -q -m gpu

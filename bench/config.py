@@ -34,7 +34,8 @@ MEMORY_METRICS = ("auto", "reserved", "allocated", "nvml", "process")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 # sdpa-*: pin one of torch's scaled-dot-product-attention kernels (CUDA only)
 ATTENTION = ("sdpa", "naive", "sdpa-flash", "sdpa-efficient", "sdpa-math", "sdpa-cudnn")
-DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|all)$")
+GPU_RE = re.compile(r"^cuda:\d+$")
 MAX_NAME = 64
 RESOLUTION_RE = re.compile(r"^(\d+)x(\d+)$")
 
@@ -66,7 +67,8 @@ class Sweep:
     min_time: float | str = "auto"  # seconds; auto: 1 on CUDA, 2 on CPU
     max_time: float = 20.0  # seconds of timed calls per case
     max_repeats: int = 300
-    device: str = "auto"
+    device: str = "auto"  # or "all": every GPU of the host, one run each
+    devices: tuple[str, ...] = ()  # these GPUs of the host, one run each
     weights: str = "auto"
     memory_metric: str = "auto"
     output: str = "results/runs"
@@ -93,6 +95,10 @@ class Sweep:
         if self.frames is not None:
             d["frames"] = list(self.frames)
         d.pop("source")
+        if self.devices:
+            d["devices"] = list(self.devices)
+        else:
+            d.pop("devices")  # a sweep on one device stores what it always stored
         per_model = d.pop("per_model")
         d["models"] = [
             {"name": m, **_axes_to_dict(per_model[m])} if m in per_model else m for m in self.models
@@ -242,7 +248,19 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
 
     device = raw.get("device", "auto")
     if not isinstance(device, str) or not DEVICE_RE.match(device):
-        raise bad("device", f"must be auto, cpu, cuda or cuda:N, got {shown(device)}")
+        raise bad("device", f"must be auto, cpu, cuda, cuda:N or all, got {shown(device)}")
+    devices = raw.get("devices")
+    if devices is not None:
+        if not isinstance(devices, list) or not devices:
+            raise bad("devices", f"must be a list of GPUs, like [cuda:0, cuda:2], got {shown(devices)}")
+        for d in devices:
+            if not isinstance(d, str) or not GPU_RE.match(d):
+                raise bad("devices", f"each must be cuda:N, got {shown(d)}")
+        if len(set(devices)) != len(devices):
+            raise bad("devices", f"names a GPU twice: {shown(devices)}")
+        if device != "auto":
+            raise bad("devices", f"give device ({shown(device)}) or devices, not both")
+    devices = tuple(devices or ())
     weights = _choice(raw.get("weights", "auto"), "weights", WEIGHTS, bad)
     metric = _choice(raw.get("memory_metric", "auto"), "memory_metric", MEMORY_METRICS, bad)
     output = raw.get("output", "results/runs")
@@ -270,6 +288,7 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         max_time=max_time,
         max_repeats=max_repeats,
         device=device,
+        devices=devices,
         weights=weights,
         memory_metric=metric,
         output=output,

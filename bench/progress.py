@@ -37,22 +37,23 @@ class Progress:
                 bar_format="{n_fmt}/{total_fmt} {desc} |{bar}| [{elapsed}<{remaining}]",
             )
 
-    def __call__(self, event: str, case: Case, record: CaseRecord | None) -> None:
+    def __call__(self, event: str, case: Case, record: CaseRecord | None, tag: str | None = None) -> None:
+        label = f"{tag} {case.label}" if tag else case.label  # tag: the GPU, when several run at once
         if event == "start":
             if self.bar is not None:
-                self.bar.set_description_str(case.label)
+                self.bar.set_description_str(label)
             return
         self.count += 1
         self.finished_here += 1
         if self.bar is not None:
             if not record.ok:
-                self.bar.write(f"{case.label}: {outcome_text(record)}", file=self.stream)
+                self.bar.write(f"{label}: {outcome_text(record)}", file=self.stream)
             self.bar.update(1)
             return
         per_case = (time.monotonic() - self.t0) / self.finished_here
         eta = per_case * (self.total - self.count)
         print(
-            f"[{self.count}/{self.total}] {case.label}: {outcome_text(record)} (ETA {_clock(eta)})",
+            f"[{self.count}/{self.total}] {label}: {outcome_text(record)} (ETA {_clock(eta)})",
             file=self.stream,
             flush=True,
         )

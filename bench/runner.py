@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ def _start_by_spawn() -> None:
     _CONTEXT = mp.get_context("spawn")
 
 
+STOPPED = ("stopped",)
+
+
 class _Worker:
     """One worker process and our end of its pipe."""
 
@@ -91,9 +95,12 @@ class _Worker:
         child.close()
         watch.close()
 
-    def receive(self):
-        """The next message, or None when the worker died first."""
+    def receive(self, stop=None):
+        """The next message, or None when the worker died first, or STOPPED once `stop`
+        (a threading.Event) is set."""
         while True:
+            if stop is not None and stop.is_set():
+                return STOPPED
             try:
                 if self.conn.poll(0.1):
                     return self.conn.recv()
@@ -131,9 +138,15 @@ class Runner:
     """Runs the plan's cases that are not `done`, storing each one in `writer`."""
 
     def __init__(
-        self, plan: Plan, writer: RunWriter, done: set[str] | None = None, progress: Callable | None = None
+        self,
+        plan: Plan,
+        writer: RunWriter,
+        done: set[str] | None = None,
+        progress: Callable | None = None,
+        stop=None,
     ):
         self.plan = plan
+        self.stop = stop  # a threading.Event: another thread's Ctrl-C, for sweeps run side by side
         self.writer = writer
         self.done = set(done or ())
         self.progress = progress
@@ -150,8 +163,9 @@ class Runner:
         try:
             for group in _groups(self.todo()):
                 self._run_group(group)
-        except KeyboardInterrupt:
-            hold_signals()
+        except (KeyboardInterrupt, Interrupted):
+            if threading.current_thread() is threading.main_thread():
+                hold_signals()
             if self.current is not None:
                 self.current.stop(kill=True)
             raise Interrupted() from None
@@ -202,7 +216,9 @@ class Runner:
             spawned_at = time.time()
             w = self.current = _Worker(job)
             started = worker.now()
-            msg = w.receive()
+            msg = w.receive(self.stop)
+            if msg is STOPPED:
+                raise Interrupted()
             if msg is not None and msg[0] == "bad_fork":
                 w.stop(kill=True)
                 self.writer.meta.add_warnings([msg[1]])
@@ -221,7 +237,9 @@ class Runner:
                 if self.progress:
                     self.progress("start", case, None)
                 started = worker.now()
-                reply = w.receive() if w.send(("case", case)) else None
+                reply = w.receive(self.stop) if w.send(("case", case)) else None
+                if reply is STOPPED:
+                    raise Interrupted()  # the case in flight is not recorded: it runs on resume
                 pending.pop(0)
                 if reply is None:
                     self._finish(self._failed(job, case, w.exit_reason(), started, ready))
@@ -248,9 +266,10 @@ def hold_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = None) -> Outcome:
+def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = None, stop=None) -> Outcome:
     """Run what the run folder lacks, with its lock held, and mark in meta.json how the
-    sweep ended and where its time went. A resume of a complete run changes nothing."""
+    sweep ended and where its time went. A resume of a complete run changes nothing.
+    `stop` (a threading.Event) ends it as Ctrl-C does, from another thread."""
     t0 = time.perf_counter()
     done = writer.done_ids()
     todo = [c for c in plan.cases if c.case_id not in done]
@@ -266,12 +285,13 @@ def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = Non
     meta.add_warnings(plan.warnings)
     writer.save_meta()
     progress = progress_factory(len(plan.cases), len(plan.cases) - len(todo)) if progress_factory else None
-    runner = Runner(plan, writer, done=done, progress=progress)
+    runner = Runner(plan, writer, done=done, progress=progress, stop=stop)
     status = "complete"
     try:
         runner.run()
     except (Interrupted, KeyboardInterrupt):
-        hold_signals()  # a second Ctrl-C must not cut this short
+        if threading.current_thread() is threading.main_thread():
+            hold_signals()  # a second Ctrl-C must not cut this short
         status = "interrupted"
     finally:
         if progress is not None:

@@ -202,7 +202,7 @@ BAD_FIELDS = [
     ("tiling-knobs-not-mapping", {"tiling": {"sd-v1": 512}}, ["tiling.sd-v1", "mapping of tiling knobs"]),
     ("name-with-space", {"name": "my sweep"}, ["name", "letters, digits", "'my sweep'"]),
     ("name-int", {"name": 7}, ["name", "got 7"]),
-    ("unknown-device", {"device": "tpu"}, ["device", "auto, cpu, cuda or cuda:N", "'tpu'"]),
+    ("unknown-device", {"device": "tpu"}, ["device", "auto, cpu, cuda, cuda:N or all", "'tpu'"]),
     ("unknown-weights", {"weights": "maybe"}, ["weights", "auto, pretrained, random", "'maybe'"]),
     (
         "unknown-memory-metric",

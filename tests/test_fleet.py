@@ -26,8 +26,10 @@ KINDS = {"accelerator_type:Fake-A": 1, "accelerator_type:Fake-B": 1}
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=4, resources=KINDS, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
+    ctx = ray.init(
+        num_cpus=4, resources=KINDS, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
+    )
+    yield ctx.address_info["address"]  # this cluster's, for a fleet command in another process
     ray.shutdown()
 
 
@@ -42,7 +44,7 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     sweep = write_sweep(models=["tiny-slow"], resolutions=[32, 40, 48, 56, 64, 72])
     out = tmp_path / "fleet"
     # the fleet command in a process of its own, as a user runs it, on this test's cluster
-    proc = start(["fleet", sweep, "--address", "auto", "--out", out])
+    proc = start(["fleet", sweep, "--address", cluster, "--out", out])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_runs(out)) < 2:
         time.sleep(0.1)

@@ -283,8 +283,8 @@ def test_a_worker_that_finds_cuda_spoiled_is_started_again_by_spawn(write_sweep,
     told = []
 
     class SpoiledOnce(runner._Worker):
-        def receive(self):
-            msg = super().receive()
+        def receive(self, stop=None):
+            msg = super().receive(stop)
             if not told and msg is not None and msg[0] == "ready":
                 told.append(True)
                 return ("bad_fork", worker.BAD_FORK)

@@ -32,17 +32,38 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--out", metavar="DIR", help="folder in which the run folder is made (default: the sweep's `output`)"
     )
+    p.add_argument(
+        "--devices",
+        metavar="GPUS",
+        help="every GPU of this host (all) or these (cuda:0,cuda:2), one run folder each, side by side "
+        "(instead of the sweep's device)",
+    )
+    p.add_argument(
+        "--times-from",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="with several GPUs: deal the work out by these runs' case times (default: by case count)",
+    )
 
 
 def run(args) -> int:
     from bench import config, runner, store, worker
+    from bench.host import host_devices
     from bench.plan import make_plan, resume_plan, stored_ids
     from bench.progress import Progress
 
     if args.resume:
+        from bench.store import open_run
+
+        if (open_run(args.resume).meta.extra.get("host") or {}).get("runs"):
+            return _run_host(args, resume=args.resume)
         plan = resume_plan(args.resume, args.config, resolve=not args.dry_run)
     elif args.config:
-        plan = make_plan(config.load_sweep(args.config), resolve=not args.dry_run)
+        sweep = _with_devices(config.load_sweep(args.config), args.devices)
+        devices = host_devices(sweep)
+        if devices:
+            return _run_host(args, sweep=sweep, devices=devices)
+        plan = make_plan(sweep, resolve=not args.dry_run)
     else:
         raise BadInput(None, "config", "give a sweep file (e.g. configs/cpu.yaml) or --resume RUN_DIR")
     if args.dry_run:
@@ -81,6 +102,100 @@ def run(args) -> int:
         )
         return EXIT_INTERRUPTED
     return report(writer.dir)
+
+
+def _with_devices(sweep, devices: str | None):
+    """The sweep with the command line's --devices in place of its device(s)."""
+    import dataclasses
+
+    from bench.config import from_dict
+
+    if not devices:
+        return sweep
+    raw = sweep.to_dict()
+    raw.pop("devices", None)
+    if devices.strip() == "all":
+        raw["device"] = "all"
+    else:
+        raw["device"] = "auto"
+        raw["devices"] = [d.strip() for d in devices.split(",") if d.strip()]
+    try:
+        return dataclasses.replace(from_dict(raw, source=sweep.source), source=sweep.source)
+    except BadInput as exc:
+        raise BadInput(None, "--devices", exc.why) from None
+
+
+def _run_host(args, sweep=None, devices=None, resume=None) -> int:
+    """Several GPUs of this host side by side: one run folder each."""
+    from bench import host, store, worker
+    from bench.analysis.summary import plan_table
+    from bench.plan import stored_ids
+    from bench.progress import Progress
+
+    if resume:
+        plans = host.resume_plans(resume, dry_run=args.dry_run)
+    else:
+        previous = host.previous_times(args.times_from) if args.times_from else None
+        plans = host.plans(sweep, devices, previous, resolve=not args.dry_run)
+    if args.dry_run:
+        for plan in plans:
+            print(f"== {plan.device} ({plan.device_name})")
+            print(plan_table(plan.cases, stored_ids(plan)), end="\n\n")
+        print(
+            f"{sum(len(p.cases) for p in plans)} cases over {len(plans)} GPU(s); "
+            "dry run, nothing was run or written"
+        )
+        return EXIT_OK
+    writers = []
+    try:
+        if resume:
+            writers = [store.RunWriter.reopen(p.resume) for p in plans]
+        else:
+            started = worker.now()
+            out = Path(args.out or sweep.output)
+            for plan in plans:
+                run_id = store.new_run_id(plan.run_id_slug(), plan.sweep.name)
+                writers.append(store.RunWriter.create(out, run_id, plan.meta(started)))
+            runs = [w.dir.name for w in writers]
+            dealt_by = "the case times of " + ", ".join(args.times_from) if args.times_from else "case count"
+            seen = host.others_on([p.device for p in plans])
+            for plan, w in zip(plans, writers, strict=True):
+                w.meta.extra["host"] = {
+                    "devices": [p.device for p in plans],
+                    "runs": runs,
+                    "assigned": host.assigned(plan),
+                    "dealt_by": dealt_by,
+                    "at_start": seen,
+                }
+                w.save_meta()
+        done = [len({c.case_id for c in p.cases} & w.done_ids()) for p, w in zip(plans, writers, strict=True)]
+        total = sum(len(p.cases) for p in plans)
+        for plan, w, d in zip(plans, writers, done, strict=True):
+            say(
+                f"{len(plan.cases) - d} of {len(plan.cases)} cases on {plan.device} "
+                f"({plan.device_name}); writing {w.dir}"
+            )
+        outcomes = host.run_side_by_side(
+            list(zip(plans, writers, strict=True)), Progress(total=total, done=sum(done))
+        )
+    finally:
+        for w in writers:
+            w.close()
+    code = EXIT_OK
+    for plan, w, outcome in zip(plans, writers, outcomes, strict=True):
+        if outcome is None or outcome.status == "interrupted":
+            code = EXIT_INTERRUPTED
+            continue
+        print(f"\n== {plan.device} ({plan.device_name})")
+        code = max(code, report(w.dir))
+    if code == EXIT_INTERRUPTED:
+        stored = sum(len(store.open_run(w.dir).records) for w in writers)
+        say(
+            f"interrupted; {stored} of {total} cases are stored in {len(writers)} runs\n"
+            f"resume them all with: vae-bench run --resume {writers[0].dir}",
+            before="\n",
+        )
+    return code
 
 
 def say(text: str, before: str = "") -> None:

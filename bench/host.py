@@ -1,0 +1,194 @@
+"""Every GPU of one host at once. The sweep's (model, dtype) groups are dealt out over
+the GPUs so that they finish close together; each GPU gets a run folder of its own (an
+ordinary run, so tables, compare and docs read it unchanged), and all are driven side by
+side, each by its own runner and worker, with one progress display. Ctrl-C stops them
+all; a resume of any one of the runs resumes them all."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from pathlib import Path
+
+from bench.config import Sweep
+from bench.errors import BadInput
+from bench.plan import Plan, make_plan, resume_plan
+from bench.record import Case
+
+Key = tuple[str, str]  # (model, dtype): what one worker measures
+
+
+def host_devices(sweep: Sweep) -> list[str] | None:
+    """The GPUs a sweep asks for, or None for a sweep on one device."""
+    if sweep.devices:
+        return list(sweep.devices)
+    if sweep.device != "all":
+        return None
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not count:
+        raise BadInput(
+            sweep.source or "<sweep>", "device", "all asks for every GPU, but torch sees none here"
+        )
+    return [f"cuda:{i}" for i in range(count)]
+
+
+def key(case: Case) -> Key:
+    return (case.model, case.dtype)
+
+
+def group_costs(cases: list[Case], previous: dict[str, float] | None = None) -> dict[Key, float]:
+    """What each group should take: the seconds its cases took in a previous run (a case
+    that run lacks counts as the mean of those it has), else its number of cases."""
+    groups: dict[Key, list[Case]] = {}
+    for c in cases:
+        groups.setdefault(key(c), []).append(c)
+    if not previous:
+        return {k: float(len(v)) for k, v in groups.items()}
+    mean = sum(previous.values()) / len(previous)
+    return {k: sum(previous.get(c.case_id, mean) for c in v) for k, v in groups.items()}
+
+
+def deal(costs: dict[Key, float], devices: list[str]) -> dict[str, list[Key]]:
+    """The longest group first, each to the GPU with the least work so far (the first
+    such GPU on a tie): within 4/3 of the best possible finish."""
+    load = {d: 0.0 for d in devices}
+    dealt: dict[str, list[Key]] = {d: [] for d in devices}
+    for k in sorted(costs, key=lambda k: (-costs[k], k)):
+        d = min(devices, key=lambda d: load[d])
+        dealt[d].append(k)
+        load[d] += costs[k]
+    return dealt
+
+
+def previous_times(run_dirs: list[str | Path]) -> dict[str, float]:
+    """Seconds per case_id in earlier runs: setup, calls and quality, as each record says."""
+    from bench.store import open_run
+
+    times: dict[str, float] = {}
+    for run_dir in run_dirs:
+        for r in open_run(run_dir).records:
+            spent = sum(x or 0 for x in (r.setup_s, r.measure_s, r.quality_s))
+            if spent:
+                times[r.case_id] = spent
+    return times
+
+
+def plans(sweep: Sweep, devices: list[str], previous: dict[str, float] | None, resolve=True) -> list[Plan]:
+    """One plan per GPU, each with the groups dealt to it (a GPU dealt none gets no plan)."""
+    first = make_plan(dataclasses.replace(sweep, device=devices[0], devices=()), resolve=resolve)
+    dealt = deal(group_costs(first.cases, previous), devices)
+    out = []
+    for device in devices:
+        if not dealt[device]:
+            continue
+        if device == devices[0]:
+            plan = first
+        else:  # the same weights as the first: looked for once
+            plan = make_plan(dataclasses.replace(sweep, device=device, devices=()), resolve, first.weights)
+        keys = set(dealt[device])
+        plan.cases = [c for c in plan.cases if key(c) in keys]
+        out.append(plan)
+    return out
+
+
+def assigned(plan: Plan) -> list[list[str]]:
+    return [list(k) for k in dict.fromkeys(key(c) for c in plan.cases)]
+
+
+def resume_plans(run_dir: str | Path, dry_run: bool = False) -> list[Plan]:
+    """The plans that continue a host run: every run of it, found beside `run_dir`."""
+    from bench.store import open_run
+
+    run_dir = Path(run_dir)
+    host = open_run(run_dir).meta.extra.get("host") or {}
+    out = []
+    for run_id in host.get("runs", []):
+        sibling = run_dir.parent / run_id
+        if not (sibling / "meta.json").exists():
+            raise BadInput(sibling, None, f"a run of this host sweep is missing (expected beside {run_dir})")
+        sibling_host = open_run(sibling).meta.extra.get("host") or {}
+        out.append(only_assigned(resume_plan(sibling, None, resolve=not dry_run), sibling_host))
+    return out
+
+
+def only_assigned(plan: Plan, host: dict) -> Plan:
+    groups = {tuple(k) for k in host.get("assigned", [])}
+    if groups:
+        plan.cases = [c for c in plan.cases if key(c) in groups]
+    return plan
+
+
+def others_on(devices: list[str]) -> dict:
+    """What else was on the host as the sweep began: the load average and, per GPU, the
+    processes NVML sees using it (none of ours yet)."""
+    seen: dict = {"loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        gpus = {}
+        for d in devices:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(int(d.split(":")[1]))
+            procs = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            gpus[d] = [{"pid": p.pid, "used_bytes": p.usedGpuMemory} for p in procs]
+        seen["gpu_processes"] = gpus
+    except Exception as exc:  # no NVML (a CPU test, a driver without it): say so
+        seen["gpu_processes"] = f"not read: {type(exc).__name__}"
+    return seen
+
+
+class SharedProgress:
+    """One display for the runs side by side: each run's events, tagged with its GPU."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.lock = threading.Lock()
+
+    def view(self, device: str):
+        shared = self
+
+        class View:
+            def __call__(self, event, case, record):
+                with shared.lock:
+                    shared.progress(event, case, record, tag=device)
+
+            def close(self):
+                pass  # the host closes the display once every run has ended
+
+        return View()
+
+
+def run_side_by_side(parts, progress) -> list:
+    """Each (plan, writer) swept in a thread of its own; Ctrl-C (in the main thread)
+    stops every one, keeping what each stored. The outcomes, in the order of `parts`."""
+    from bench import runner
+
+    stop = threading.Event()
+    shared = SharedProgress(progress)
+    outcomes: list = [None] * len(parts)
+
+    def one(i, plan, writer):
+        view = shared.view(plan.device)
+        outcomes[i] = runner.sweep(plan, writer, lambda total, done: view, stop=stop)
+
+    threads = [
+        threading.Thread(target=one, args=(i, *part), name=f"sweep-{part[0].device}")
+        for i, part in enumerate(parts)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        runner.hold_signals()
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        progress.close()
+    return outcomes
