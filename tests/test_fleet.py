@@ -120,3 +120,13 @@ def test_the_core_imports_without_ray():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "2" and "pip install -e '.[fleet]'" in out.stderr
+
+
+def test_an_address_nothing_answers_at_fails_at_once():
+    from bench.fleet.driver import FleetError, _reachable
+
+    with pytest.raises(FleetError, match="nothing answers at 127.0.0.1:1"):
+        _reachable("127.0.0.1:1")
+    with pytest.raises(FleetError, match="is not HOST:PORT"):
+        _reachable("ray://nohost")
+    _reachable(None)  # a cluster on this machine, or RAY_ADDRESS: Ray finds it

@@ -23,7 +23,23 @@ class FleetError(Exception):
 def connect(address: str | None) -> None:
     if ray.is_initialized():
         return  # a caller (a test, a notebook) holds a connection already
+    _reachable(address)
     ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+
+
+def _reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail at once on an address nothing answers at: Ray itself retries for minutes."""
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise FleetError(f"{address!r} is not HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise FleetError(f"nothing answers at {address} ({exc.strerror or exc})") from None
 
 
 def cluster_kinds() -> dict[str, Kind]:
