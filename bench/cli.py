@@ -40,7 +40,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
         description = getattr(module, "DESCRIPTION", None)
         command = sub.add_parser(
             name,
-            help=module.HELP,
+            help=module.HELP.replace("%", "%%"),  # argparse formats help with %
             description=description,
             # Descriptions with paragraphs keep their line breaks; the others are wrapped.
             formatter_class=argparse.RawDescriptionHelpFormatter

@@ -80,3 +80,19 @@ def test_the_parent_names_the_gpu_torch_will_use(monkeypatch, visible, index, ex
             return ("uuid", uuid) if uuid is not None else ("index", index)
 
     assert environment._visible_handle(Names(), index) == expected
+
+
+def test_every_help_prints(capsys):
+    """`vae-bench --help` and each command's: argparse %-formats help text, so a bare %
+    in one of them breaks them all."""
+    from bench.commands import NAMES
+
+    for argv in (["--help"], *([name, "--help"] for name in NAMES)):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr().out
+        assert code == 0 and "usage: vae-bench" in out, argv
+        if argv == ["--help"]:
+            assert "(%)" in out and all(name in out for name in NAMES)
