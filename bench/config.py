@@ -68,7 +68,7 @@ class Sweep:
     max_time: float = 20.0  # seconds of timed calls per case
     max_repeats: int = 300
     device: str = "auto"  # or "all": every GPU of the host, one run each
-    devices: tuple[str, ...] = ()  # these GPUs of the host, one run each
+    devices: tuple[str, ...] | None = None  # these GPUs of the host, one run each
     weights: str = "auto"
     memory_metric: str = "auto"
     output: str = "results/runs"
@@ -98,7 +98,7 @@ class Sweep:
         if self.devices:
             d["devices"] = list(self.devices)
         else:
-            d.pop("devices")  # a sweep on one device stores what it always stored
+            d.pop("devices")  # a sweep on one device stores what it always stored (absent: None)
         per_model = d.pop("per_model")
         d["models"] = [
             {"name": m, **_axes_to_dict(per_model[m])} if m in per_model else m for m in self.models
@@ -260,7 +260,7 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
             raise bad("devices", f"names a GPU twice: {shown(devices)}")
         if device != "auto":
             raise bad("devices", f"give device ({shown(device)}) or devices, not both")
-    devices = tuple(devices or ())
+    devices = tuple(devices) if devices else None
     weights = _choice(raw.get("weights", "auto"), "weights", WEIGHTS, bad)
     metric = _choice(raw.get("memory_metric", "auto"), "memory_metric", MEMORY_METRICS, bad)
     output = raw.get("output", "results/runs")

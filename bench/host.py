@@ -79,7 +79,7 @@ def previous_times(run_dirs: list[str | Path]) -> dict[str, float]:
 
 def plans(sweep: Sweep, devices: list[str], previous: dict[str, float] | None, resolve=True) -> list[Plan]:
     """One plan per GPU, each with the groups dealt to it (a GPU dealt none gets no plan)."""
-    first = make_plan(dataclasses.replace(sweep, device=devices[0], devices=()), resolve=resolve)
+    first = make_plan(dataclasses.replace(sweep, device=devices[0], devices=None), resolve=resolve)
     dealt = deal(group_costs(first.cases, previous), devices)
     out = []
     for device in devices:
@@ -88,7 +88,7 @@ def plans(sweep: Sweep, devices: list[str], previous: dict[str, float] | None, r
         if device == devices[0]:
             plan = first
         else:  # the same weights as the first: looked for once
-            plan = make_plan(dataclasses.replace(sweep, device=device, devices=()), resolve, first.weights)
+            plan = make_plan(dataclasses.replace(sweep, device=device, devices=None), resolve, first.weights)
         keys = set(dealt[device])
         plan.cases = [c for c in plan.cases if key(c) in keys]
         out.append(plan)
@@ -125,41 +125,26 @@ def only_assigned(plan: Plan, host: dict) -> Plan:
 def others_on(devices: list[str]) -> dict:
     """What else was on the host as the sweep began: the load average and, per GPU, the
     processes NVML sees using it (none of ours yet)."""
-    seen: dict = {"loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
-    try:
-        import pynvml
+    from bench.measure.environment import gpu_processes
 
-        pynvml.nvmlInit()
-        gpus = {}
-        for d in devices:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(int(d.split(":")[1]))
-            procs = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
-            gpus[d] = [{"pid": p.pid, "used_bytes": p.usedGpuMemory} for p in procs]
-        seen["gpu_processes"] = gpus
-    except Exception as exc:  # no NVML (a CPU test, a driver without it): say so
-        seen["gpu_processes"] = f"not read: {type(exc).__name__}"
-    return seen
+    return {
+        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "gpu_processes": {d: gpu_processes(int(d.split(":")[1])) for d in devices if d.startswith("cuda:")},
+    }
 
 
-class SharedProgress:
-    """One display for the runs side by side: each run's events, tagged with its GPU."""
+class _Tagged:
+    """One run's view of the shared display: its events, tagged with its GPU."""
 
-    def __init__(self, progress):
-        self.progress = progress
-        self.lock = threading.Lock()
+    def __init__(self, progress, lock: threading.Lock, device: str):
+        self.progress, self.lock, self.device = progress, lock, device
 
-    def view(self, device: str):
-        shared = self
+    def __call__(self, event, case, record):
+        with self.lock:
+            self.progress(event, case, record, tag=self.device)
 
-        class View:
-            def __call__(self, event, case, record):
-                with shared.lock:
-                    shared.progress(event, case, record, tag=device)
-
-            def close(self):
-                pass  # the host closes the display once every run has ended
-
-        return View()
+    def close(self):
+        pass  # the host closes the display once every run has ended
 
 
 def run_side_by_side(parts, progress) -> list:
@@ -168,11 +153,11 @@ def run_side_by_side(parts, progress) -> list:
     from bench import runner
 
     stop = threading.Event()
-    shared = SharedProgress(progress)
+    lock = threading.Lock()
     outcomes: list = [None] * len(parts)
 
     def one(i, plan, writer):
-        view = shared.view(plan.device)
+        view = _Tagged(progress, lock, plan.device)
         outcomes[i] = runner.sweep(plan, writer, lambda total, done: view, stop=stop)
 
     threads = [

@@ -224,11 +224,7 @@ def stored_ids(plan: Plan) -> set[str]:
 def _with_defaults(stored: dict) -> dict:
     """A stored sweep with the fields added since it was stored, at their defaults."""
     fields = config.Sweep.__dataclass_fields__.values()
-    added = {
-        f.name: f.default
-        for f in fields
-        if f.name in config.FIELDS and f.name not in stored and f.name != "devices"  # absent: none
-    }
+    added = {f.name: f.default for f in fields if f.name in config.FIELDS and f.name not in stored}
     return {**{k: v for k, v in added.items() if v is not MISSING}, **stored}
 
 

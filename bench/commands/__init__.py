@@ -57,3 +57,21 @@ def _number(text: str) -> float:
         return float(text)
     except ValueError:
         return math.nan
+
+
+def add_card_arguments(p, example: str) -> None:
+    """--card NAME or --vram SIZE, one of them required: the memory to judge fits by."""
+    card = p.add_mutually_exclusive_group(required=True)
+    card.add_argument("--card", help=f'a card of configs/cards.yaml, e.g. "{example}"')
+    card.add_argument("--vram", metavar="SIZE", help="the card's memory: 10GiB, 12 GB, 10240MiB")
+
+
+def card_budget(args) -> tuple[str, float]:
+    """The card the arguments name, and its memory in bytes."""
+    from bench.analysis.fit import parse_vram
+    from bench.cards import find_card, load_cards
+
+    if args.card:
+        card = find_card(load_cards(), args.card)
+        return card.name + (" (nominal size)" if card.approximate else ""), card.mib * 2**20
+    return f"a {args.vram} card", parse_vram(args.vram)

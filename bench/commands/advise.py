@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.commands import EXIT_OK, amount
+from bench.commands import EXIT_OK, add_card_arguments, amount, card_budget
 
 HELP = "the fastest measured setting (dtype, tiling, variant) that fits a card and a quality floor"
 DESCRIPTION = (
@@ -18,9 +18,7 @@ DESCRIPTION = (
 
 def add_arguments(p) -> None:
     p.add_argument("run", metavar="RUN_DIR", help="a run, ideally one with variant axes and quality")
-    card = p.add_mutually_exclusive_group(required=True)
-    card.add_argument("--card", help='a card of configs/cards.yaml, e.g. "GeForce RTX 4070"')
-    card.add_argument("--vram", metavar="SIZE", help="the memory to fit in: 12GiB, 8 GB, 10240MiB")
+    add_card_arguments(p, "GeForce RTX 4070")
     p.add_argument(
         "--min-psnr",
         type=amount,
@@ -33,15 +31,9 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from bench.analysis.advise import advise, render
-    from bench.analysis.fit import parse_vram
-    from bench.cards import find_card, load_cards
     from bench.store import open_run
 
     run = open_run(args.run, strict=True, need_cases=True)
-    if args.card:
-        card = find_card(load_cards(), args.card)
-        name, total = card.name + (" (nominal size)" if card.approximate else ""), card.mib * 2**20
-    else:
-        name, total = f"a {args.vram} card", parse_vram(args.vram)
+    name, total = card_budget(args)
     print(render(advise(run, name, total, args.min_psnr), args.format), end="")
     return EXIT_OK

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.record import CaseRecord, RunMeta
+from bench.record import RunMeta
 from bench.store import RunWriter, parse_record
 
 # meta.json keys that the node's run knows best once it has ended
@@ -79,9 +79,3 @@ class LocalRun:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def records_of(run: LocalRun) -> list[CaseRecord]:
-    from bench.store import open_run
-
-    return open_run(run.dir).records if run.dir is not None else []

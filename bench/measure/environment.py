@@ -106,6 +106,13 @@ def _visible_handle(nv: Nvml, index: int):
     return None  # MIG instances and short UUID prefixes: the worker names the device
 
 
+def gpu_processes(index: int) -> list[dict] | str:
+    """The processes NVML sees using one GPU (pid, bytes used), or why it cannot say."""
+    nv = Nvml()
+    h = _visible_handle(nv, index)
+    return nv.processes(h) if h is not None else f"not read: {nv.error or 'no NVML handle'}"
+
+
 def gpu_summary(index: int) -> dict:
     """Name, memory and the other facts of one GPU, from NVML alone.
 
