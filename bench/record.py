@@ -38,6 +38,17 @@ def variant_words(variant: tuple[tuple[str, Any], ...] | None) -> str:
     return ", ".join(key if value is True else f"{key} {value}" for key, value in variant or ())
 
 
+def series_label(model, op, size, dtype, batch, tiled, variant) -> str:
+    """`sd-v1 decode 1024x1024 float16 tiled [channels_last]`; without a size (None), the
+    label of a series of sizes."""
+    parts = [model, op, *([size] if size else []), dtype]
+    if batch != 1:
+        parts.append(f"batch {batch}")
+    parts.append("tiled" if tiled else "untiled")
+    label = " ".join(parts)
+    return f"{label} [{variant_words(variant)}]" if variant else label
+
+
 @dataclass(frozen=True)
 class Case:
     """What runs: never what was measured. The same parameters give the same case_id
@@ -113,12 +124,8 @@ class Case:
 
     @property
     def label(self) -> str:
-        parts = [self.model, self.op, self.size_label, self.dtype]
-        if self.batch != 1:
-            parts.append(f"batch {self.batch}")
-        parts.append("tiled" if self.tiled else "untiled")
-        label = " ".join(parts)
-        return f"{label} [{self.variant_text}]" if self.variant else label
+        c = self
+        return series_label(c.model, c.op, c.size_label, c.dtype, c.batch, c.tiled, c.variant)
 
     @classmethod
     def from_params(cls, d: dict[str, Any]) -> Case:

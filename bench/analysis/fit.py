@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.errors import BadInput, shown
-from bench.record import CaseRecord, variant_words
+from bench.record import CaseRecord, series_label
 from bench.store import Run
 
 MIB = 1024**2
@@ -151,12 +151,7 @@ class Series:
 
     @property
     def label(self) -> str:
-        parts = [self.model, self.op, self.dtype]
-        if self.batch != 1:
-            parts.append(f"batch {self.batch}")
-        parts.append("tiled" if self.tiled else "untiled")
-        label = " ".join(parts)
-        return f"{label} [{variant_words(self.variant)}]" if self.variant else label
+        return series_label(self.model, self.op, None, self.dtype, self.batch, self.tiled, self.variant)
 
     @property
     def video(self) -> bool:
