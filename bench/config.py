@@ -69,6 +69,9 @@ class Sweep:
     max_repeats: int = 300
     device: str = "auto"  # or "all": every GPU of the host, one run each
     devices: tuple[str, ...] | None = None  # these GPUs of the host, one run each
+    # the name tables, docs and history give the device in place of the driver's: two
+    # rows for one model of card (a power cap, another host); meta.json keeps both
+    device_label: str | None = None
     weights: str = "auto"
     memory_metric: str = "auto"
     output: str = "results/runs"
@@ -99,6 +102,8 @@ class Sweep:
             d["devices"] = list(self.devices)
         else:
             d.pop("devices")  # a sweep on one device stores what it always stored (absent: None)
+        if self.device_label is None:
+            d.pop("device_label")
         per_model = d.pop("per_model")
         d["models"] = [
             {"name": m, **_axes_to_dict(per_model[m])} if m in per_model else m for m in self.models
@@ -261,6 +266,19 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         if device != "auto":
             raise bad("devices", f"give device ({shown(device)}) or devices, not both")
     devices = tuple(devices) if devices else None
+    device_label = raw.get("device_label")
+    if device_label is not None:
+        if not isinstance(device_label, str) or not device_label.strip() or len(device_label) > 80:
+            raise bad("device_label", f"must be a name of 1 to 80 characters, got {shown(device_label)}")
+        if "|" in device_label or not device_label.isprintable():
+            raise bad(
+                "device_label", f"cannot stand in a table cell (a | or a line break): {shown(device_label)}"
+            )
+        if device == "all" or devices:
+            raise bad(
+                "device_label", "names one device; a sweep on several GPUs cannot give them all one name"
+            )
+        device_label = device_label.strip()
     weights = _choice(raw.get("weights", "auto"), "weights", WEIGHTS, bad)
     metric = _choice(raw.get("memory_metric", "auto"), "memory_metric", MEMORY_METRICS, bad)
     output = raw.get("output", "results/runs")
@@ -289,6 +307,7 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         max_repeats=max_repeats,
         device=device,
         devices=devices,
+        device_label=device_label,
         weights=weights,
         memory_metric=metric,
         output=output,

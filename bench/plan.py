@@ -46,6 +46,8 @@ class Plan:
         from bench.measure.environment import capture, gpu_summary
 
         device = {"device": self.device, "name": self.device_name}
+        if self.sweep.device_label:
+            device["label"] = self.sweep.device_label
         if self.device.startswith("cuda"):
             index = int(self.device.split(":")[1])
             device.update({f"nvml_{k}": v for k, v in gpu_summary(index).items()})
@@ -63,7 +65,10 @@ class Plan:
         )
 
     def run_id_slug(self) -> str:
-        """A CPU run's folder says "cpu"; its meta.json names the processor."""
+        """A CPU run's folder says "cpu"; its meta.json names the processor. A labelled
+        device's folder says its label, so that two rows' runs tell apart."""
+        if self.sweep.device_label:
+            return self.sweep.device_label
         return "cpu" if self.device == "cpu" else self.device_name
 
 

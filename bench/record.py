@@ -577,7 +577,13 @@ class RunMeta:
 
     @property
     def device_name(self) -> str | None:
+        """What the driver calls the device."""
         return self.device.get("name")
+
+    @property
+    def device_label(self) -> str | None:
+        """What tables, docs and history call it: the sweep's device_label, else its name."""
+        return self.device.get("label") or self.device_name
 
     def add_warnings(self, messages) -> bool:
         """Add the messages not yet known; whether any was new."""

@@ -69,6 +69,11 @@ class Run:
         return str(self.meta.device_name or self.meta.device_kind or "unknown device")
 
     @property
+    def device_label(self) -> str:
+        """The device as tables and history name it (see RunMeta.device_label)."""
+        return str(self.meta.device_label or self.device_name)
+
+    @property
     def is_gpu(self) -> bool:
         return self.device_kind.startswith("cuda")
 

@@ -265,6 +265,14 @@ BAD_FIELDS = [
         {"tiling": {"sd-v1": {"tile_overlap_factor": -0.1}}},
         ["tiling.sd-v1.tile_overlap_factor", "[0, 1)"],
     ),
+    ("device-label-empty", {"device_label": "  "}, ["device_label", "1 to 80 characters"]),
+    ("device-label-pipe", {"device_label": "RTX | 4090"}, ["device_label", "table cell"]),
+    ("device-label-number", {"device_label": 4090}, ["device_label", "got 4090"]),
+    (
+        "device-label-several-gpus",
+        {"device": "all", "device_label": "box"},
+        ["device_label", "several GPUs"],
+    ),
     (
         "memory-metric-reserved-on-cpu",
         {"device": "cpu", "memory_metric": "reserved"},

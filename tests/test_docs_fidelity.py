@@ -209,6 +209,32 @@ def test_an_unlisted_card_gets_its_rows_after_the_listed_ones(tmp_path, capsys):
     assert "NVIDIA H200" in devices and "NVIDIA GeForce RTX 4090" in devices
 
 
+def test_two_runs_of_one_card_labelled_apart_get_rows_of_their_own(tmp_path, capsys):
+    """The H200 run twice, as a fleet with --label-by-kind brings back two kinds of host
+    with one card: unlabelled they collide; labelled, each label gets its rows."""
+    page = tmp_path / "overview.md"
+    shutil.copyfile(OVERVIEW, page)
+    spec = sd_v1_spec(tmp_path)
+    runs = []
+    for kind in ("H200-box-a", "H200-box-b"):
+        run = tmp_path / "runs" / kind
+        shutil.copytree(REFERENCE_H200, run)
+        runs.append(run)
+    code, _, err = run_cli(capsys, "docs", "update", page, "--spec", spec, *runs)
+    assert code == 2 and "devices collide" in err and page.read_bytes() == OVERVIEW.read_bytes()
+    for run in runs:
+        meta = json.loads((run / "meta.json").read_text())
+        meta["device"]["label"] = run.name
+        (run / "meta.json").write_text(json.dumps(meta))
+    code, _, err = run_cli(capsys, "docs", "update", page, "--spec", spec, *runs)
+    assert code == 0, err
+    decode = page_tables(page)["Decoding - Stable Diffusion v1.5"].splitlines()
+    published = page_tables(OVERVIEW)["Decoding - Stable Diffusion v1.5"].splitlines()
+    added = [split_row(line)[0] for line in decode[len(published) :]]
+    assert added and added == ["H200-box-a"] * (len(added) // 2) + ["H200-box-b"] * (len(added) // 2)
+    assert check_page(page) == []
+
+
 def test_only_listed_leaves_the_page_and_says_which_run_went_unused(tmp_path, capsys):
     page = tmp_path / "overview.md"
     shutil.copyfile(OVERVIEW, page)

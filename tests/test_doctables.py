@@ -236,3 +236,38 @@ def test_a_published_table_needs_memory_figures(tmp_path):
     assert rec.mem.percent is None
     with pytest.raises(BadInput, match="512x512 tiled: no time or memory figure"):
         block_rows(BlockSpec("t", "sd-v1", "encode", "encode"), Measurements([run]), None, 1, strict=True)
+
+
+def test_labelled_runs_of_one_device_get_a_row_each(write_sweep, tmp_path, capsys):
+    """Two runs on this one CPU collide in a table unless each names its device: then a
+    row each, history keeps them apart, and a resume keeps the label."""
+    sweep = write_sweep(resolutions=[32, 40])
+    out = tmp_path / "runs"
+    assert run_cli(capsys, "run", sweep, "--device-label", "CPU (box A)")[0] == 0
+    assert run_cli(capsys, "run", sweep, "--device-label", "CPU (box B)")[0] == 0
+    a, b = sorted(p for p in out.iterdir() if p.is_dir())
+    meta = open_run(a).meta
+    assert "cpu-box-a" in a.name and meta.device["label"] == "CPU (box A)"
+    assert meta.device_name not in ("CPU (box A)", None)  # the processor, as the driver names it
+    code, tables, _ = run_cli(capsys, "tables", a, b)
+    assert code == 0
+    rows = [line.split("|")[1].strip() for line in tables.splitlines() if line.startswith("| CPU (box")]
+    assert rows == ["CPU (box A)"] * 2 + ["CPU (box B)"] * 2
+    code, text, _ = run_cli(capsys, "history", out, "--device", "box b")
+    assert code == 0 and "CPU (box B): 1 run(s)" in text and "CPU (box A)" in text  # listed as left out
+
+    # a resume of a run with a case taken out: the label stays, the folder stays one
+    lines = (a / "cases.jsonl").read_text().splitlines(keepends=True)
+    (a / "cases.jsonl").write_text(lines[0])
+    assert run_cli(capsys, "run", "--resume", a)[0] == 0
+    resumed = open_run(a)
+    assert resumed.device_label == "CPU (box A)" and len(resumed.records) == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted([a.name, b.name])
+
+
+def test_an_unlabelled_and_a_bad_label_on_the_command_line(write_sweep, capsys):
+    sweep = write_sweep()
+    code, _, err = run_cli(capsys, "run", sweep, "--device-label", "a|b", "--dry-run")
+    assert code == 2 and err.strip().count("\n") == 0 and "--device-label" in err and "table cell" in err
+    code, _, err = run_cli(capsys, "run", sweep, "--devices", "all", "--device-label", "x")
+    assert code == 2 and "--device-label" in err and "several GPUs" in err

@@ -5,6 +5,7 @@ and the core without Ray."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from bench.cli import main
 from bench.fleet.kinds import Kind, choose, kinds_of
 from bench.store import open_run
 from tests.cli_helpers import start, wait_for_cases
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY_REGISTRY
 
 ray = pytest.importorskip("ray", reason="the fleet extra is not installed: pip install -e '.[fleet]'")
 
@@ -37,14 +38,15 @@ def _runs(root):
     return sorted(p for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []
 
 
-def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep, tmp_path):
+def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep, tmp_path, capsys):
     """Both kinds run the sweep at once; Fake-A's task is killed after two cases. Fake-B's
     run arrives complete; Fake-A's keeps what arrived, and its resume completes it
-    without duplicates."""
+    without duplicates. Both runs then render into one table, a row per kind: the kinds
+    share this machine's CPU, so each run's device is labelled by its kind."""
     sweep = write_sweep(models=["tiny-slow"], resolutions=[32, 40, 48, 56, 64, 72])
     out = tmp_path / "fleet"
     # the fleet command in a process of its own, as a user runs it, on this test's cluster
-    proc = start(["fleet", sweep, "--address", cluster, "--out", out])
+    proc = start(["fleet", sweep, "--address", cluster, "--out", out, "--label-by-kind"])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_runs(out)) < 2:
         time.sleep(0.1)
@@ -72,6 +74,17 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     ids = [r.case_id for r in a.records]
     assert a.meta.status == "complete" and len(ids) == len(set(ids)) == 6 and a.meta.resumed_at
     assert a.meta.extra["fleet"]["kind"] == "Fake-A" and a.device_name == b.device_name
+    assert (a.device_label, b.device_label) == ("Fake-A", "Fake-B")
+    assert a.meta.config_file == str(sweep) and "--label-by-kind" in b.meta.command
+    assert a.meta.extra["fleet"]["node_command"].startswith("vae-bench run ")
+
+    capsys.readouterr()
+    spec = tmp_path / "spec.yaml"
+    block = {"title": "Tiny", "model": "tiny-slow", "op": "encode", "style": "encode"}
+    spec.write_text(json.dumps({"registry": str(TINY_REGISTRY), "blocks": [block]}))  # JSON is YAML
+    assert main(["tables", str(a.path), str(b.path), "--spec", str(spec)]) == 0
+    rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines() if "|" in line]
+    assert rows[0] == "GPU" and rows[2:] == ["Fake-A"] * 6 + ["Fake-B"] * 6
 
 
 def test_bad_kinds_and_no_kinds_are_one_line(cluster, write_sweep, capsys):

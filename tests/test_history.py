@@ -74,9 +74,9 @@ def test_only_one_device_and_the_others_are_named(tmp_path, capsys):
         started_at="2025-01-01T00:00:00Z",
     )
     h = history(tmp_path)
-    assert h.device_name == "NVIDIA GeForce RTX 4090" and len(h.runs) == 2
+    assert h.device_label == "NVIDIA GeForce RTX 4090" and len(h.runs) == 2
     assert h.other_devices == {"Xeon": 1}
-    assert history(tmp_path, device="xeon").device_name == "Xeon"
+    assert history(tmp_path, device="xeon").device_label == "Xeon"
     out = cli(capsys, "history", tmp_path)[1]
     assert "left out, other devices (choose with --device): Xeon (1 run)" in out
 

@@ -53,7 +53,7 @@ class Series:
 @dataclass
 class History:
     root: Path
-    device_name: str
+    device_label: str
     runs: list[Run]
     metric: str
     factor: float
@@ -62,18 +62,18 @@ class History:
 
 
 def _pick_device(runs: list[Run], device: str | None) -> tuple[str, list[Run]]:
-    names = list(dict.fromkeys(r.device_name for r in runs))
+    names = list(dict.fromkeys(r.device_label for r in runs))
     if device is None:
-        chosen = runs[-1].device_name  # the device of the newest run
+        chosen = runs[-1].device_label  # the device of the newest run
     else:
         matches = [n for n in names if device.lower() in n.lower()]
-        matches += [r.device_name for r in runs if r.device_kind == device and r.device_name not in matches]
+        matches += [r.device_label for r in runs if r.device_kind == device and r.device_label not in matches]
         if not matches:
             raise BadInput(None, "--device", f"no run of {shown(device)}; devices here: {', '.join(names)}")
         if len(matches) > 1:
             raise BadInput(None, "--device", f"{shown(device)} matches several devices: {', '.join(matches)}")
         chosen = matches[0]
-    return chosen, [r for r in runs if r.device_name == chosen]
+    return chosen, [r for r in runs if r.device_label == chosen]
 
 
 def history(
@@ -93,8 +93,8 @@ def history(
         runs = runs[-last:]
     others: dict[str, int] = {}
     for r in all_runs:
-        if r.device_name != name:
-            others[r.device_name] = others.get(r.device_name, 0) + 1
+        if r.device_label != name:
+            others[r.device_label] = others.get(r.device_label, 0) + 1
     if factor is None:
         factor = GPU_FACTOR if all(r.is_gpu for r in runs) else CPU_FACTOR
     else:
@@ -165,7 +165,7 @@ def render(h: History) -> str:
         step = f"at #{s.step.index + 1}: {s.step.change}" if s.step else "-"
         rows.append([s.label, *cells, step])
     lines = [
-        f"{h.device_name}: {len(h.runs)} run(s) in {h.root}, oldest first; {UNITS[h.metric]}",
+        f"{h.device_label}: {len(h.runs)} run(s) in {h.root}, oldest first; {UNITS[h.metric]}",
     ]
     if h.other_devices:
         lines.append(

@@ -44,13 +44,13 @@ def load(run_dirs: Iterable[str | Path]) -> list[RunData]:
     """Runs by folder, each named in legends by its device (and start time where
     two runs share a device)."""
     loaded = [open_run(d, strict=True, need_cases=True) for d in run_dirs]
-    names = [r.device_name for r in loaded]
+    names = [r.device_label for r in loaded]
     return [
         RunData(
             r,
-            f"{r.device_name} {r.meta.started_at or r.run_id}"
-            if names.count(r.device_name) > 1
-            else r.device_name,
+            f"{r.device_label} {r.meta.started_at or r.run_id}"
+            if names.count(r.device_label) > 1
+            else r.device_label,
         )
         for r in loaded
     ]
@@ -490,7 +490,7 @@ def history_figure(h) -> Figure:
     units = {"time": "median time per call (s, log scale)", "memory": "peak memory (MiB, log scale)"}
     ax.set_ylabel(units[h.metric])
     ax.set_xlabel("run, oldest first (start time, UTC)")
-    ax.set_title(f"{h.device_name}: {h.metric} across runs (dashed: a step change begins)")
+    ax.set_title(f"{h.device_label}: {h.metric} across runs (dashed: a step change begins)")
     ax.grid(True, which="both", axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig

@@ -228,7 +228,10 @@ def as_dict(c: Comparison) -> dict:
 
 
 def _run_line(run: Run) -> str:
-    return f"{run.run_id} ({run.device_name}, {run.device_kind}, started {_value(run.meta.started_at)})"
+    named = (
+        run.device_name if run.device_label == run.device_name else f"{run.device_label}: {run.device_name}"
+    )
+    return f"{run.run_id} ({named}, {run.device_kind}, started {_value(run.meta.started_at)})"
 
 
 def _run_dict(run: Run) -> dict:
@@ -237,6 +240,7 @@ def _run_dict(run: Run) -> dict:
         "run_id": run.run_id,
         "device": run.device_kind,
         "device_name": run.device_name,
+        "device_label": run.device_label,
         "started_at": run.meta.started_at,
     }
 

@@ -36,6 +36,12 @@ def add_arguments(p) -> None:
         metavar="RUN_DIR",
         help="continue these fleet runs, each on a node of the kind it was made on",
     )
+    p.add_argument(
+        "--label-by-kind",
+        action="store_true",
+        help="name each run's device by its kind in tables, docs and history (the sweep's device_label), "
+        "for kinds whose GPUs the driver names alike: one model of card in two kinds of host",
+    )
     p.add_argument("--out", metavar="DIR", help="folder for the run folders (default: the sweep's `output`)")
 
 
@@ -79,14 +85,39 @@ def run(args) -> int:
         else:
             wanted = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
             kinds = _or_bad(lambda: driver.pick(wanted), "--kinds")
+            if sweep.device_label and len(kinds) > 1 and not args.label_by_kind:
+                raise BadInput(
+                    sweep.source,
+                    "device_label",
+                    f"names one device, and the fleet runs {len(kinds)} kinds: leave it out, or give "
+                    "--label-by-kind",
+                )
             out = Path(args.out or sweep.output)
+            command = " ".join(["vae-bench", *sys.argv[1:]])
             fleet.say(f"{len(kinds)} kind(s): {', '.join(k.name for k in kinds)}; runs into {out}")
-            for kind in kinds:
-                fleet.start(kind, LocalRun(kind.name, fleet_info, out=out), sweep=sweep.to_dict())
+            sweeps = [
+                _labelled(sweep.to_dict(), k.name) if args.label_by_kind else sweep.to_dict() for k in kinds
+            ]
+            for kind, raw in zip(kinds, sweeps, strict=True):
+                local = LocalRun(kind.name, fleet_info, out=out, sweep_file=sweep.source, command=command)
+                fleet.start(kind, local, sweep=raw)
         finished = fleet.wait()
     finally:
         fleet.close()
     return _report(fleet.runs, finished, args)
+
+
+def _labelled(raw: dict, kind: str) -> dict:
+    """The sweep with the kind as its device_label; a kind's name that cannot name a
+    table row stops here, before any node runs."""
+    from bench.config import from_dict
+
+    raw["device_label"] = kind
+    try:
+        from_dict(raw)
+    except BadInput as exc:
+        raise BadInput(None, "--label-by-kind", f"kind {kind!r}: {exc.why}") from None
+    return raw
 
 
 def _or_bad(get, field: str):
@@ -98,11 +129,21 @@ def _or_bad(get, field: str):
         raise BadInput(None, field, str(exc)) from None
 
 
+def _shown_path(path) -> str:
+    """A path as short as the user would type it: relative to here when below here."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _report(runs, finished: bool, args) -> int:
     from bench.analysis.summary import summary_table
+    from bench.docs.spec import specs_of_sweep
     from bench.docs.tables import write_run_tables
     from bench.store import open_run
 
+    sources = []
     code = EXIT_OK
     dirs = []
     for local in runs:
@@ -113,6 +154,7 @@ def _report(runs, finished: bool, args) -> int:
             code = max(code, EXIT_FAILURES)
             continue
         run = open_run(local.dir)
+        sources.append(run.meta.config_file)
         print(summary_table(run.records))
         print(f"\nrun stored in {local.dir} ({local.added} case(s) arrived now)")
         dirs.append(str(local.dir))
@@ -127,7 +169,9 @@ def _report(runs, finished: bool, args) -> int:
         runs_text = " ".join(dirs)
         print("\nthe tables of every kind, from these runs:")
         print(f"  vae-bench tables {runs_text}")
-        print(f"  vae-bench docs update PAGE --spec configs/docs/hybrid-inference.yaml {runs_text}")
+        specs = list(dict.fromkeys(s for src in sources for s in specs_of_sweep(src)))
+        for spec in specs or ["SPEC"]:
+            print(f"  vae-bench docs update PAGE --spec {_shown_path(spec)} {runs_text}")
     if not finished:
         print("\nstopped: resume with vae-bench fleet --resume " + " ".join(dirs), file=sys.stderr)
         code = EXIT_INTERRUPTED

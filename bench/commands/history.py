@@ -47,6 +47,6 @@ def run(args) -> int:
     if args.plot is not None:
         from bench.analysis.plot import plot_history
 
-        path = args.plot or Path(args.results) / f"history-{slug(h.device_name)}-{h.metric}.png"
+        path = args.plot or Path(args.results) / f"history-{slug(h.device_label)}-{h.metric}.png"
         print(f"\nplot: {plot_history(h, path)}")
     return EXIT_OK

@@ -39,6 +39,12 @@ def add_arguments(p) -> None:
         "(instead of the sweep's device)",
     )
     p.add_argument(
+        "--device-label",
+        metavar="NAME",
+        help="name the device NAME in tables, docs and history, in place of the driver's name "
+        '(e.g. "RTX 4090 (300 W)"): a row of its own for one model of card in another setup',
+    )
+    p.add_argument(
         "--times-from",
         nargs="+",
         metavar="RUN_DIR",
@@ -59,7 +65,7 @@ def run(args) -> int:
             return _run_host(args, resume=args.resume)
         plan = resume_plan(args.resume, args.config, resolve=not args.dry_run)
     elif args.config:
-        sweep = _with_devices(config.load_sweep(args.config), args.devices)
+        sweep = _overridden(config.load_sweep(args.config), args.devices, args.device_label)
         devices = host_devices(sweep)
         if devices:
             return _run_host(args, sweep=sweep, devices=devices)
@@ -104,25 +110,30 @@ def run(args) -> int:
     return report(writer.dir)
 
 
-def _with_devices(sweep, devices: str | None):
-    """The sweep with the command line's --devices in place of its device(s)."""
+def _overridden(sweep, devices: str | None, label: str | None):
+    """The sweep with the command line's --devices in place of its device(s), and its
+    --device-label in place of its device_label."""
     import dataclasses
 
     from bench.config import from_dict
 
-    if not devices:
+    if not devices and label is None:
         return sweep
     raw = sweep.to_dict()
-    raw.pop("devices", None)
-    if devices.strip() == "all":
-        raw["device"] = "all"
-    else:
-        raw["device"] = "auto"
-        raw["devices"] = [d.strip() for d in devices.split(",") if d.strip()]
+    if devices:
+        raw.pop("devices", None)
+        if devices.strip() == "all":
+            raw["device"] = "all"
+        else:
+            raw["device"] = "auto"
+            raw["devices"] = [d.strip() for d in devices.split(",") if d.strip()]
+    if label is not None:
+        raw["device_label"] = label
     try:
         return dataclasses.replace(from_dict(raw, source=sweep.source), source=sweep.source)
     except BadInput as exc:
-        raise BadInput(None, "--devices", exc.why) from None
+        option = {"devices": "--devices", "device_label": "--device-label"}.get(exc.field, exc.field)
+        raise BadInput(None, option, exc.why) from None
 
 
 def _run_host(args, sweep=None, devices=None, resume=None) -> int:

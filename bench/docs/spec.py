@@ -181,6 +181,14 @@ def shipped_specs() -> list[Path]:
     return sorted(SPECS_DIR.glob("*.yaml"))
 
 
+def specs_of_sweep(sweep_file: str | Path | None) -> list[Path]:
+    """The shipped specs whose tables the runs of this sweep file fill (their `sweep`)."""
+    if not sweep_file or not Path(sweep_file).is_file():
+        return []
+    target = Path(sweep_file).resolve()
+    return [path for path in shipped_specs() if load_spec(path).sweep == target]
+
+
 def _path(value: Any, base: Path, fld: str, bad) -> Path | None:
     if value is None:
         return None

@@ -51,7 +51,7 @@ class Measurements:
         self.used: set[Path] = set()  # runs a rendered row took a figure from
         for run_dir in run_dirs:
             run = open_run(run_dir, strict=True)
-            device = run.meta.device_name
+            device = run.meta.device_label
             if not isinstance(device, str) or not device:
                 raise BadInput(
                     run.path / "meta.json", "device.name", "missing: the run does not name its device"

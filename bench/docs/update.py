@@ -165,9 +165,9 @@ def _say_unused(data: Measurements, spec: DocSpec, only_listed: bool) -> None:
         if run.path in data.used:
             continue
         listed = {d for b in spec.blocks for d in b.devices or ()}
-        if only_listed and run.device_name not in listed:
+        if only_listed and run.device_label not in listed:
             warnings.warn(
-                f"{run.path}: not used: {run.device_name} is not among the spec's devices (--only-listed)",
+                f"{run.path}: not used: {run.device_label} is not among the spec's devices (--only-listed)",
                 stacklevel=3,
             )
             continue

@@ -93,7 +93,7 @@ def verify(
         by_cell = {(p.device, p.case.size_label, p.case.tiled): p for p in published}
         sizes = list(dict.fromkeys(p.case.size_label for p in published))
         for run in data.runs:
-            device = run.device_name
+            device = run.device_label
             mine = [
                 r
                 for r in run.records

@@ -17,8 +17,18 @@ class LocalRun:
     """One kind's run folder here. New (`out` given) or resumed (`writer` of a stored
     run, its lock held)."""
 
-    def __init__(self, kind: str, fleet: dict, out: Path | None = None, writer: RunWriter | None = None):
+    def __init__(
+        self,
+        kind: str,
+        fleet: dict,
+        out: Path | None = None,
+        writer: RunWriter | None = None,
+        sweep_file: str | None = None,
+        command: str | None = None,
+    ):
         self.kind = kind
+        self.sweep_file = sweep_file  # the caller's, not the node's scratch copy
+        self.command = command
         self.fleet = {**fleet, "kind": kind}
         self.out = out
         self.writer = writer
@@ -39,6 +49,8 @@ class LocalRun:
                 self._save_fleet()
         elif what == "meta" and self.writer is None:
             meta = RunMeta.from_json(json.loads(msg[2]))
+            self.fleet["node_command"] = meta.command
+            meta.config_file, meta.command = self.sweep_file, self.command or meta.command
             meta.extra["fleet"] = self.fleet
             self.writer = RunWriter.create(self.out, msg[1], meta)
         elif what == "case":
