@@ -13,9 +13,11 @@ from bench.store import CASES, META
 from tests.conftest import ROOT
 
 
-def start(args, **kw) -> subprocess.Popen:
-    """`python -m bench ARGS` in the repository, offline."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+def start(args, env: dict | None = None, **kw) -> subprocess.Popen:
+    """`python -m bench ARGS` in the repository, offline; `env` changes the environment
+    (a value of None takes a variable out)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **(env or {})}
+    env = {k: v for k, v in env.items() if v is not None}
     return subprocess.Popen(
         [sys.executable, "-m", "bench", *map(str, args)],
         cwd=ROOT,

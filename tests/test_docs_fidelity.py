@@ -221,7 +221,12 @@ def test_two_runs_of_one_card_labelled_apart_get_rows_of_their_own(tmp_path, cap
         shutil.copytree(REFERENCE_H200, run)
         runs.append(run)
     code, _, err = run_cli(capsys, "docs", "update", page, "--spec", spec, *runs)
-    assert code == 2 and "devices collide" in err and page.read_bytes() == OVERVIEW.read_bytes()
+    assert (
+        code == 2
+        and "devices collide" in err
+        and "--device-label" in err
+        and page.read_bytes() == OVERVIEW.read_bytes()
+    )
     for run in runs:
         meta = json.loads((run / "meta.json").read_text())
         meta["device"]["label"] = run.name

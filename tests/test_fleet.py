@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +47,13 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     sweep = write_sweep(models=["tiny-slow"], resolutions=[32, 40, 48, 56, 64, 72])
     out = tmp_path / "fleet"
     # the fleet command in a process of its own, as a user runs it, on this test's cluster
-    proc = start(["fleet", sweep, "--address", cluster, "--out", out, "--label-by-kind"])
+    # as a user's shell holds it: the cluster's token, and no RAY_AUTH_MODE (the test's
+    # own ray.init set that in this process)
+    token = os.environ.get("RAY_AUTH_TOKEN") or (Path.home() / ".ray" / "auth_token").read_text().strip()
+    proc = start(
+        ["fleet", sweep, "--address", cluster, "--out", out, "--label-by-kind"],
+        env={"RAY_AUTH_MODE": None, "RAY_AUTH_TOKEN": token},
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_runs(out)) < 2:
         time.sleep(0.1)
@@ -143,3 +150,36 @@ def test_an_address_nothing_answers_at_fails_at_once():
     with pytest.raises(FleetError, match="is not HOST:PORT"):
         _reachable("ray://nohost")
     _reachable(None)  # a cluster on this machine, or RAY_ADDRESS: Ray finds it
+
+
+def test_a_refused_connection_says_what_token_auth_needs(monkeypatch):
+    from bench.fleet import driver
+
+    def refuse(**kw):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+
+    monkeypatch.setattr(driver.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(driver.ray, "init", refuse)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(driver.FleetError, match="10.0.0.1:6379; a cluster with token auth.*RAY_AUTH_TOKEN"):
+        driver.connect(None)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # a token was sent: the hint would mislead
+    with pytest.raises(driver.FleetError) as info:
+        driver.connect(None)
+    assert str(info.value) == "Failed to connect to Ray cluster at 10.0.0.1:6379"
+
+
+def test_the_end_says_when_kinds_name_their_device_alike(tmp_path, capsys):
+    """Two kinds whose nodes hold one model of card, run without --label-by-kind."""
+    from types import SimpleNamespace
+
+    from bench.commands.fleet import _report
+    from tests.runs import case, write_run
+
+    runs = [
+        SimpleNamespace(kind=k, dir=write_run(tmp_path, k, [case()]), added=1, ended={}) for k in ("a", "b")
+    ]
+    assert _report(runs, True, None) == 0
+    out = capsys.readouterr().out
+    assert "name their device alike (NVIDIA GeForce RTX 4090)" in out and "--label-by-kind" in out
+    assert "--spec SPEC" in out  # a sweep no shipped spec names

@@ -3,6 +3,7 @@ into local run folders."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -45,7 +46,19 @@ def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", help="folder for the run folders (default: the sweep's `output`)")
 
 
+def _token_mode_if_given() -> None:
+    """A token given in the environment is meant for the cluster: use it. Ray itself
+    sends one only to a cluster it finds on this machine, never to an address it is
+    given, so that the token in ~/.ray goes nowhere else; a token set for this command
+    is another matter. Before Ray's import: Ray reads the mode once, then."""
+    if "RAY_AUTH_MODE" not in os.environ and (
+        os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+    ):
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def run(args) -> int:
+    _token_mode_if_given()
     try:
         from bench.fleet import driver
     except ImportError as exc:
@@ -165,6 +178,13 @@ def _report(runs, finished: bool, args) -> int:
         write_run_tables(local.dir)
         if any(r.status == "error" for r in run.records) and code == EXIT_OK:
             code = EXIT_FAILURES
+    labels = [open_run(d).device_label for d in dirs]
+    alike = sorted({x for x in labels if labels.count(x) > 1})
+    if alike:
+        print(
+            f"\nnote: several kinds' runs name their device alike ({', '.join(alike)}): their rows "
+            "collide in one table; run the fleet with --label-by-kind to name each by its kind"
+        )
     if dirs:
         runs_text = " ".join(dirs)
         print("\nthe tables of every kind, from these runs:")

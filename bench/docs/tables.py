@@ -77,7 +77,8 @@ class Measurements:
                     source,
                     None,
                     f"devices collide: {self.owner[key]} holds the same case on {shown(device)} "
-                    f"({rec.label}); give one run per device and case",
+                    f"({rec.label}); give one run per device and case, or runs of one card in two "
+                    "setups a device_label each (vae-bench run --device-label)",
                 )
             self.owner[key] = source
             self.records[key] = rec

@@ -4,6 +4,7 @@ all kinds at once. The only module that imports Ray."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -20,11 +21,23 @@ class FleetError(Exception):
     pass
 
 
+# Ray >= 2.59 starts clusters with token authentication on; a caller connecting to one
+# needs RAY_AUTH_MODE=token and the cluster's token.
+AUTH_HINT = (
+    "a cluster with token authentication (Ray starts them so by default) needs its token here: "
+    "export RAY_AUTH_TOKEN=<the output of `ray get-auth-token` on the head>"
+)
+
+
 def connect(address: str | None) -> None:
     if ray.is_initialized():
         return  # a caller (a test, a notebook) holds a connection already
     _reachable(address)
-    ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+    except ConnectionError as exc:
+        hint = "" if os.environ.get("RAY_AUTH_MODE", "").lower() == "token" else f"; {AUTH_HINT}"
+        raise FleetError(f"{str(exc).splitlines()[0] if str(exc) else 'no connection'}{hint}") from None
 
 
 def _reachable(address: str | None, timeout_s: float = 5.0) -> None:
