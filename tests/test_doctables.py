@@ -259,6 +259,8 @@ def test_labelled_runs_of_one_device_get_a_row_each(write_sweep, tmp_path, capsy
     # a resume of a run with a case taken out: the label stays, the folder stays one
     lines = (a / "cases.jsonl").read_text().splitlines(keepends=True)
     (a / "cases.jsonl").write_text(lines[0])
+    code, _, err = run_cli(capsys, "run", "--resume", a, "--device-label", "other")
+    assert code == 2 and "keeps the device label" in err
     assert run_cli(capsys, "run", "--resume", a)[0] == 0
     resumed = open_run(a)
     assert resumed.device_label == "CPU (box A)" and len(resumed.records) == 2

@@ -94,11 +94,17 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     assert rows[0] == "GPU" and rows[2:] == ["Fake-A"] * 6 + ["Fake-B"] * 6
 
 
-def test_bad_kinds_and_no_kinds_are_one_line(cluster, write_sweep, capsys):
+def test_bad_kinds_and_no_kinds_are_one_line(cluster, write_sweep, capsys, tmp_path):
     sweep = write_sweep()
     assert main(["fleet", str(sweep), "--kinds", "RTX 9999"]) == 2
     err = capsys.readouterr().err.strip()
     assert "RTX 9999" in err and "Fake-A" in err and len(err.splitlines()) == 1
+    # a label for one device given to every kind
+    labelled = write_sweep("labelled.yaml", device_label="box")
+    assert main(["fleet", str(labelled)]) == 2
+    assert "device_label: names one device, and the fleet runs 2 kinds" in capsys.readouterr().err
+    assert main(["fleet", "--resume", str(tmp_path), "--label-by-kind"]) == 2
+    assert "keeps the device label it was made with" in capsys.readouterr().err
 
 
 def test_kinds_are_read_from_resources_and_labels():

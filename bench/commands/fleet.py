@@ -71,6 +71,8 @@ def run(args) -> int:
 
     if bool(args.config) == bool(args.resume):
         raise BadInput(None, "config", "give a sweep file, or --resume RUN_DIR ... (not both)")
+    if args.resume and args.label_by_kind:
+        raise BadInput(None, "--label-by-kind", "a resumed run keeps the device label it was made with")
     if args.resume:
         metas = {}
         for run_dir in args.resume:

@@ -58,6 +58,8 @@ def run(args) -> int:
     from bench.plan import make_plan, resume_plan, stored_ids
     from bench.progress import Progress
 
+    if args.resume and args.device_label is not None:
+        raise BadInput(None, "--device-label", "a resumed run keeps the device label it was made with")
     if args.resume:
         from bench.store import open_run
 
