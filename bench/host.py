@@ -122,15 +122,15 @@ def only_assigned(plan: Plan, host: dict) -> Plan:
     return plan
 
 
-def others_on(devices: list[str]) -> dict:
-    """What else was on the host as the sweep began: the load average and, per GPU, the
-    processes NVML sees using it (none of ours yet)."""
+def others_on(devices: list[str], load: bool = True) -> dict:
+    """What else is on the host before our workers start or after they end: per GPU, the
+    processes NVML sees using it, and the load average (`load`; at the end it holds the
+    sweep's own load, so it is left out there)."""
     from bench.measure.environment import gpu_processes
 
-    return {
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "gpu_processes": {d: gpu_processes(int(d.split(":")[1])) for d in devices if d.startswith("cuda:")},
-    }
+    seen: dict = {"loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None} if load else {}
+    seen["gpu_processes"] = {d: gpu_processes(int(d.split(":")[1])) for d in devices if d.startswith("cuda:")}
+    return seen
 
 
 class _Tagged:

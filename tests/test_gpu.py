@@ -104,3 +104,29 @@ def test_clocks_are_sampled_during_the_timed_calls():
     assert clocks.sm_mhz_min <= clocks.sm_mhz_median
     assert clocks.temperature_start_c is not None and clocks.settled in (True, False)
     assert m.time.calls >= 5
+
+
+def test_device_all_runs_one_pinned_run_per_gpu(write_sweep, tmp_path):
+    """`device: all`: every GPU of this host gets a run folder of its own, the groups are
+    dealt over them, and meta records what else was on the GPUs before and after."""
+    import torch
+
+    count = torch.cuda.device_count()
+    sweep = write_sweep(models=["tiny", "tiny-slow"], resolutions=[32, 64], device="all")
+    assert main(["run", str(sweep)]) == 0
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == min(count, 2)  # two groups: a third GPU would get none
+    metas = [open_run(r).meta for r in runs]
+    devices = [m.device_kind for m in metas]
+    assert len(set(devices)) == len(runs) and all(d.startswith("cuda:") for d in devices)
+    host = metas[0].extra["host"]
+    assert sorted(host["devices"]) == sorted(devices) and sorted(host["runs"]) == [r.name for r in runs]
+    for seen in (host["at_start"], host["at_end"]):
+        for d in host["devices"]:
+            assert isinstance(seen["gpu_processes"][d], list)  # NVML answered: a list, maybe empty
+    assert all(m.status == "complete" for m in metas)
+    records = [x for r in runs for x in open_run(r).records]
+    assert len(records) == 4 and all(x.ok for x in records)
+    # each run measured on its own GPU: the records say so too
+    for r, d in zip(runs, devices, strict=True):
+        assert {x.device for x in open_run(r).records} == {d}

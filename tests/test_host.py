@@ -115,6 +115,7 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
     assert all(m.status == "interrupted" for m in metas)
     assert metas[0].extra["host"]["runs"] == metas[1].extra["host"]["runs"] == [r.name for r in runs]
     assert "loadavg" in metas[0].extra["host"]["at_start"]
+    assert metas[0].extra["host"]["at_end"] == {"gpu_processes": {}}  # no GPU here to ask NVML about
     stored = sum(len(open_run(r).records) for r in runs)
     assert 2 <= stored < 16
 
@@ -125,5 +126,6 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
         (model, _) = run.meta.extra["host"]["assigned"][0]
         assert run.meta.status == "complete" and len(ids) == len(set(ids)) == 8
         assert {x.case.model for x in run.records} == {model}
+        assert "loadavg" in run.meta.extra["host"]["at_resume"] and "at_start" in run.meta.extra["host"]
     out = capsys.readouterr()
     assert "== cpu" in out.out

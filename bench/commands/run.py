@@ -161,8 +161,13 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
         return EXIT_OK
     writers = []
     try:
+        devices = [p.device for p in plans]
         if resume:
             writers = [store.RunWriter.reopen(p.resume) for p in plans]
+            seen = host.others_on(devices)
+            for w in writers:
+                w.meta.extra.setdefault("host", {})["at_resume"] = seen
+                w.save_meta()
         else:
             started = worker.now()
             out = Path(args.out or sweep.output)
@@ -171,7 +176,7 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
                 writers.append(store.RunWriter.create(out, run_id, plan.meta(started)))
             runs = [w.dir.name for w in writers]
             dealt_by = "the case times of " + ", ".join(args.times_from) if args.times_from else "case count"
-            seen = host.others_on([p.device for p in plans])
+            seen = host.others_on(devices)
             for plan, w in zip(plans, writers, strict=True):
                 w.meta.extra["host"] = {
                     "devices": [p.device for p in plans],
@@ -191,6 +196,12 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
         outcomes = host.run_side_by_side(
             list(zip(plans, writers, strict=True)), Progress(total=total, done=sum(done))
         )
+        # what else is on the GPUs once ours have let go: a job that came during the sweep
+        # and stayed shows here
+        seen = host.others_on(devices, load=False)
+        for w in writers:
+            w.meta.extra.setdefault("host", {})["at_end"] = seen
+            w.save_meta()
     finally:
         for w in writers:
             w.close()
