@@ -347,3 +347,11 @@ def test_the_report_says_how_many_cases_were_tested_together(tmp_path, capsys):
     base, new = run_pair(tmp_path, cases, cases)
     code, out, _ = cli(capsys, "compare", base, new)
     assert "q < 0.05 (its p-value adjusted over the 3 case(s) tested, Benjamini-Hochberg)" in out
+
+
+def test_a_device_label_that_differs_is_reported(tmp_path):
+    """One card in two setups (labelled apart): the setup is a difference to report."""
+    base = write_run(tmp_path, "base", [case()])
+    new = write_run(tmp_path, "new", [case()], device_extra={"label": "RTX 4090 (300 W)"})
+    c = compare_runs(base, new)
+    assert [(w, b, n) for w, b, n in c.environment] == [("device label", None, "RTX 4090 (300 W)")]

@@ -53,6 +53,7 @@ def _get(*path: str) -> Callable[[RunMeta], Any]:
 # What differs between two runs' environments, in the order it is reported.
 ENVIRONMENT: list[tuple[str, Callable[[RunMeta], Any]]] = [
     ("device", _get("device", "name")),
+    ("device label", _get("device", "label")),  # one card in two setups: the setups differ
     ("driver", _get("device", "nvml_driver")),
     ("torch", _get("environment", "torch")),
     ("CUDA runtime", _get("environment", "torch_cuda")),
