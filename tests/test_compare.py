@@ -355,3 +355,15 @@ def test_a_device_label_that_differs_is_reported(tmp_path):
     new = write_run(tmp_path, "new", [case()], device_extra={"label": "RTX 4090 (300 W)"})
     c = compare_runs(base, new)
     assert [(w, b, n) for w, b, n in c.environment] == [("device label", None, "RTX 4090 (300 W)")]
+
+
+def test_a_case_whose_gpu_throttled_says_so(capsys):
+    """The two H200 docs runs: the newer one's 2048 untiled cases ran at the power cap."""
+    from tests.conftest import REFERENCE_H200, REFERENCE_H200_DOCS
+
+    c = compare_runs(REFERENCE_H200, REFERENCE_H200_DOCS)
+    throttled = {d.label: d.new_throttled for d in c.cases if d.new_throttled}
+    assert throttled and all("2048x2048" in label and "untiled" in label for label in throttled)
+    assert set(throttled.values()) == {"power cap"}
+    code, out, _ = cli(capsys, "compare", REFERENCE_H200, REFERENCE_H200_DOCS)
+    assert code in (0, 1) and out.count("new throttled: power cap") == len(throttled)

@@ -250,7 +250,14 @@ def diff_cases(
     """Every (base, new) pair of one comparison: the time tests of all cases that ran
     in both are judged together (`significance.control_fdr`)."""
     diffs = [
-        CaseDiff(case_id=b.case_id, label=b.label, base_status=b.status, new_status=n.status)
+        CaseDiff(
+            case_id=b.case_id,
+            label=b.label,
+            base_status=b.status,
+            new_status=n.status,
+            base_throttled=b.throttled,
+            new_throttled=n.throttled,
+        )
         for b, n in pairs
     ]
     tests = []
