@@ -26,7 +26,7 @@ from bench.docs.tables import Measurements
 from bench.docs.verify import OUTSIDE, REPRODUCES, SETUP_DIFFERS, verify
 from bench.errors import BadInput
 from bench.store import open_run
-from tests.conftest import REFERENCE, REFERENCE_H200, ROOT
+from tests.conftest import REFERENCE, REFERENCE_H200, REFERENCE_H200_DOCS, ROOT
 from tests.doc_helpers import DOCS, PAGES, SPECS, page_tables, record, write_run
 
 DOCS_SWEEP = ROOT / "configs" / "docs.yaml"
@@ -207,6 +207,17 @@ def test_an_unlisted_card_gets_its_rows_after_the_listed_ones(tmp_path, capsys):
     # the published figures and ours side by side now read back from the page
     devices = {p.device for p in read_page(page, load_spec(spec))}
     assert "NVIDIA H200" in devices and "NVIDIA GeForce RTX 4090" in devices
+
+
+def test_a_card_the_spec_does_not_list_is_warned_about_too(tmp_path, capsys):
+    """The format-2 H200 run: its 2048 untiled cases ran at the power cap, and its rows go
+    on the page although the spec lists no H200, so the update says so."""
+    page = tmp_path / "overview.md"
+    shutil.copyfile(OVERVIEW, page)
+    code, _, err = run_cli(capsys, "docs", "update", page, "--spec", sd_v1_spec(tmp_path), REFERENCE_H200_DOCS)
+    assert code == 0, err
+    throttled = [line for line in err.splitlines() if "throttled (power cap)" in line]
+    assert throttled and all("NVIDIA H200 2048x2048 untiled" in line for line in throttled)
 
 
 def test_two_runs_of_one_card_labelled_apart_get_rows_of_their_own(tmp_path, capsys):

@@ -230,15 +230,19 @@ def block_rows(
     return rows, tiled
 
 
-def doubts(block: BlockSpec, data: Measurements, dtype: str | None, batch: int) -> list[str]:
+def doubts(
+    block: BlockSpec, data: Measurements, dtype: str | None, batch: int, only_listed: bool = False
+) -> list[str]:
     """One line per figure of a block that is less sure than it looks: a median whose
-    interval is wider than its run asked for, a GPU that throttled while it ran."""
+    interval is wider than its run asked for, a GPU that throttled while it ran. Of
+    every row the block shows: a device the spec does not list gets rows too, unless
+    `only_listed`."""
     dtype = dtype or _only_dtype(block, data, batch)
     found = []
     for k, rec in data.records.items():
         if not in_block(k, block, dtype, batch):
             continue
-        if (block.devices and k.device not in block.devices) or (
+        if (only_listed and block.devices and k.device not in block.devices) or (
             block.resolutions and k.size not in block.resolutions
         ):
             continue

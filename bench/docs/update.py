@@ -110,7 +110,7 @@ def plan_update(
             changed.append(bs.title)
         new_lines[start:end] = new
     for bs in spec.blocks:
-        for doubt in doubts(bs, data, bs.dtype, spec.batch):
+        for doubt in doubts(bs, data, bs.dtype, spec.batch, only_listed):
             warnings.warn(doubt, stacklevel=2)
     _say_unused(data, spec, only_listed)
     text = "".join(new_lines)
