@@ -96,6 +96,24 @@ def _main(argv: list[str] | None) -> int:
         parts = [str(p) for p in (exc.filename, exc.strerror or exc) if p is not None]
         print("vae-bench: error: " + ": ".join(parts), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:
+        if not _interrupted(exc):
+            raise
+        # Ctrl-C inside an import (diffusers' classes load as a sweep plans) reaches us
+        # wrapped: Python turns an exception in __set_name__ into a RuntimeError.
+        print("\nvae-bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt lies behind this exception."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

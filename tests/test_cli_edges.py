@@ -96,3 +96,28 @@ def test_every_help_prints(capsys):
         assert code == 0 and "usage: vae-bench" in out, argv
         if argv == ["--help"]:
             assert "(%)" in out and all(name in out for name in NAMES)
+
+
+def test_ctrl_c_inside_an_import_is_an_interruption_not_a_traceback(monkeypatch, capsys):
+    """Python wraps an exception raised in __set_name__ (diffusers' classes, as they
+    load) in a RuntimeError; Ctrl-C there is still Ctrl-C."""
+    from bench.commands import models
+
+    def interrupted_import(args):
+        class Owner:
+            class Named:
+                def __set_name__(self, owner, name):
+                    raise KeyboardInterrupt
+
+            attr = Named()
+
+    monkeypatch.setattr(models, "run", interrupted_import)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err.strip() == "vae-bench: interrupted"
+
+    def broken(args):
+        raise RuntimeError("a bug, not Ctrl-C")
+
+    monkeypatch.setattr(models, "run", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["models"])
