@@ -51,6 +51,7 @@ def read_yaml(path: str | Path, what: str) -> Any:
         if node is None:
             return None
         _check_size(node, path)
+        _check_duplicate_keys(node, path)
         # Construct from the node already composed: the text is parsed once.
         loader = yaml.SafeLoader("")
         try:
@@ -102,6 +103,35 @@ def _check_size(root: yaml.Node, path: str | Path) -> None:
             f"too large once its aliases are expanded ({aliases} aliases, {total} values; "
             f"at most {MAX_YAML_ALIASES} and {MAX_YAML_VALUES}): not a config this tool reads",
         )
+
+
+def _check_duplicate_keys(root: yaml.Node, path: str | Path) -> None:
+    """YAML lets a later key replace an earlier one without a word; in a config that is
+    a mistake (two `models:` lines), and the second would run unseen."""
+    import yaml
+
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in keys:
+                        raise BadInput(
+                            path,
+                            None,
+                            f"line {line}: key {key.value!r} given twice (first on line {keys[key.value]})",
+                        )
+                    keys[key.value] = line
+                todo.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:

@@ -337,6 +337,17 @@ BAD_TEXT = [
         ["YAML syntax error", "line "],
     ),
     ("yaml-tab", "name: t\n\tmodels: [sd-v1]\n", ["YAML syntax error"]),
+    (
+        "key-twice",
+        "name: t\nmodels: [sd-v1]\nops: [encode]\nresolutions: [64]\nmodels: [sdxl]\n",
+        ["line 5: key 'models' given twice (first on line 2)"],
+    ),
+    (
+        "key-twice-in-a-model",
+        "name: t\nmodels:\n  - {name: sd-v1, dtype: float16, dtype: float32}\n"
+        "ops: [encode]\nresolutions: [64]\n",
+        ["key 'dtype' given twice"],
+    ),
     ("empty-file", "", ["empty file", "name, models, ops, resolutions"]),
     ("only-comments", "# nothing here yet\n\n", ["empty file", "name, models, ops, resolutions"]),
     ("a-list", "- name: t\n- models: [sd-v1]\n", ["must be a mapping of sweep fields"]),

@@ -214,7 +214,9 @@ def test_a_card_the_spec_does_not_list_is_warned_about_too(tmp_path, capsys):
     on the page although the spec lists no H200, so the update says so."""
     page = tmp_path / "overview.md"
     shutil.copyfile(OVERVIEW, page)
-    code, _, err = run_cli(capsys, "docs", "update", page, "--spec", sd_v1_spec(tmp_path), REFERENCE_H200_DOCS)
+    code, _, err = run_cli(
+        capsys, "docs", "update", page, "--spec", sd_v1_spec(tmp_path), REFERENCE_H200_DOCS
+    )
     assert code == 0, err
     throttled = [line for line in err.splitlines() if "throttled (power cap)" in line]
     assert throttled and all("NVIDIA H200 2048x2048 untiled" in line for line in throttled)
