@@ -141,6 +141,8 @@ def test_the_h200_docs_run_answers_for_a_3080(capsys):
         (["fit", str(REFERENCE_H200), "--vram", "lots"], "'lots' is not a memory size"),
         (["fit", str(REFERENCE_H200), "--vram=-3GiB"], "is not a memory size"),
         (["fit", str(REFERENCE_H200)], "one of the arguments --card --vram is required"),
+        (["fit", str(REFERENCE_H200), "--vram", "8GiB", "--headroom", "x"], "--headroom: 'x'"),
+        (["project", str(REFERENCE_H200), "--cards", " , "], "--cards: name at least one card"),
     ],
 )
 def test_bad_input_is_one_line(capsys, argv, says):
@@ -157,6 +159,8 @@ def test_an_imported_run_has_no_allocated_peak(tmp_path, capsys):
     capsys.readouterr()
     assert main(["fit", str(run), "--vram", "24GiB"]) == 2
     assert "an imported run holds percentages only" in capsys.readouterr().err
+    assert main(["advise", str(run), "--card", "RTX 4090"]) == 2  # it would call every row too big
+    assert "an imported run holds percentages only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -169,6 +173,11 @@ def test_vram_sizes(text, mib):
 def test_vram_must_be_a_size():
     with pytest.raises(BadInput):
         parse_vram("0GiB")
+    with pytest.raises(BadInput, match="give a unit: 10240MiB or 10240GiB"):
+        parse_vram("10240")  # MiB meant, surely: not 10 TiB
+    assert parse_vram("0", "--headroom", zero=True) == 0
+    with pytest.raises(BadInput, match="--headroom: 'abc'"):
+        parse_vram("abc", "--headroom", zero=True)
 
 
 def test_the_fit_figure_draws_the_fit_and_each_card(tmp_path):

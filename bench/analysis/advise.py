@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from bench.analysis.fit import MIB, cuda_context
 from bench.analysis.summary import SECONDS, quality_caveat
+from bench.errors import BadInput
 from bench.record import CaseRecord
 from bench.stats import overlap
 from bench.store import Run
@@ -116,6 +117,13 @@ def _interval(r: CaseRecord) -> tuple[float, float] | None:
 
 
 def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
+    if run.imported:
+        raise BadInput(
+            run.path,
+            None,
+            "needs the allocator's allocated peaks (an imported run holds percentages only); "
+            "run a sweep on a GPU",
+        )
     ok = [r for r in run.records if r.ok and r.median is not None]
     if run.is_gpu:
         context, note = cuda_context(ok)

@@ -28,6 +28,6 @@ def run(args) -> int:
 
     rm = model_run(open_run(args.run, strict=True, need_cases=True))
     name, total = card_budget(args)
-    headroom = parse_vram(args.headroom) if args.headroom.strip("0GgMmIiBb. ") else 0
+    headroom = parse_vram(args.headroom, "--headroom", zero=True)
     print(render_fit(fit_card(rm, name, total, headroom), args.format), end="")
     return EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.commands import EXIT_OK
+from bench.errors import BadInput
 
 HELP = "project a GPU run's memory onto cards you do not have: Memory (%) and fits/OOM"
 DESCRIPTION = (
@@ -26,6 +27,8 @@ def run(args) -> int:
 
     table = load_cards()
     cards = [find_card(table, name.strip()) for name in args.cards.split(",") if name.strip()]
+    if not cards:
+        raise BadInput(None, "--cards", 'name at least one card, e.g. "RTX 4090,GeForce RTX 3080"')
     rm = model_run(open_run(args.run, strict=True, need_cases=True))
     print(render_project(rm, [(c.name, c.mib * 2**20) for c in cards], args.format), end="")
     return EXIT_OK
