@@ -153,3 +153,17 @@ def test_a_time_without_a_memory_figure_keeps_its_time():
     assert decode == "| cpu | 64x64 | 0.25 | - | 0.250 (0%) | - |"
     encode = render("encode", [Row("cpu", "64x64", cell, cell)], EN).split("\n")[2]
     assert "|             0.25 | -            |" in encode
+
+
+def test_a_figure_beside_a_missing_one_is_written_as_the_others_are():
+    """A case not measured ("-") in a column: its neighbours keep tabulate's `g`, not
+    Python's full repr."""
+    labels = label_set("en")
+    rows = [
+        Row("GPU", "512x512", Cell("ok", 0.0112, 0.5937581177867666), Cell("ok", 0.0113, 0.5937581177867666)),
+        Row("GPU", "1024x1024", Cell("ok", 0.045, 3.130851), Cell("error")),
+    ]
+    table = render("encode", rows, labels)
+    assert "0.5937581177867666" not in table and table.count("0.593758") == 2
+    cells = [split_row(line) for line in table.splitlines()[2:]]
+    assert cells[1][4:] == ["-", "-"] and cells[0][4:] == ["0.011", "0.593758"]

@@ -80,6 +80,13 @@ def _encode(rows: Sequence[Row], labels: LabelSet, tiled: bool) -> str:
 
     ncols = 6 if tiled else 4
     body = [[r.device, r.resolution, *pair(r.untiled), *(pair(r.tiled) if tiled else [])] for r in rows]
+    for col in range(2, ncols):
+        # a word in a column makes tabulate print its floats in full (0.5937581177867666):
+        # there they are written as tabulate writes them in a column of figures
+        if any(row[col] == NOT_MEASURED for row in body):
+            for row in body:
+                if isinstance(row[col], float):
+                    row[col] = format(row[col], "g")
     with _one_column_per_character():
         return tabulate_module.tabulate(
             body, headers=list(labels.headers[:ncols]), tablefmt="pipe", missingval=labels.oom
