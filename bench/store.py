@@ -74,6 +74,18 @@ class Run:
         return str(self.meta.device_label or self.device_name)
 
     @property
+    def unfinished(self) -> str | None:
+        """What a reader of an interrupted run should hear: it holds part of its sweep."""
+        if self.meta.status != "interrupted":
+            return None
+        planned = f" of {self.meta.cases_planned}" if self.meta.cases_planned else ""
+        command = "fleet" if self.meta.extra.get("fleet") else "run"
+        return (
+            f"{self.path}: interrupted, {len(self.records)}{planned} cases stored; "
+            f"resume with: vae-bench {command} --resume {self.path}"
+        )
+
+    @property
     def is_gpu(self) -> bool:
         return self.device_kind.startswith("cuda")
 

@@ -273,3 +273,15 @@ def test_an_unlabelled_and_a_bad_label_on_the_command_line(write_sweep, capsys):
     assert code == 2 and err.strip().count("\n") == 0 and "--device-label" in err and "table cell" in err
     code, _, err = run_cli(capsys, "run", sweep, "--devices", "all", "--device-label", "x")
     assert code == 2 and "--device-label" in err and "several GPUs" in err
+
+
+def test_an_interrupted_run_is_said_to_be_one(capsys):
+    """The H200 variants run stopped at 87 of 144 cases: its readers say so."""
+    from tests.conftest import REFERENCE_H200_VARIANTS
+
+    for command in ("show", "tables"):
+        code, out, err = run_cli(capsys, command, REFERENCE_H200_VARIANTS)
+        assert code == 0 and out
+        assert "interrupted, 87 of 144 cases stored; resume with: vae-bench run --resume" in err
+    code, _, err = run_cli(capsys, "tables", REFERENCE)
+    assert code == 0 and "interrupted" not in err

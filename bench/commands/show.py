@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from bench.commands import EXIT_OK
 
 HELP = "print the summary table of a stored run"
@@ -15,5 +17,8 @@ def run(args) -> int:
     from bench.analysis.summary import summary_table
     from bench.store import open_run
 
-    print(summary_table(open_run(args.run_dir).records))
+    run = open_run(args.run_dir)
+    print(summary_table(run.records))
+    if run.unfinished:
+        warnings.warn(run.unfinished, stacklevel=1)
     return EXIT_OK

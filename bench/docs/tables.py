@@ -58,6 +58,8 @@ class Measurements:
                 )
             self.runs.append(run)
             self.add(device, run.records, run.path)
+            if run.unfinished:
+                warnings.warn(run.unfinished, stacklevel=2)
 
     def add(self, device: str, records: Sequence[CaseRecord], source: Path) -> None:
         """A device's records, from a run folder or (docs update) from the page itself."""
