@@ -193,3 +193,18 @@ def test_the_fit_figure_draws_the_fit_and_each_card(tmp_path):
     assert cards == [4, 8]
     diamonds = [line for line in ax.lines if line.get_marker() == "D"]
     assert {round(line.get_ydata()[0]) for line in diamonds} == {4, 8}  # the largest squares, where they meet
+
+
+def test_what_tiling_costs_is_never_minus_zero():
+    from bench.analysis.capacity import tiled_cost
+    from tests.runs import case, noisy
+
+    def timed(center, tiled=True):
+        r = case(tiled=tiled, samples=noisy(center, 0.0001, 20))
+        r.precision_met = True  # its interval counts
+        return r
+
+    untiled = timed(0.1000, tiled=False)
+    assert tiled_cost(untiled, timed(0.0998)) == "0%"  # apart, by less than a percent
+    assert tiled_cost(untiled, timed(0.159)) == "+59%"
+    assert tiled_cost(untiled, timed(0.1)) == "within noise"

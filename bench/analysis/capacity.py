@@ -90,7 +90,10 @@ def tiled_cost(untiled: CaseRecord | None, tiled: CaseRecord | None) -> str | No
         return None
     if overlap(untiled.interval, tiled.interval):
         return "within noise"
-    return f"{(tiled.median / untiled.median - 1) * 100:+.0f}%"
+    pct = (tiled.median / untiled.median - 1) * 100
+    if abs(pct) < 0.5:
+        return "0%"  # not -0%: apart beyond noise, but by less than the digit shown
+    return f"{pct:+.0f}%"
 
 
 def fit_card(rm: RunModel, card: str, total: float, headroom: float = 0.0) -> Answer:

@@ -6,7 +6,7 @@ import sys
 
 from bench.commands import EXIT_FAILURES, EXIT_OK, amount
 
-HELP = "update, check or import the tables of a documentation page"
+HELP = "update, check, verify or import the tables of a documentation page"
 DESCRIPTION = (
     "update: replace the table inside each <details><summary>TITLE</summary> block a "
     "spec names, leaving every other byte of the page as it was.\n"
