@@ -183,6 +183,16 @@ def test_throttle_and_precision_show_in_the_summary_and_tables_md(tmp_path):
     assert "## Every case" in text and "throttled: power cap" in text
 
 
+def test_an_error_says_why_in_brief_in_the_summary():
+    died = case(status="error")
+    died.error = "worker died: killed by SIGKILL"  # no phase: the worker was gone
+    long = case(size=1024, status="error")
+    long.error, long.error_phase = "RuntimeError: " + "x" * 200 + "\nTraceback ...", "first_call"
+    table = summary_table([died, long])
+    assert "worker died: killed by SIGKILL" in table
+    assert "RuntimeError: xxx" in table and "...; in the first call" in table and "Traceback" not in table
+
+
 def test_identical_work_within_precision_prints_no_change():
     labels = label_set("en")
     untiled = Cell("ok", 0.00849, 5.0, (0.00845, 0.00853))

@@ -25,12 +25,20 @@ def spread(record: CaseRecord) -> str | None:
     return None if half is None or not median else f"±{half / median * 100:.1f}%"
 
 
+ERROR_NOTE = 60  # characters of an error's first line in the notes column
+
+
 def notes(record: CaseRecord) -> str:
     said = []
     if record.ok and record.precision_met is False:
         said.append("precision not met")
     if record.throttled:
         said.append(f"throttled: {record.throttled}")
+    if record.status == "error":
+        # why, in brief: the whole message stays in cases.jsonl
+        why = (record.error or "").strip().splitlines()
+        if why:
+            said.append(why[0] if len(why[0]) <= ERROR_NOTE else why[0][: ERROR_NOTE - 3] + "...")
     if not record.ok and record.error_phase:
         said.append(f"in the {record.error_phase.replace('_', ' ')}")
     return "; ".join(said)
