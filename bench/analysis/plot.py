@@ -6,6 +6,7 @@ resolution; and the history of cases across runs. Reads only from the store.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,8 @@ def load(run_dirs: Iterable[str | Path]) -> list[RunData]:
     ]
 
 
-def _figure(ncols: int = 1, width: float = 8.0) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width, 5.2), layout="constrained")
+def _figure(ncols: int = 1, width: float = 8.0, height: float = 5.2) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
     return fig, axes
@@ -449,9 +450,17 @@ def plot_runs(
     return written
 
 
+LEGEND_CHARS_PER_COLUMN = 90  # at 8 pt, half of an 11 in wide figure
+
+
 def history_figure(h) -> Figure:
     """Each case of a `bench.history.History` across its runs; a step's first run is circled."""
-    fig, (ax,) = _figure(width=10)
+    # the legend goes under the plot (two series a line where the labels are short):
+    # the figure grows with it, so that many series never squeeze the plot away
+    longest = max((len(s.label) for s in h.series), default=0) + 30  # a step's note
+    legend_cols = 2 if longest <= LEGEND_CHARS_PER_COLUMN else 1
+    legend_lines = math.ceil(len(h.series) / legend_cols)
+    fig, (ax,) = _figure(width=11, height=5.2 + 0.19 * legend_lines)
     xs = list(range(1, len(h.runs) + 1))
     for n, s in enumerate(h.series):
         color = f"C{n % 10}"
@@ -492,7 +501,7 @@ def history_figure(h) -> Figure:
     ax.set_xlabel("run, oldest first (start time, UTC)")
     ax.set_title(f"{h.device_label}: {h.metric} across runs (dashed: a step change begins)")
     ax.grid(True, which="both", axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.legend(fontsize=8, loc="outside lower center", ncols=legend_cols)
     return fig
 
 
