@@ -139,3 +139,20 @@ def test_bad_input(tmp_path, capsys):
     write_history(tmp_path / "runs", [0.1])
     assert_bad(capsys, "history", tmp_path / "runs", "--model", "flux", says="no case of model flux")
     assert_bad(capsys, "history", tmp_path / "runs", "--device", "A100", says="no run of 'A100'")
+
+
+def test_a_plot_of_many_series_keeps_its_legend_and_labels_on_the_figure():
+    """The H200 reference runs: 41 series of sd-v1 encode, some with long labels."""
+    from bench.analysis.plot import history_figure
+    from tests.conftest import ROOT
+
+    h = history(ROOT / "results" / "reference", model="sd-v1", op="encode")
+    assert len(h.series) > 20
+    fig = history_figure(h)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    whole = fig.bbox
+    for artist in (*fig.legends, fig.axes[0].title, fig.axes[0].xaxis.label):
+        box = artist.get_window_extent(renderer)
+        assert whole.x0 - 1 <= box.x0 and box.x1 <= whole.x1 + 1, artist
+        assert whole.y0 - 1 <= box.y0 and box.y1 <= whole.y1 + 1, artist
