@@ -500,3 +500,11 @@ def test_variants_cpu_runs_end_to_end_and_advise_answers(tmp_path, capsys):
     assert "sd-v1" in out and "taesd" in out and "random weights" in out
     stored = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
     assert sum(1 for d in stored if d.get("variant")) == sum(1 for r in records if r.case.variant) > 0
+
+
+def test_the_psnr_note_names_each_models_reference():
+    from bench.analysis.summary import quality_caveat
+    from tests.conftest import REFERENCE_H200_VARIANTS
+
+    note = quality_caveat(open_run(REFERENCE_H200_VARIANTS).records)
+    assert "(sd-v1: untiled float16, no variant; sdxl: untiled bfloat16, no variant)" in note

@@ -61,7 +61,12 @@ def quality_caveat(records: Sequence[CaseRecord]) -> str | None:
     measured = [r for r in records if r.quality is not None]
     if not measured:
         return None
-    refs = sorted({r.quality.reference for r in measured if r.quality.reference != "itself"})
+    # each model's references, in the order the cases ran
+    refs = list(
+        dict.fromkeys(
+            f"{r.case.model}: {r.quality.reference}" for r in measured if r.quality.reference != "itself"
+        )
+    )
     text = (
         f"PSNR: each output against its reference ({'; '.join(refs) or 'the case itself'}): decoded "
         "pixels over [-1, 1], encoded latents over the reference latent's range; `same` is identical."
