@@ -261,6 +261,10 @@ def test_labelled_runs_of_one_device_get_a_row_each(write_sweep, tmp_path, capsy
     (a / "cases.jsonl").write_text(lines[0])
     code, _, err = run_cli(capsys, "run", "--resume", a, "--device-label", "other")
     assert code == 2 and "keeps the device label" in err
+    code, _, err = run_cli(capsys, "run", "--resume", a, "--out", tmp_path / "elsewhere")
+    assert code == 2 and "--out: a resumed run keeps its folder" in err
+    code, _, err = run_cli(capsys, "run", "--resume", a, "--devices", "all")
+    assert code == 2 and "--devices: a resumed run keeps the GPUs it was made on" in err
     assert run_cli(capsys, "run", "--resume", a)[0] == 0
     resumed = open_run(a)
     assert resumed.device_label == "CPU (box A)" and len(resumed.records) == 2

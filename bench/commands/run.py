@@ -58,8 +58,15 @@ def run(args) -> int:
     from bench.plan import make_plan, resume_plan, stored_ids
     from bench.progress import Progress
 
-    if args.resume and args.device_label is not None:
-        raise BadInput(None, "--device-label", "a resumed run keeps the device label it was made with")
+    if args.resume:
+        kept = {
+            "--device-label": (args.device_label is not None, "the device label it was made with"),
+            "--out": (bool(args.out), "its folder"),
+            "--devices": (bool(args.devices), "the GPUs it was made on"),
+        }
+        for option, (given, what) in kept.items():
+            if given:
+                raise BadInput(None, option, f"a resumed run keeps {what}")
     if args.resume:
         from bench.store import open_run
 
