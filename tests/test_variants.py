@@ -508,3 +508,21 @@ def test_the_psnr_note_names_each_models_reference():
 
     note = quality_caveat(open_run(REFERENCE_H200_VARIANTS).records)
     assert "(sd-v1: untiled float16, no variant; sdxl: untiled bfloat16, no variant)" in note
+
+
+def test_a_time_saved_that_may_be_noise_is_marked():
+    from bench.analysis.advise import Advice
+    from tests.runs import case, noisy
+
+    plain = case(samples=noisy(0.100, 0.01, 20))
+    faster = case(tiled=True, samples=noisy(0.080, 0.01, 20))
+    close = case(tiled=True, samples=noisy(0.0995, 0.01, 20))
+    few = case(tiled=True, samples=[0.08, 0.081])  # too few calls for an interval
+
+    def advice(best):
+        return Advice("sd-v1", "decode", "512x512", 1, best, plain, need=1.0, plain_need=2.0, total=4.0)
+
+    assert plain.time.ci_low is not None and few.time.ci_low is None
+    assert not advice(faster).time_unsure and advice(faster).time_saved == pytest.approx(0.2, abs=0.01)
+    assert advice(close).time_unsure and advice(few).time_unsure
+    assert not advice(plain).time_unsure  # the plain default itself: nothing saved to doubt

@@ -48,6 +48,15 @@ class Advice:
         return 1 - self.best.median / self.plain.median
 
     @property
+    def time_unsure(self) -> bool:
+        """The time saved may be noise: a median without its interval, or intervals that
+        overlap (a difference within them is not one to act on)."""
+        if self.time_saved is None or self.best is self.plain:
+            return False
+        a, b = _interval(self.best), _interval(self.plain)
+        return a is None or b is None or overlap(a, b)
+
+    @property
     def memory_saved(self) -> float | None:
         """A share of what the plain default needs, by the same rule as fits."""
         b, p = self.need, self.plain_need
@@ -240,7 +249,7 @@ def render(a: Answer, fmt: str = "text") -> str:
                 None if x.need is None else f"{x.need / MIB:.0f}",
                 None if x.need is None else f"{x.need / a.total * 100:.0f}%",
                 _psnr(b),
-                _share(x.time_saved),
+                ("~" if x.time_unsure else "") + (_share(x.time_saved) or "") or None,
                 _share(x.memory_saved),
                 _plain_state(x),
             ]
@@ -258,6 +267,13 @@ def render(a: Answer, fmt: str = "text") -> str:
         "",
         table,
     ]
+    unsure = sum(x.time_unsure for x in a.rows)
+    if unsure:
+        lines += [
+            "",
+            f"~: {unsure} time(s) saved may be noise: a median without its 95% interval, or "
+            "intervals that overlap (see `vae-bench show`); sweep with `repeats: auto`.",
+        ]
     if a.caveat:
         lines += ["", a.caveat]
     return "\n".join(lines) + "\n"
