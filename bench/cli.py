@@ -106,14 +106,10 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _interrupted(exc: BaseException) -> bool:
-    """Whether a KeyboardInterrupt lies behind this exception."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
+    """Whether this is Ctrl-C, wrapped as Python wraps an exception in __set_name__.
+    Only a direct cause counts: an error raised while a Ctrl-C was being handled is a
+    bug of its own, and keeps its traceback."""
+    return isinstance(exc, RuntimeError) and isinstance(exc.__cause__, KeyboardInterrupt)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -121,3 +121,13 @@ def test_ctrl_c_inside_an_import_is_an_interruption_not_a_traceback(monkeypatch,
     monkeypatch.setattr(models, "run", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["models"])
+
+    def bug_while_stopping(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            {}["missing"]  # a bug in the cleanup: its own traceback, not "interrupted"
+
+    monkeypatch.setattr(models, "run", bug_while_stopping)
+    with pytest.raises(KeyError):
+        main(["models"])

@@ -317,6 +317,19 @@ def test_a_page_verified_against_its_own_figures_reproduces_in_every_cell(import
     assert {c.figure for c in v.checks} >= {"time (s)", "memory (%)", "status"}
 
 
+def test_a_labelled_run_is_held_against_its_cards_rows(imported, tmp_path):
+    """A 4090 in another setup (labelled) is still checked against the 4090's published
+    cells, time included, not as another card in MiB alone."""
+    run = tmp_path / "labelled"
+    shutil.copytree(next(p for p in imported if "4090" in p.name), run)
+    meta = json.loads((run / "meta.json").read_text())
+    meta["device"]["label"] = "NVIDIA GeForce RTX 4090 (300 W)"
+    (run / "meta.json").write_text(json.dumps(meta))
+    v = verify(OVERVIEW, load_spec(HYBRID), Measurements([run]))
+    assert v.checks and {c.verdict for c in v.checks} == {REPRODUCES}
+    assert "time (s)" in {c.figure for c in v.checks} and "memory (MiB)" not in {c.figure for c in v.checks}
+
+
 def test_the_h200_run_against_the_overview(capsys):
     v = verify(OVERVIEW, load_spec(HYBRID), Measurements([REFERENCE_H200]))
     decode = [c for c in v.checks if c.block == "Decoding - Stable Diffusion v1.5"]

@@ -49,10 +49,13 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     # the fleet command in a process of its own, as a user runs it, on this test's cluster
     # as a user's shell holds it: the cluster's token, and no RAY_AUTH_MODE (the test's
     # own ray.init set that in this process)
-    token = os.environ.get("RAY_AUTH_TOKEN") or (Path.home() / ".ray" / "auth_token").read_text().strip()
+    token_file = Path.home() / ".ray" / "auth_token"
+    token = os.environ.get("RAY_AUTH_TOKEN") or (
+        token_file.read_text().strip() if token_file.exists() else None
+    )
     proc = start(
         ["fleet", sweep, "--address", cluster, "--out", out, "--label-by-kind"],
-        env={"RAY_AUTH_MODE": None, "RAY_AUTH_TOKEN": token},
+        env={"RAY_AUTH_MODE": None, "RAY_AUTH_TOKEN": token} if token else None,  # else: auth is off
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_runs(out)) < 2:

@@ -6,6 +6,7 @@ import pytest
 
 from bench.analysis.history import find_step, history
 from bench.cli import main
+from bench.errors import BadInput
 from tests.runs import case, noisy, write_run
 
 DAYS = [f"2026-01-0{d}T00:00:00Z" for d in range(1, 8)]
@@ -156,3 +157,19 @@ def test_a_plot_of_many_series_keeps_its_legend_and_labels_on_the_figure():
         box = artist.get_window_extent(renderer)
         assert whole.x0 - 1 <= box.x0 and box.x1 <= whole.x1 + 1, artist
         assert whole.y0 - 1 <= box.y0 and box.y1 <= whole.y1 + 1, artist
+
+
+def test_device_picks_by_label_card_name_or_kind_once_each(tmp_path, capsys):
+    from tests.runs import write_run as run_at
+
+    for i, label in enumerate([None, "NVIDIA GeForce RTX 4090 (300 W)", None]):
+        extra = {"label": label} if label else {}
+        run_at(tmp_path, f"r{i}", [case()], started_at=DAYS[i], device_extra=extra)
+    for given in ("cuda:0", "4090"):  # every run is on cuda:0 of a 4090: two devices, each named once
+        with pytest.raises(BadInput) as info:
+            history(tmp_path, device=given)
+        assert info.value.why.endswith(
+            "matches several devices: NVIDIA GeForce RTX 4090, NVIDIA GeForce RTX 4090 (300 W)"
+        )
+    assert len(history(tmp_path, device="NVIDIA GeForce RTX 4090").runs) == 2  # the exact name
+    assert len(history(tmp_path, device="300 W").runs) == 1

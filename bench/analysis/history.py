@@ -66,8 +66,17 @@ def _pick_device(runs: list[Run], device: str | None) -> tuple[str, list[Run]]:
     if device is None:
         chosen = runs[-1].device_label  # the device of the newest run
     else:
-        matches = [n for n in names if device.lower() in n.lower()]
-        matches += [r.device_label for r in runs if r.device_kind == device and r.device_label not in matches]
+        # by label, by the driver's name of a labelled run's card, or by cuda:N / cpu
+        matches = [
+            r.device_label
+            for r in runs
+            if device.lower() in r.device_label.lower()
+            or device.lower() in r.device_name.lower()
+            or r.device_kind == device
+        ]
+        matches = list(dict.fromkeys(matches))
+        exact = [n for n in matches if n.lower() == device.lower()]
+        matches = exact or matches  # "RTX 4090" beside "RTX 4090 (300 W)"
         if not matches:
             raise BadInput(None, "--device", f"no run of {shown(device)}; devices here: {', '.join(names)}")
         if len(matches) > 1:

@@ -21,10 +21,10 @@ class FleetError(Exception):
     pass
 
 
-# Ray >= 2.59 starts clusters with token authentication on; a caller connecting to one
-# needs RAY_AUTH_MODE=token and the cluster's token.
+# A head started where a token exists (~/.ray/auth_token) has token authentication on
+# (Ray 2.60); a caller connecting to it needs RAY_AUTH_MODE=token and the token.
 AUTH_HINT = (
-    "a cluster with token authentication (Ray starts them so by default) needs its token here: "
+    "a cluster with token authentication needs its token here: "
     "export RAY_AUTH_TOKEN=<the output of `ray get-auth-token` on the head>"
 )
 
