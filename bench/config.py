@@ -274,9 +274,11 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
             raise bad(
                 "device_label", f"cannot stand in a table cell (a | or a line break): {shown(device_label)}"
             )
-        if device == "all" or devices:
+        if device == "all" or (devices and len(devices) > 1):
             raise bad(
-                "device_label", "names one device; a sweep on several GPUs cannot give them all one name"
+                "device_label",
+                "names one device; a sweep over several GPUs (device: all, or devices with more than "
+                "one) cannot give them all one name",
             )
         device_label = device_label.strip()
     weights = _choice(raw.get("weights", "auto"), "weights", WEIGHTS, bad)

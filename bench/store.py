@@ -75,15 +75,26 @@ class Run:
 
     @property
     def unfinished(self) -> str | None:
-        """What a reader of an interrupted run should hear: it holds part of its sweep."""
-        if self.meta.status != "interrupted":
+        """What a reader of a run that holds part of its sweep should hear: stopped
+        (Ctrl-C, or killed with no word: still `running`, its lock free), or still
+        being written."""
+        status = self.meta.status
+        if status == "running" and not self.meta.extra.get("fleet"):
+            held = lock_held(self.path)
+            if held:
+                status = "still running (a sweep is writing it)"
+            elif held is False:
+                status = "stopped without a word (the sweep was killed, or its machine went down)"
+            else:
+                return None
+        elif status != "interrupted":
             return None
         planned = f" of {self.meta.cases_planned}" if self.meta.cases_planned else ""
+        said = f"{self.path}: {status}, {len(self.records)}{planned} cases stored"
+        if status.startswith("still"):
+            return said
         command = "fleet" if self.meta.extra.get("fleet") else "run"
-        return (
-            f"{self.path}: interrupted, {len(self.records)}{planned} cases stored; "
-            f"resume with: vae-bench {command} --resume {self.path}"
-        )
+        return f"{said}; resume with: vae-bench {command} --resume {self.path}"
 
     @property
     def is_gpu(self) -> bool:
@@ -197,6 +208,19 @@ def find_runs(root: str | Path) -> list[Run]:
 
 
 # -- writing ------------------------------------------------------------------------------
+
+
+def lock_held(run_dir: str | Path) -> bool | None:
+    """Whether a sweep holds the run's lock now, read from /proc/locks so that a reader
+    never takes the lock itself (a sweep starting that moment would be refused); None
+    where that cannot be told (no lock file, no /proc)."""
+    try:
+        st = os.stat(Path(run_dir) / LOCK)
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    return any(line.split()[5:6] == [want] for line in table.splitlines() if "FLOCK" in line)
 
 
 class RunLock:

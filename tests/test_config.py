@@ -985,3 +985,11 @@ def test_dry_run_does_not_look_for_weights(ws, capsys):
     assert rc == 0, err
     assert "weights: pretrained" in out
     assert not ws.runs.exists()
+
+
+def test_a_label_on_one_listed_gpu_is_allowed():
+    from bench.config import from_dict
+
+    sweep = from_dict(base_sweep(device="auto", devices=["cuda:1"], device_label="RTX 4090 (300 W)"))
+    assert sweep.device_label == "RTX 4090 (300 W)" and sweep.to_dict()["device_label"] == "RTX 4090 (300 W)"
+    assert "device_label" not in from_dict(base_sweep()).to_dict()  # stored only when given

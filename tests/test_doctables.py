@@ -289,3 +289,24 @@ def test_an_interrupted_run_is_said_to_be_one(capsys):
         assert "interrupted, 87 of 144 cases stored; resume with: vae-bench run --resume" in err
     code, _, err = run_cli(capsys, "tables", REFERENCE)
     assert code == 0 and "interrupted" not in err
+
+
+def test_a_killed_run_and_a_run_being_written_are_told_apart(tmp_path, capsys):
+    """Both say `running` in meta.json; the lock tells whether a sweep still writes it."""
+    import json
+
+    from bench.store import RunLock
+
+    run = tmp_path / "run"
+    shutil.copytree(REFERENCE, run)
+    meta = json.loads((run / "meta.json").read_text())
+    (run / "meta.json").write_text(json.dumps({**meta, "status": "running"}))
+    (run / ".lock").touch()
+    code, _, err = run_cli(capsys, "show", run)
+    assert code == 0 and "stopped without a word" in err and f"vae-bench run --resume {run}" in err
+    lock = RunLock(run)
+    try:
+        code, _, err = run_cli(capsys, "show", run)
+        assert code == 0 and "still running (a sweep is writing it)" in err and "resume" not in err
+    finally:
+        lock.release()

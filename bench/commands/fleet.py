@@ -185,7 +185,7 @@ def _report(runs, finished: bool, args) -> int:
     if alike:
         print(
             f"\nnote: several kinds' runs name their device alike ({', '.join(alike)}): their rows "
-            "collide in one table; run the fleet with --label-by-kind to name each by its kind"
+            "collide in one table; new fleet runs made with --label-by-kind name each by its kind"
         )
     if dirs:
         runs_text = " ".join(dirs)

@@ -2,7 +2,8 @@
 
 Several runs, typically one per GPU, merge into one set of measurements; a table has
 one row per device x resolution, the device named as its run recorded it
-(meta.json `device.name`), the untiled and tiled cases of the same size side by side.
+(meta.json `device.label` where the sweep gave one, else `device.name`), the untiled and
+tiled cases of the same size side by side.
 Figures: `time_s.median` and `mem.percent`; status `oom` is the OOM word.
 Reads the store only.
 """
@@ -52,21 +53,22 @@ class Measurements:
         for run_dir in run_dirs:
             run = open_run(run_dir, strict=True)
             device = run.meta.device_label
+            field = "device.label" if run.meta.device.get("label") else "device.name"
             if not isinstance(device, str) or not device:
-                raise BadInput(
-                    run.path / "meta.json", "device.name", "missing: the run does not name its device"
-                )
+                raise BadInput(run.path / "meta.json", field, "missing: the run does not name its device")
             self.runs.append(run)
-            self.add(device, run.records, run.path)
+            self.add(device, run.records, run.path, field)
             if run.unfinished:
                 warnings.warn(run.unfinished, stacklevel=2)
 
-    def add(self, device: str, records: Sequence[CaseRecord], source: Path) -> None:
+    def add(
+        self, device: str, records: Sequence[CaseRecord], source: Path, field: str = "device.name"
+    ) -> None:
         """A device's records, from a run folder or (docs update) from the page itself."""
         if "|" in device or not device.isprintable():
             raise BadInput(
                 source,
-                "device.name",
+                field,
                 f"{shown(device)} cannot stand in a table cell (it holds a | or a line break)",
             )
         if device not in self.devices:
