@@ -17,7 +17,8 @@ DESCRIPTION = (
     "vae-bench itself. Each finished case streams back into a local run folder as it "
     "comes, one folder per kind. A node that dies costs only its case in flight; "
     "`--resume` continues each run where it stopped. Needs `pip install -e '.[fleet]'`, "
-    "and vae-bench installed on every node."
+    "and vae-bench installed on every node. A cluster with token authentication needs "
+    "its token: export RAY_AUTH_TOKEN=<`ray get-auth-token` on the head>."
 )
 
 
