@@ -265,6 +265,8 @@ class RunWriter:
         """A new run folder `root/run_id`; with `unique`, `run_id-2`, `-3`, ... when
         that one exists (two sweeps in one second), else bad input."""
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise BadInput(root, None, "is a file; runs go into a folder (--out, or the sweep's output)")
         root.mkdir(parents=True, exist_ok=True)
         for n in range(1, MAX_SAME_SECOND + 1 if unique else 2):
             name = run_id if n == 1 else f"{run_id}-{n}"

@@ -28,7 +28,8 @@ def test_an_out_that_is_a_file_is_bad_input(write_sweep, tmp_path, capsys):
     blocker = tmp_path / "afile"
     blocker.write_text("keep me")
     assert main(["run", str(write_sweep()), "--out", str(blocker)]) == 2
-    assert "afile" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert "afile: is a file; runs go into a folder" in line
     assert blocker.read_text() == "keep me"
 
 
