@@ -64,6 +64,13 @@ class Plan:
             cases_planned=len(self.cases),
         )
 
+    @property
+    def named(self) -> str:
+        """The device as the sweep's messages name it: `cuda:0 (NVIDIA H200)`, and its
+        label where the sweep gave one."""
+        label = f', as "{self.sweep.device_label}"' if self.sweep.device_label else ""
+        return f"{self.device} ({self.device_name}{label})"
+
     def run_id_slug(self) -> str:
         """A CPU run's folder says "cpu"; its meta.json names the processor. A labelled
         device's folder says its label, so that two rows' runs tell apart."""

@@ -86,7 +86,7 @@ def run(args) -> int:
 
         print(plan_table(plan.cases, stored_ids(plan)))
         print(
-            f"\n{len(plan.cases)} cases on {plan.device} ({plan.device_name}); "
+            f"\n{len(plan.cases)} cases on {plan.named}; "
             f"weights: {plan.sweep.weights}; dry run, nothing was run or written"
         )
         return EXIT_OK
@@ -98,7 +98,7 @@ def run(args) -> int:
         writer = store.RunWriter.create(Path(args.out or plan.sweep.output), run_id, plan.meta(worker.now()))
     try:
         todo = len({c.case_id for c in plan.cases} - writer.done_ids())
-        device = f"{plan.device} ({plan.device_name})"
+        device = plan.named
         say(f"{todo} of {len(plan.cases)} cases to run on {device}; writing {writer.dir}")
         for note in plan.warnings:
             say(f"warning: {note}")
@@ -159,7 +159,7 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
         plans = host.plans(sweep, devices, previous, resolve=not args.dry_run)
     if args.dry_run:
         for plan in plans:
-            print(f"== {plan.device} ({plan.device_name})")
+            print(f"== {plan.named}")
             print(plan_table(plan.cases, stored_ids(plan)), end="\n\n")
         print(
             f"{sum(len(p.cases) for p in plans)} cases over {len(plans)} GPU(s); "
@@ -196,10 +196,7 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
         done = [len({c.case_id for c in p.cases} & w.done_ids()) for p, w in zip(plans, writers, strict=True)]
         total = sum(len(p.cases) for p in plans)
         for plan, w, d in zip(plans, writers, done, strict=True):
-            say(
-                f"{len(plan.cases) - d} of {len(plan.cases)} cases on {plan.device} "
-                f"({plan.device_name}); writing {w.dir}"
-            )
+            say(f"{len(plan.cases) - d} of {len(plan.cases)} cases on {plan.named}; writing {w.dir}")
         outcomes = host.run_side_by_side(
             list(zip(plans, writers, strict=True)), Progress(total=total, done=sum(done))
         )
@@ -217,7 +214,7 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
         if outcome is None or outcome.status == "interrupted":
             code = EXIT_INTERRUPTED
             continue
-        print(f"\n== {plan.device} ({plan.device_name})")
+        print(f"\n== {plan.named}")
         code = max(code, report(w.dir))
     if code == EXIT_INTERRUPTED:
         stored = sum(len(store.open_run(w.dir).records) for w in writers)
