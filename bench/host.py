@@ -155,10 +155,15 @@ def run_side_by_side(parts, progress) -> list:
     stop = threading.Event()
     lock = threading.Lock()
     outcomes: list = [None] * len(parts)
+    failed: list[BaseException] = []
 
     def one(i, plan, writer):
         view = _Tagged(progress, lock, plan.device)
-        outcomes[i] = runner.sweep(plan, writer, lambda total, done: view, stop=stop)
+        try:
+            outcomes[i] = runner.sweep(plan, writer, lambda total, done: view, stop=stop)
+        except BaseException as exc:  # a bug, not a case's error: stop the others, raise it here
+            failed.append(exc)
+            stop.set()
 
     threads = [
         threading.Thread(target=one, args=(i, *part), name=f"sweep-{part[0].device}")
@@ -176,4 +181,6 @@ def run_side_by_side(parts, progress) -> list:
             t.join()
     finally:
         progress.close()
+    if failed:
+        raise failed[0]
     return outcomes

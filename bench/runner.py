@@ -80,9 +80,6 @@ def _start_by_spawn() -> None:
     _CONTEXT = mp.get_context("spawn")
 
 
-STOPPED = ("stopped",)
-
-
 class _Worker:
     """One worker process and our end of its pipe."""
 
@@ -96,11 +93,12 @@ class _Worker:
         watch.close()
 
     def receive(self, stop=None):
-        """The next message, or None when the worker died first, or STOPPED once `stop`
-        (a threading.Event) is set."""
+        """The next message, or None when the worker died first; Interrupted once `stop`
+        (a threading.Event) is set (the case in flight is not recorded: it runs on
+        resume)."""
         while True:
             if stop is not None and stop.is_set():
-                return STOPPED
+                raise Interrupted()
             try:
                 if self.conn.poll(0.1):
                     return self.conn.recv()
@@ -164,8 +162,7 @@ class Runner:
             for group in _groups(self.todo()):
                 self._run_group(group)
         except (KeyboardInterrupt, Interrupted):
-            if threading.current_thread() is threading.main_thread():
-                hold_signals()
+            hold_signals()
             if self.current is not None:
                 self.current.stop(kill=True)
             raise Interrupted() from None
@@ -217,8 +214,6 @@ class Runner:
             w = self.current = _Worker(job)
             started = worker.now()
             msg = w.receive(self.stop)
-            if msg is STOPPED:
-                raise Interrupted()
             if msg is not None and msg[0] == "bad_fork":
                 w.stop(kill=True)
                 self.writer.meta.add_warnings([msg[1]])
@@ -238,8 +233,6 @@ class Runner:
                     self.progress("start", case, None)
                 started = worker.now()
                 reply = w.receive(self.stop) if w.send(("case", case)) else None
-                if reply is STOPPED:
-                    raise Interrupted()  # the case in flight is not recorded: it runs on resume
                 pending.pop(0)
                 if reply is None:
                     self._finish(self._failed(job, case, w.exit_reason(), started, ready))
@@ -261,7 +254,10 @@ def _groups(cases: list[Case]) -> list[list[Case]]:
 def hold_signals() -> None:
     """After the first Ctrl-C or SIGTERM, ignore the next ones: what the run has must
     be marked interrupted and the resume command printed, however often a user (or a
-    supervisor) repeats the signal. The CLI puts the handlers back when it returns."""
+    supervisor) repeats the signal. The CLI puts the handlers back when it returns.
+    Only the main thread may set handlers; a host run's sweep threads leave it to it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
@@ -290,8 +286,7 @@ def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = Non
     try:
         runner.run()
     except (Interrupted, KeyboardInterrupt):
-        if threading.current_thread() is threading.main_thread():
-            hold_signals()  # a second Ctrl-C must not cut this short
+        hold_signals()  # a second Ctrl-C must not cut this short
         status = "interrupted"
     finally:
         if progress is not None:

@@ -129,3 +129,32 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
         assert "loadavg" in run.meta.extra["host"]["at_resume"] and "at_start" in run.meta.extra["host"]
     out = capsys.readouterr()
     assert "== cpu" in out.out
+
+
+def test_what_else_is_on_the_gpus_is_read_for_each(monkeypatch):
+    from bench.measure import environment
+
+    seen = {0: [{"pid": 7, "used": 2**30}], 1: "not read: no NVML handle"}
+    monkeypatch.setattr(environment, "gpu_processes", lambda index: seen[index])
+    both = host.others_on(["cuda:0", "cuda:1"])
+    assert both["gpu_processes"] == {"cuda:0": seen[0], "cuda:1": seen[1]} and "loadavg" in both
+    assert host.others_on(["cuda:1", "cpu"], load=False) == {"gpu_processes": {"cuda:1": seen[1]}}
+
+
+def test_a_sweep_thread_that_fails_stops_the_others_and_raises_here(monkeypatch):
+    """A bug in one GPU's sweep is not an interruption: it surfaces, and the other GPU stops."""
+    from types import SimpleNamespace
+
+    from bench import runner
+
+    def sweep(plan, writer, progress_factory, stop=None):
+        if plan.device == "cuda:0":
+            raise RuntimeError("a bug")
+        assert stop.wait(30)  # the failure stops this one too
+        return "stopped"
+
+    monkeypatch.setattr(runner, "sweep", sweep)
+    progress = SimpleNamespace(close=lambda: None)
+    parts = [(SimpleNamespace(device=d), None) for d in ("cuda:0", "cuda:1")]
+    with pytest.raises(RuntimeError, match="a bug"):
+        host.run_side_by_side(parts, progress)
