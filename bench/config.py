@@ -122,6 +122,24 @@ AXES = ("ops", "resolutions", "frames", "batch", "dtype", "tiled", "tiling", *VA
 REQUIRED = ("name", "models", "ops", "resolutions")
 
 
+def overridden(sweep: Sweep, devices: str | None = None, label: str | None = None) -> Sweep:
+    """The sweep with other GPUs (`all`, or `cuda:0,cuda:2`) and another device label,
+    checked as a sweep file's fields are (bad input names the sweep's field)."""
+    if not devices and label is None:
+        return sweep
+    raw = sweep.to_dict()
+    if devices:
+        raw.pop("devices", None)
+        if devices.strip() == "all":
+            raw["device"] = "all"
+        else:
+            raw["device"] = "auto"
+            raw["devices"] = [d.strip() for d in devices.split(",") if d.strip()]
+    if label is not None:
+        raw["device_label"] = label
+    return from_dict(raw, source=sweep.source)
+
+
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     raw = read_yaml(path, "sweep file")

@@ -79,7 +79,7 @@ class Run:
         (Ctrl-C, or killed with no word: still `running`, its lock free), or still
         being written."""
         status = self.meta.status
-        if status == "running" and not self.meta.extra.get("fleet"):
+        if status == "running":
             held = lock_held(self.path)
             if held:
                 status = "still running (a sweep is writing it)"

@@ -188,7 +188,7 @@ def test_the_end_says_when_kinds_name_their_device_alike(tmp_path, capsys):
     runs = [
         SimpleNamespace(kind=k, dir=write_run(tmp_path, k, [case()]), added=1, ended={}) for k in ("a", "b")
     ]
-    assert _report(runs, True, None) == 0
+    assert _report(runs, True) == 0
     out = capsys.readouterr().out
     assert "name their device alike (NVIDIA GeForce RTX 4090)" in out and "--label-by-kind" in out
     assert "--spec SPEC" in out  # a sweep no shipped spec names

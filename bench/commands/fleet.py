@@ -93,7 +93,7 @@ def run(args) -> int:
     try:
         if args.resume:
             for run_dir, (meta, kind_name) in metas.items():
-                kind = _or_bad(lambda k=kind_name: driver.kind_of(k), "--resume")
+                (kind,) = _or_bad(lambda k=kind_name: driver.pick([k]), "--resume")
                 writer = RunWriter.reopen(run_dir)
                 local = LocalRun(kind.name, {**meta.extra.get("fleet", {}), **fleet_info}, writer=writer)
                 fleet.say(f"resuming {run_dir} on {kind.name}")
@@ -111,29 +111,25 @@ def run(args) -> int:
             out = Path(args.out or sweep.output)
             command = " ".join(["vae-bench", *sys.argv[1:]])
             fleet.say(f"{len(kinds)} kind(s): {', '.join(k.name for k in kinds)}; runs into {out}")
-            sweeps = [
-                _labelled(sweep.to_dict(), k.name) if args.label_by_kind else sweep.to_dict() for k in kinds
-            ]
+            sweeps = [_labelled(sweep, k.name) if args.label_by_kind else sweep.to_dict() for k in kinds]
             for kind, raw in zip(kinds, sweeps, strict=True):
                 local = LocalRun(kind.name, fleet_info, out=out, sweep_file=sweep.source, command=command)
                 fleet.start(kind, local, sweep=raw)
         finished = fleet.wait()
     finally:
         fleet.close()
-    return _report(fleet.runs, finished, args)
+    return _report(fleet.runs, finished)
 
 
-def _labelled(raw: dict, kind: str) -> dict:
+def _labelled(sweep, kind: str) -> dict:
     """The sweep with the kind as its device_label; a kind's name that cannot name a
     table row stops here, before any node runs."""
-    from bench.config import from_dict
+    from bench.config import overridden
 
-    raw["device_label"] = kind
     try:
-        from_dict(raw)
+        return overridden(sweep, label=kind).to_dict()
     except BadInput as exc:
         raise BadInput(None, "--label-by-kind", f"kind {kind!r}: {exc.why}") from None
-    return raw
 
 
 def _or_bad(get, field: str):
@@ -153,15 +149,14 @@ def _shown_path(path) -> str:
         return str(path)
 
 
-def _report(runs, finished: bool, args) -> int:
+def _report(runs, finished: bool) -> int:
     from bench.analysis.summary import summary_table
+    from bench.commands.run import report
     from bench.docs.spec import specs_of_sweep
-    from bench.docs.tables import write_run_tables
     from bench.store import open_run
 
-    sources = []
+    sources, labels, dirs = [], [], []
     code = EXIT_OK
-    dirs = []
     for local in runs:
         print(f"\n== {local.kind}")
         if local.dir is None:
@@ -171,17 +166,15 @@ def _report(runs, finished: bool, args) -> int:
             continue
         run = open_run(local.dir)
         sources.append(run.meta.config_file)
-        print(summary_table(run.records))
-        print(f"\nrun stored in {local.dir} ({local.added} case(s) arrived now)")
+        labels.append(run.device_label)
         dirs.append(str(local.dir))
-        if run.meta.status != "complete":
-            print(f"{run.meta.status}: resume with vae-bench fleet --resume {local.dir}")
+        if run.meta.status == "complete":
+            code = max(code, report(local.dir))  # the summary, tables.md, and errors said
+        else:
+            print(summary_table(run.records))
+            print(f"\n{run.meta.status}: resume with vae-bench fleet --resume {local.dir}")
             code = EXIT_INTERRUPTED
-            continue
-        write_run_tables(local.dir)
-        if any(r.status == "error" for r in run.records) and code == EXIT_OK:
-            code = EXIT_FAILURES
-    labels = [open_run(d).device_label for d in dirs]
+        print(f"{local.added} case(s) of it arrived now")
     alike = sorted({x for x in labels if labels.count(x) > 1})
     if alike:
         print(

@@ -67,7 +67,6 @@ def run(args) -> int:
         for option, (given, what) in kept.items():
             if given:
                 raise BadInput(None, option, f"a resumed run keeps {what}")
-    if args.resume:
         from bench.store import open_run
 
         if (open_run(args.resume).meta.extra.get("host") or {}).get("runs"):
@@ -120,26 +119,11 @@ def run(args) -> int:
 
 
 def _overridden(sweep, devices: str | None, label: str | None):
-    """The sweep with the command line's --devices in place of its device(s), and its
-    --device-label in place of its device_label."""
-    import dataclasses
+    """The sweep with the command line's --devices and --device-label in force."""
+    from bench.config import overridden
 
-    from bench.config import from_dict
-
-    if not devices and label is None:
-        return sweep
-    raw = sweep.to_dict()
-    if devices:
-        raw.pop("devices", None)
-        if devices.strip() == "all":
-            raw["device"] = "all"
-        else:
-            raw["device"] = "auto"
-            raw["devices"] = [d.strip() for d in devices.split(",") if d.strip()]
-    if label is not None:
-        raw["device_label"] = label
     try:
-        return dataclasses.replace(from_dict(raw, source=sweep.source), source=sweep.source)
+        return overridden(sweep, devices, label)
     except BadInput as exc:
         option = {"devices": "--devices", "device_label": "--device-label"}.get(exc.field, exc.field)
         raise BadInput(None, option, exc.why) from None
@@ -186,7 +170,7 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
             seen = host.others_on(devices)
             for plan, w in zip(plans, writers, strict=True):
                 w.meta.extra["host"] = {
-                    "devices": [p.device for p in plans],
+                    "devices": devices,
                     "runs": runs,
                     "assigned": host.assigned(plan),
                     "dealt_by": dealt_by,
@@ -217,7 +201,7 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
         print(f"\n== {plan.named}")
         code = max(code, report(w.dir))
     if code == EXIT_INTERRUPTED:
-        stored = sum(len(store.open_run(w.dir).records) for w in writers)
+        stored = sum(o.stored for o in outcomes if o is not None)
         say(
             f"interrupted; {stored} of {total} cases are stored in {len(writers)} runs\n"
             f"resume them all with: vae-bench run --resume {writers[0].dir}",

@@ -91,11 +91,11 @@ class Fleet:
     """Tasks in flight and their local runs; `wait` takes the streams until each ends,
     fails, or Ctrl-C."""
 
-    def __init__(self, say=None):
+    def __init__(self):
         self.runs: list[LocalRun] = []
         self.refs: list = []
         self.threads: list[threading.Thread] = []
-        self.say = say or (lambda text: print(f"vae-bench fleet: {text}", file=sys.stderr, flush=True))
+        self.say = lambda text: print(f"vae-bench fleet: {text}", file=sys.stderr, flush=True)
         self.lock = threading.Lock()
 
     def start(self, kind: Kind, run: LocalRun, **task_args) -> None:
@@ -157,12 +157,3 @@ def stored_files(run_dir: Path) -> dict:
         "meta": (run_dir / "meta.json").read_text(),
         "cases": (run_dir / "cases.jsonl").read_text() if (run_dir / "cases.jsonl").exists() else "",
     }
-
-
-def kind_of(name: str) -> Kind:
-    found = cluster_kinds()
-    chosen, missing = choose(found, [name])
-    if missing:
-        offered = ", ".join(sorted(found)) or "none"
-        raise FleetError(f"no live node offers {name} now (the cluster offers: {offered})")
-    return chosen[0]

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 RESOURCE_PREFIX = "accelerator_type:"
 LABEL = "ray.io/accelerator-type"
@@ -14,7 +14,6 @@ LABEL = "ray.io/accelerator-type"
 class Kind:
     name: str
     gpus: float = 0.0  # GPUs on the live nodes of this kind, together
-    nodes: list[str] = field(default_factory=list)  # their addresses
 
     @property
     def resource(self) -> str:
@@ -35,7 +34,6 @@ def kinds_of(nodes: list[dict]) -> dict[str, Kind]:
         for name in names:
             kind = found.setdefault(name, Kind(name))
             kind.gpus += float(resources.get("GPU", 0))
-            kind.nodes.append(str(node.get("NodeManagerAddress", "?")))
     return found
 
 

@@ -10,7 +10,18 @@ from bench.record import RunMeta
 from bench.store import RunWriter, parse_record
 
 # meta.json keys that the node's run knows best once it has ended
-FROM_NODE = ("status", "ended_at", "device", "environment", "models", "warnings", "resumed_at", "workers")
+# (time_spent too: the node's run holds every sweep into it)
+FROM_NODE = (
+    "status",
+    "ended_at",
+    "device",
+    "environment",
+    "models",
+    "warnings",
+    "resumed_at",
+    "workers",
+    "time_spent",
+)
 
 
 class LocalRun:
@@ -72,7 +83,6 @@ class LocalRun:
         meta = self.writer.meta
         for key in FROM_NODE:
             setattr(meta, key, getattr(node, key))
-        meta.time_spent = node.time_spent  # the node's run holds every sweep into it
         self._save_fleet()
 
     def _save_fleet(self) -> None:

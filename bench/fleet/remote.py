@@ -34,9 +34,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def run_sweep(
-    sweep: dict | None = None, stored: dict | None = None, env: dict | None = None
-) -> Iterator[tuple]:
+def run_sweep(sweep: dict | None = None, stored: dict | None = None) -> Iterator[tuple]:
     """A new run of `sweep` (a sweep as a dict), or the resume of `stored`
     ({run_id, meta, cases}: a run folder's files as text)."""
     work = Path(tempfile.mkdtemp(prefix="vae-bench-fleet-"))
@@ -57,7 +55,7 @@ def run_sweep(
             [sys.executable, "-m", "bench", *args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         yield ("started", {"pid": os.getpid(), "sweep_pid": proc.pid, "host": socket.gethostname()})
