@@ -27,11 +27,12 @@ def variants(sweep: Sweep, model: str, batch: int) -> list[dict[str, Any]]:
     axes = {name: sweep.axis(model, name) for name in VARIANT_AXES}
     if batch == 1:
         axes["slicing"] = (False,)
+    # the axes' values are distinct (config), so each combination is one setting
     out = []
     for combo in itertools.product(*axes.values()):
         chosen = dict(zip(axes, combo, strict=True))
         out.append({k: v for k, v in chosen.items() if v != VARIANT_DEFAULTS[k]})
-    return list({tuple(sorted(v.items())): v for v in out}.values())
+    return out
 
 
 def tilings(spec: ModelSpec, knobs: dict[str, Any] | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:

@@ -101,11 +101,6 @@ class Case:
         return d
 
     @property
-    def variant_text(self) -> str:
-        """`attention naive, channels_last, tile_sample_min_size 256`, or ``."""
-        return variant_words(self.variant)
-
-    @property
     def case_id(self) -> str:
         payload = json.dumps(
             {"v": MEASUREMENT_VERSION, **self.params()}, sort_keys=True, separators=(",", ":")

@@ -80,33 +80,27 @@ def in_force(model, spec: ModelSpec, case: Case) -> Iterator[None]:
     even when the case fails. compile is not set here: `compiled` wraps the call."""
     import torch
 
-    undo: list[Callable[[], Any]] = []
-    with ExitStack() as stack:
-        try:
-            if case.axis("channels_last"):
-                model.to(memory_format=memory_format(spec))
-                undo.append(lambda: model.to(memory_format=torch.contiguous_format))
-            attention = case.axis("attention")
-            if attention == "naive":
-                from diffusers.models.attention_processor import AttnProcessor
+    with ExitStack() as undo:  # each setting's undo, last first
+        if case.axis("channels_last"):
+            model.to(memory_format=memory_format(spec))
+            undo.callback(model.to, memory_format=torch.contiguous_format)
+        attention = case.axis("attention")
+        if attention == "naive":
+            from diffusers.models.attention_processor import AttnProcessor
 
-                saved = model.attn_processors
-                model.set_attn_processor(AttnProcessor())
-                undo.append(lambda: model.set_attn_processor(saved))
-            elif attention in SDPA_BACKENDS:
-                from torch.nn.attention import SDPBackend, sdpa_kernel
+            saved = model.attn_processors
+            model.set_attn_processor(AttnProcessor())
+            undo.callback(model.set_attn_processor, saved)
+        elif attention in SDPA_BACKENDS:
+            from torch.nn.attention import SDPBackend, sdpa_kernel
 
-                stack.enter_context(sdpa_kernel(getattr(SDPBackend, SDPA_BACKENDS[attention])))
-            before = torch.backends.cudnn.benchmark
-            torch.backends.cudnn.benchmark = bool(case.axis("cudnn_benchmark"))
-            undo.append(lambda: setattr(torch.backends.cudnn, "benchmark", before))
-            if case.axis("slicing"):
-                model.enable_slicing()
-                undo.append(model.disable_slicing)
-            yield
-        finally:
-            for step in reversed(undo):
-                step()
+            undo.enter_context(sdpa_kernel(getattr(SDPBackend, SDPA_BACKENDS[attention])))
+        undo.callback(setattr, torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
+        torch.backends.cudnn.benchmark = bool(case.axis("cudnn_benchmark"))
+        if case.axis("slicing"):
+            model.enable_slicing()
+            undo.callback(model.disable_slicing)
+        yield
 
 
 def compiled(call: Callable[[], Any], case: Case) -> Callable[[], Any]:

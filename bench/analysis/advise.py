@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from tabulate import tabulate
 
 from bench.analysis.fit import MIB, cuda_context
-from bench.analysis.summary import SECONDS, quality_caveat
+from bench.analysis.summary import SECONDS, psnr, quality_caveat
 from bench.errors import BadInput
-from bench.record import CaseRecord
+from bench.quality import is_reference
+from bench.record import CaseRecord, variant_words
 from bench.stats import overlap
 from bench.store import Run
 
@@ -83,16 +84,16 @@ def setting(r: CaseRecord) -> str:
     if c.batch != 1:
         words.append(f"batch {c.batch}")
     words.append("tiled" if c.tiled else "untiled")
-    return f"{', '.join(words)} [{c.variant_text}]" if c.variant else ", ".join(words)
+    return f"{', '.join(words)} [{variant_words(c.variant)}]" if c.variant else ", ".join(words)
 
 
 def _psnr_ok(r: CaseRecord, floor: float | None) -> bool:
     """Meets the floor: a PSNR at or above it, or identical to the reference. A case
     whose quality could not be measured does not, where a floor applies."""
-    if floor is None or r.quality is None:
-        return floor is None or r.quality is None
+    if floor is None:
+        return True
     q = r.quality
-    return q.max_abs == 0 or (q.psnr_db is not None and q.psnr_db >= floor)
+    return q is not None and (q.max_abs == 0 or (q.psnr_db is not None and q.psnr_db >= floor))
 
 
 # Medians without intervals (too few calls) closer than this are not told apart.
@@ -154,8 +155,10 @@ def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
         groups.setdefault((c.model, c.op, c.size_label, c.batch), []).append(r)
     rows = []
     for (model, op, size, batch), records in groups.items():
-        plain = next((r for r in records if not r.case.tiled and r.case.variant is None), None)
-        fitting = [r for r in records if r in ok and need(r) is not None and need(r) <= total]
+        plain = next((r for r in records if is_reference(r.case, None)), None)
+        fitting = [
+            r for r in records if r.ok and r.median is not None and need(r) is not None and need(r) <= total
+        ]
         good = [r for r in fitting if _psnr_ok(r, floor)]
         best = _pick(good, plain)
         why = None
@@ -194,15 +197,6 @@ def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
 
 def _share(x: float | None) -> str | None:
     return None if x is None else f"{x * 100:+.0f}%".replace("+-", "-")
-
-
-def _psnr(r: CaseRecord | None) -> str | None:
-    if r is None or r.quality is None:
-        return None
-    q = r.quality
-    if q.psnr_db is not None:
-        return f"{q.psnr_db:.1f} dB"
-    return "same" if q.max_abs == 0 else "unknown"
 
 
 def _plain_state(a: Advice) -> str:
@@ -248,7 +242,7 @@ def render(a: Answer, fmt: str = "text") -> str:
                 format(b.median, SECONDS),
                 None if x.need is None else f"{x.need / MIB:.0f}",
                 None if x.need is None else f"{x.need / a.total * 100:.0f}%",
-                _psnr(b),
+                psnr(b),
                 ("~" if x.time_unsure else "") + (_share(x.time_saved) or "") or None,
                 _share(x.memory_saved),
                 _plain_state(x),
