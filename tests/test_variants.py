@@ -529,3 +529,14 @@ def test_a_time_saved_that_may_be_noise_is_marked():
     assert not advice(faster).time_unsure and advice(faster).time_saved == pytest.approx(0.2, abs=0.01)
     assert advice(close).time_unsure and advice(few).time_unsure
     assert not advice(plain).time_unsure  # the plain default itself: nothing saved to doubt
+
+
+def test_a_setting_whose_quality_was_not_measured_does_not_pass_a_floor(tmp_path):
+    """A faster setting with no quality (a resume made without `quality`, say) is not
+    taken on trust where a PSNR floor applies."""
+    unmeasured = variant_case({"channels_last": True}, median=0.05, peak=2 * GIB)
+    unmeasured.quality = None
+    records = [variant_case(median=0.100, peak=2 * GIB), unmeasured]
+    run = open_run(write_run(tmp_path, "r", records))
+    assert advise(run, "8", 8 * GIB, 40).rows[0].best.case == records[0].case
+    assert advise(run, "8", 8 * GIB, None).rows[0].best.case == unmeasured.case  # no floor: fastest
