@@ -51,7 +51,6 @@ def read_yaml(path: str | Path, what: str) -> Any:
         if node is None:
             return None
         _check_size(node, path)
-        _check_duplicate_keys(node, path)
         # Construct from the node already composed: the text is parsed once.
         loader = yaml.SafeLoader("")
         try:
@@ -70,7 +69,8 @@ def read_yaml(path: str | Path, what: str) -> Any:
 def _check_size(root: yaml.Node, path: str | Path) -> None:
     """Refuse a document whose aliases expand to more values than any config needs,
     before anything is built from it: its size is counted on the node graph, where an
-    alias is a second reference to the same node, not a copy."""
+    alias is a second reference to the same node, not a copy. Each mapping's keys are
+    checked on the way."""
     import yaml
 
     expanded: dict[int, int] = {}
@@ -90,6 +90,7 @@ def _check_size(root: yaml.Node, path: str | Path) -> None:
         if isinstance(node, yaml.SequenceNode):
             children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
+            _check_unique_keys(node, path)
             children = [n for pair in node.value for n in pair]
         total = 1 + sum(size(child) for child in children)
         expanded[key] = total
@@ -105,33 +106,21 @@ def _check_size(root: yaml.Node, path: str | Path) -> None:
         )
 
 
-def _check_duplicate_keys(root: yaml.Node, path: str | Path) -> None:
+def _check_unique_keys(node: yaml.MappingNode, path: str | Path) -> None:
     """YAML lets a later key replace an earlier one without a word; in a config that is
     a mistake (two `models:` lines), and the second would run unseen."""
     import yaml
 
-    seen: set[int] = set()
-    todo = [root]
-    while todo:
-        node = todo.pop()
-        if id(node) in seen:
+    lines: dict[str, int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
             continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys: dict[str, int] = {}
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                    line = key.start_mark.line + 1
-                    if key.value in keys:
-                        raise BadInput(
-                            path,
-                            None,
-                            f"line {line}: key {key.value!r} given twice (first on line {keys[key.value]})",
-                        )
-                    keys[key.value] = line
-                todo.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            todo.extend(node.value)
+        line = key.start_mark.line + 1
+        if key.value in lines:
+            raise BadInput(
+                path, None, f"line {line}: key {key.value!r} given twice (first on line {lines[key.value]})"
+            )
+        lines[key.value] = line
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:

@@ -251,6 +251,10 @@ def test_two_runs_of_one_card_labelled_apart_get_rows_of_their_own(tmp_path, cap
     added = [split_row(line)[0] for line in decode[len(published) :]]
     assert added and added == ["H200-box-a"] * (len(added) // 2) + ["H200-box-b"] * (len(added) // 2)
     assert check_page(page) == []
+    # the page now has rows of each label: verify holds each run against its own rows
+    v = verify(page, load_spec(spec), Measurements(runs))
+    assert {c.device for c in v.checks} == {"H200-box-a", "H200-box-b"}
+    assert "time (s)" in {c.figure for c in v.checks} and not v.failed
 
 
 def test_only_listed_leaves_the_page_and_says_which_run_went_unused(tmp_path, capsys):

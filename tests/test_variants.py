@@ -419,13 +419,13 @@ def test_advise_from_the_cli_on_the_h200_run_and_bad_input(capsys, tmp_path):
 
     assert cli.main(["advise", str(REFERENCE_H200), "--card", "RTX 4060", "--format", "md"]) == 0
     out = capsys.readouterr().out
-    assert "| sd-v1 " in out and "does not fit" in out  # 2048 decode untiled: 8.7 GiB
+    assert "| sd-v1 " in out and "does not fit" in out  # 2048 decode untiled: 9.7 GiB allocated
     assert cli.main(["advise", str(tmp_path), "--vram", "8GiB"]) == 2
     assert str(tmp_path) in one_error_line(capsys)  # not a run: one line, no traceback
 
 
 def test_advise_on_the_h200_variants_run():
-    """Real GPU data: on a 6 GiB card SD v1's untiled 2048 decode (9.9 GiB allocated)
+    """Real GPU data: on a 6 GiB card SD v1's untiled 2048 decode (9.7 GiB allocated)
     does not fit, and with a 30 dB floor the answer is the 512 px tile, the fastest
     tiled setting there; on a 12 GiB card the plain default fits and is the answer."""
     from tests.conftest import REFERENCE_H200_VARIANTS

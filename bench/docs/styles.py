@@ -72,21 +72,17 @@ def render(style: str, rows: Sequence[Row], labels: LabelSet, tiled: bool = True
 
 def _encode(rows: Sequence[Row], labels: LabelSet, tiled: bool) -> str:
     def pair(cell: Cell | None) -> list:
+        # written as tabulate writes figures (`g`), also where a word beside them makes
+        # the column text, which tabulate would print in full (0.5937581177867666)
         if cell is not None and cell.ok:
-            return [round(cell.time, 3), NOT_MEASURED if cell.percent is None else cell.percent]
+            memory = NOT_MEASURED if cell.percent is None else format(cell.percent, "g")
+            return [format(round(cell.time, 3), "g"), memory]
         if cell is not None and cell.status == "oom":
             return [None, None]  # printed as the OOM word
         return [NOT_MEASURED, NOT_MEASURED]
 
     ncols = 6 if tiled else 4
     body = [[r.device, r.resolution, *pair(r.untiled), *(pair(r.tiled) if tiled else [])] for r in rows]
-    for col in range(2, ncols):
-        # a word in a column makes tabulate print its floats in full (0.5937581177867666):
-        # there they are written as tabulate writes them in a column of figures
-        if any(row[col] == NOT_MEASURED for row in body):
-            for row in body:
-                if isinstance(row[col], float):
-                    row[col] = format(row[col], "g")
     with _one_column_per_character():
         return tabulate_module.tabulate(
             body, headers=list(labels.headers[:ncols]), tablefmt="pipe", missingval=labels.oom

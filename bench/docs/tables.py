@@ -306,9 +306,9 @@ def default_blocks(
     for model, op, dtype, batch, axes, swept in data.groups():
         verb = labels.encoding if op == "encode" else labels.decoding
         title = f"{verb} - {model}, {dtype}" + (f", batch {batch}" if batch != 1 else "")
-        if axes or swept:
-            title += f" [{variant_words(tuple(sorted((axes or ()) + (swept or ()))))}]"
         block = BlockSpec(title, model, op, style or op, variant=axes, swept=swept)
+        if block.key_variant(True):
+            block = replace(block, title=f"{title} [{variant_words(block.key_variant(True))}]")
         blocks.append((block, dtype, batch))
     return blocks
 

@@ -92,11 +92,11 @@ def verify(
         published = read_table(page, lines, table, bs, spec.batch, dtype, tiling)
         by_cell = {(p.device, p.case.size_label, p.case.tiled): p for p in published}
         sizes = list(dict.fromkeys(p.case.size_label for p in published))
+        rows_of = {p.device for p in published}
         for run in data.runs:
             # the page's rows of the run's label, else of its card: a card in another
             # setup (a label) is still held against its card's published figures
-            labels = {p.device for p in published}
-            device = run.device_label if run.device_label in labels else run.device_name
+            device = run.device_label if run.device_label in rows_of else run.device_name
             mine = [
                 r
                 for r in run.records
