@@ -30,6 +30,10 @@ class Card:
         return float(self.torch_mib or self.nvidia_smi_mib or self.nominal_gib * 1024)
 
     @property
+    def bytes(self) -> float:
+        return self.mib * 2**20
+
+    @property
     def approximate(self) -> bool:
         return self.torch_mib is None and self.nvidia_smi_mib is None
 

@@ -73,5 +73,5 @@ def card_budget(args) -> tuple[str, float]:
 
     if args.card:
         card = find_card(load_cards(), args.card)
-        return card.name + (" (nominal size)" if card.approximate else ""), card.mib * 2**20
+        return card.name + (" (nominal size)" if card.approximate else ""), card.bytes
     return f"a {args.vram} card", parse_vram(args.vram)

@@ -30,7 +30,7 @@ def run(args) -> int:
 
         table = load_cards()
         found = [find_card(table, name.strip()) for name in args.cards.split(",") if name.strip()]
-        cards = [(c.name, c.mib * 2**20) for c in found]
+        cards = [(c.name, c.bytes) for c in found]
     for path in plot_runs(args.runs, out=args.out, cards=cards):
         print(path)
     return EXIT_OK

@@ -30,5 +30,5 @@ def run(args) -> int:
     if not cards:
         raise BadInput(None, "--cards", 'name at least one card, e.g. "RTX 4090,GeForce RTX 3080"')
     rm = model_run(open_run(args.run, strict=True, need_cases=True))
-    print(render_project(rm, [(c.name, c.mib * 2**20) for c in cards], args.format), end="")
+    print(render_project(rm, [(c.name, c.bytes) for c in cards], args.format), end="")
     return EXIT_OK

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.analysis.fit import MIB, model_run, on_card  # noqa: E402
+from bench.analysis.fit import model_run, on_card  # noqa: E402
 from bench.cards import find_card, load_cards  # noqa: E402
 from bench.docs.published import read_page  # noqa: E402
 from bench.docs.spec import load_spec  # noqa: E402
@@ -46,7 +46,7 @@ def main() -> int:
         s = series.get((c.model, c.op, c.tiled))
         if s is None:
             continue
-        total = find_card(cards, p.device).mib * MIB
+        total = find_card(cards, p.device).bytes
         cell = on_card(s, c.size_label, pixels_of(c), total, rm.context, 0.0)
         pct = None if cell.reserved is None else min(cell.reserved, total) / total * 100
         published = "OOM" if p.status == "oom" else f"{p.percent:.2f}%"
