@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -47,6 +48,16 @@ def series_label(model, op, size, dtype, batch, tiled, variant) -> str:
     parts.append("tiled" if tiled else "untiled")
     label = " ".join(parts)
     return f"{label} [{variant_words(variant)}]" if variant else label
+
+
+def table_groups(cases: Iterable[Case]) -> list[tuple]:
+    """(model, op, dtype, batch, variant axes, swept tiling) of each table the cases
+    fill, in their order: one per variant, and one per tiling swept as a list. An
+    untiled case stands beside each tiling its variant was swept with, so it makes no
+    table of its own there."""
+    found = dict.fromkeys((c.model, c.op, c.dtype, c.batch, c.axes, c.swept_tiling) for c in cases)
+    swept = {g[:5] for g in found if g[5] is not None}
+    return [g for g in found if g[5] is not None or g[:5] not in swept]
 
 
 @dataclass(frozen=True)

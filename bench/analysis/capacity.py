@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from tabulate import tabulate
 
 from bench.analysis.fit import MIB, Cell, RunModel, Series, largest_side, on_card, pixels
-from bench.record import CaseRecord, variant_words
+from bench.record import CaseRecord, table_groups, variant_words
 from bench.stats import overlap
 
 # Beyond the largest measured side, the sizes a user asks about next.
@@ -53,21 +53,14 @@ def _groups(rm: RunModel) -> list[tuple[str, Series | None, Series | None]]:
             tiled[(*base, case.swept_tiling)] = s
         else:
             untiled[base] = s
-    keys = list(dict.fromkeys([*[(*b, None) for b in untiled], *tiled]))
-    # an untiled series with tiled ones of its variant stands beside those alone
-    keys = [k for k in keys if k[5] is not None or not _has_swept(k, tiled)]
     out = []
-    for model, op, dtype, batch, axes, swept in keys:
+    for model, op, dtype, batch, axes, swept in table_groups(s.records[0].case for s in rm.series):
         title = f"{model} {op} {dtype}" + (f", batch {batch}" if batch != 1 else "")
         words = variant_words(tuple(sorted((axes or ()) + (swept or ()))))
         title += f" [{words}]" if words else ""
         base = (model, op, dtype, batch, axes)
         out.append((title, untiled.get(base), tiled.get((*base, swept))))
     return out
-
-
-def _has_swept(key: tuple, tiled: dict[tuple, Series]) -> bool:
-    return any(k[:5] == key[:5] and k[5] is not None for k in tiled)
 
 
 def _sizes(*series: Series | None) -> list[tuple[str, float]]:

@@ -20,7 +20,7 @@ from bench.docs.spec import BlockSpec, DocSpec, size_key
 from bench.docs.styles import Cell, Row, render
 from bench.errors import BadInput, shown
 from bench.files import write_atomic
-from bench.record import CaseRecord, variant_words
+from bench.record import CaseRecord, table_groups, variant_words
 from bench.store import Run, open_run
 
 TABLES_MD = "tables.md"
@@ -90,13 +90,7 @@ class Measurements:
     def groups(self) -> list[tuple[str, str, str, int, tuple | None, tuple | None]]:
         """(model, op, dtype, batch, variant axes, swept tiling) of every table the runs
         can fill, in stored order: one per variant, and one per tiling swept."""
-        found: dict[tuple, None] = {}
-        for k, rec in self.records.items():
-            c = rec.case
-            found[(k.model, k.op, k.dtype, k.batch, c.axes, c.swept_tiling)] = None
-        # An untiled case stands beside each tiling its variant was swept with.
-        swept = {g[:5] for g in found if g[5] is not None}
-        return [g for g in found if g[5] is not None or g[:5] not in swept]
+        return table_groups(rec.case for rec in self.records.values())
 
     def dtypes(self, model: str, op: str, batch: int) -> list[str]:
         return list(
