@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
-from bench.record import VARIANT_DEFAULTS
+from bench.record import DTYPES, OPS, VARIANT_DEFAULTS, label_problem
 from bench.registry import (
     ModelSpec,
     check_knob,
@@ -24,8 +24,6 @@ from bench.registry import (
     normalize_knobs,
 )
 
-OPS = ("encode", "decode")
-DTYPES = ("float16", "bfloat16", "float32")
 WEIGHTS = ("auto", "pretrained", "random")
 # Which peak the `percent` figure is computed from; all of them are recorded anyway.
 # auto: reserved on CUDA (what the caching allocator took from the card), process on CPU.
@@ -286,12 +284,9 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
     devices = tuple(devices) if devices else None
     device_label = raw.get("device_label")
     if device_label is not None:
-        if not isinstance(device_label, str) or not device_label.strip() or len(device_label) > 80:
-            raise bad("device_label", f"must be a name of 1 to 80 characters, got {shown(device_label)}")
-        if "|" in device_label or not device_label.isprintable():
-            raise bad(
-                "device_label", f"cannot stand in a table cell (a | or a line break): {shown(device_label)}"
-            )
+        why = label_problem(device_label)
+        if why:
+            raise bad("device_label", why)
         if device == "all" or (devices and len(devices) > 1):
             raise bad(
                 "device_label",

@@ -12,15 +12,60 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from bench import MEASUREMENT_VERSION, stats
+from bench.errors import shown as _shown
+from bench.files import slug
+from bench.strict import MAX_BYTES, MAX_SECONDS, NAME_RE, Invalid, Obj
 
 # 1: runs written before records and meta.json stored a version; 2: both store it.
 FORMAT_VERSION = 2
 STATUSES = ("ok", "oom", "error", "skipped")
+OPS = ("encode", "decode")
+DTYPES = ("float16", "bfloat16", "float32")
+# The peaks a record's `percent` may be of (a sweep's `auto` is resolved by then).
+METRICS = ("reserved", "allocated", "nvml", "process")
+RUN_STATUSES = ("running", "complete", "interrupted")
+WEIGHT_KINDS = ("pretrained", "random")
+# Bounds no real case comes near: a side of a million pixels, a batch of 4096.
+MAX_SIDE = 2**20
+MAX_FRAMES = 100_000
+MAX_BATCH = 4096
+CASE_ID_RE = re.compile(r"^[0-9a-f]{8,64}$")
+DEVICE_RE = re.compile(r"^(cpu|cuda:[0-9]{1,3})$")
+KNOB_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+PHASE_RE = re.compile(r"^[a-z_]{1,32}$")
+# What a device's name or label may not hold: it stands in a docs table cell (a pipe
+# would end the cell, a line break the row) and on a page rendered as HTML (a tag, an
+# entity, a link or emphasis would be markup, not a name).
+LABEL_FORBIDDEN = "|<>&`[]*\\"
+MAX_LABEL = 80
+
+
+def label_problem(text: Any) -> str | None:
+    """Why `text` cannot name a device in tables and docs, or None when it can."""
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_LABEL:
+        return f"must be a name of 1 to {MAX_LABEL} characters, got {_shown(text)}"
+    bad = sorted({ch for ch in text if ch in LABEL_FORBIDDEN or not ch.isprintable()})
+    if bad:
+        listed = " ".join(repr(ch) for ch in bad)
+        return (
+            f"{_shown(text)} holds {listed}, which a docs table cell cannot show as it is "
+            "(no | < > & ` [ ] * \\ or line break)"
+        )
+    return None
+
+
+def newer_format(found: int) -> str:
+    return (
+        f"made by a newer vae-bench (format {found}; this one reads formats up to {FORMAT_VERSION}): "
+        "update vae-bench"
+    )
+
 
 # Variant axes a case can set, with what a case that sets none of them runs with
 # (their defaults are left out of a case, so that its case_id is the one it had
@@ -151,6 +196,37 @@ class Case:
         )
 
 
+def read_case(o: Obj) -> Case:
+    """A case's parameters as a stored record holds them, strictly."""
+    return Case(
+        model=o.str("model", required=True, pattern=NAME_RE),
+        op=o.str("op", required=True, choices=OPS),
+        width=o.int("width", required=True, lo=1, hi=MAX_SIDE),
+        height=o.int("height", required=True, lo=1, hi=MAX_SIDE),
+        frames=o.int("frames", lo=1, hi=MAX_FRAMES),
+        batch=o.int("batch", required=True, lo=1, hi=MAX_BATCH),
+        dtype=o.str("dtype", required=True, choices=DTYPES),
+        tiled=o.bool("tiled", required=True),
+        tiling=_knobs(o, "tiling"),
+        variant=_knobs(o, "variant") or None,
+    )
+
+
+def _knobs(o: Obj, key: str) -> tuple[tuple[str, Any], ...] | None:
+    """Tiling knobs or variant axes: names to a flag, a finite number or a short word."""
+    knobs = o.obj(key)
+    if knobs is None:
+        return None
+    for name, value in knobs.d.items():
+        if not KNOB_RE.match(name):
+            raise knobs.bad(name, "is not a knob or axis name (lowercase letters, digits and _)")
+        if isinstance(value, str):
+            knobs.str(name, max_len=64)
+        elif not isinstance(value, bool):
+            knobs.num(name, lo=-1e12, hi=1e12)
+    return tuple(sorted(knobs.d.items()))
+
+
 def _frames(value: Any) -> int | None:
     """Frames as an int, or None for an image; a DataFrame that mixes image and video
     rows hands them over as floats, with NaN for None."""
@@ -208,13 +284,15 @@ class Timing:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any] | None) -> Timing | None:
+    def from_json(cls, d: Any, path: str = "time_s") -> Timing | None:
+        """Strictly (see bench.strict): Invalid for a field of the wrong type or range."""
         if not d:
             return None
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
-        values["samples"] = tuple(d.get("samples") or ())
-        return cls(**values)
+        o = Obj(d, path)
+        seconds = {
+            k: o.num(k, hi=MAX_SECONDS) for k in ("median", "mean", "min", "max", "iqr", "ci_low", "ci_high")
+        }
+        return cls(**seconds, samples=o.nums("samples", hi=MAX_SECONDS), calls=o.int("calls", hi=10**9))
 
 
 # The Memory field that holds the peak of each metric; nvml is computed.
@@ -253,9 +331,16 @@ class Memory:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any] | None) -> Memory:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (d or {}).items() if k in known})
+    def from_json(cls, d: Any, path: str = "mem") -> Memory:
+        if d is None:
+            return cls()
+        o = Obj(d, path)
+        byte_fields = [f.name for f in fields(cls) if f.name not in ("percent", "metric")]
+        return cls(
+            **{k: o.int(k, hi=MAX_BYTES) for k in byte_fields},
+            percent=o.num("percent", hi=1e6),
+            metric=o.str("metric", choices=METRICS),
+        )
 
 
 # Clock-event reasons NVML gives that slow the GPU down (the others, such as an
@@ -293,13 +378,20 @@ class Clocks:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any] | None) -> Clocks | None:
+    def from_json(cls, d: Any, path: str = "clocks") -> Clocks | None:
         if not d:
             return None
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
-        values["throttle"] = tuple(d.get("throttle") or ())
-        return cls(**values)
+        o = Obj(d, path)
+        return cls(
+            sm_mhz_min=o.int("sm_mhz_min", hi=100_000),
+            sm_mhz_median=o.num("sm_mhz_median", hi=100_000),
+            mem_mhz_min=o.int("mem_mhz_min", hi=100_000),
+            mem_mhz_median=o.num("mem_mhz_median", hi=100_000),
+            throttle=o.strs("throttle", max_len=64),
+            temperature_start_c=o.int("temperature_start_c", lo=-100, hi=300),
+            temperature_end_c=o.int("temperature_end_c", lo=-100, hi=300),
+            settled=o.bool("settled"),
+        )
 
 
 @dataclass(frozen=True)
@@ -321,11 +413,17 @@ class Quality:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any] | None) -> Quality | None:
-        if not d or "reference" not in d:
+    def from_json(cls, d: Any, path: str = "quality") -> Quality | None:
+        if not d:
             return None
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        o = Obj(d, path)
+        return cls(
+            reference=o.str("reference", required=True),
+            max_abs=o.num("max_abs"),
+            mean_abs=o.num("mean_abs"),
+            psnr_db=o.num("psnr_db", lo=-1e4, hi=1e4),
+            note=o.str("note"),
+        )
 
 
 def peak_of(mem: Memory, metric: str | None) -> int | None:
@@ -477,38 +575,42 @@ class CaseRecord:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> CaseRecord:
-        """Any format written so far. KeyError, TypeError or ValueError for a dict that
-        is not a case record (no case_id, or not the case's parameters)."""
-        case_id = d["case_id"]
-        if not isinstance(case_id, str):
-            raise TypeError("case_id must be a string")
+    def from_json(cls, d: Any) -> CaseRecord:
+        """Any format written so far, read strictly: Invalid (naming the field) for a
+        value that is not what the format says, and for a format newer than this one."""
+        o = Obj(d)
+        version = o.int("format", lo=1, hi=2**31) or 1
+        if version > FORMAT_VERSION:
+            raise Invalid("format", newer_format(version))
+        repeats = o.d.get("repeats")
+        if repeats is not None and repeats != "auto":
+            repeats = o.int("repeats", lo=1, hi=10**9)
         return cls(
-            case=Case.from_params(d),
-            case_id=case_id,
-            weights=d.get("weights"),
-            device=d.get("device"),
-            status=str(d.get("status")),
-            error=d.get("error"),
-            error_phase=d.get("error_phase"),
-            warmup=d.get("warmup"),
-            repeats=d.get("repeats"),
-            first_call_s=d.get("first_call_s"),
-            warmup_calls=d.get("warmup_calls"),
-            warmup_s=d.get("warmup_s"),
-            time=Timing.from_json(d.get("time_s")),
-            precision_met=d.get("precision_met"),
-            mem=Memory.from_json(d.get("mem")),
-            clocks=Clocks.from_json(d.get("clocks")),
-            quality=Quality.from_json(d.get("quality")),
-            setup_s=d.get("setup_s"),
-            measure_s=d.get("measure_s"),
-            quality_s=d.get("quality_s"),
-            started_at=d.get("started_at"),
-            ended_at=d.get("ended_at"),
-            approximate=bool(d.get("approximate")),
-            source=d.get("source"),
-            format=int(d.get("format", 1)),
+            case=read_case(o),
+            case_id=o.str("case_id", required=True, pattern=CASE_ID_RE),
+            weights=o.str("weights", choices=WEIGHT_KINDS),
+            device=o.str("device", pattern=DEVICE_RE),
+            status=o.str("status", required=True, choices=STATUSES),
+            error=o.str("error"),
+            error_phase=o.str("error_phase", pattern=PHASE_RE),
+            warmup=o.int("warmup", hi=10**9),
+            repeats=repeats,
+            first_call_s=o.num("first_call_s", hi=MAX_SECONDS),
+            warmup_calls=o.int("warmup_calls", hi=10**9),
+            warmup_s=o.num("warmup_s", hi=MAX_SECONDS),
+            time=Timing.from_json(o.d.get("time_s")),
+            precision_met=o.bool("precision_met"),
+            mem=Memory.from_json(o.d.get("mem")),
+            clocks=Clocks.from_json(o.d.get("clocks")),
+            quality=Quality.from_json(o.d.get("quality")),
+            setup_s=o.num("setup_s", hi=MAX_SECONDS),
+            measure_s=o.num("measure_s", hi=MAX_SECONDS),
+            quality_s=o.num("quality_s", hi=MAX_SECONDS),
+            started_at=o.str("started_at", max_len=64),
+            ended_at=o.str("ended_at", max_len=64),
+            approximate=bool(o.bool("approximate")),
+            source=o.str("source"),
+            format=version,
         )
 
     def flat(self) -> dict[str, Any]:
@@ -610,32 +712,101 @@ class RunMeta:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> RunMeta:
-        """Any meta.json written so far; fields of the wrong type are read as absent."""
-
-        def get(key, typ, default=None):
-            value = d.get(key)
-            return value if isinstance(value, typ) else default
-
+    def from_json(cls, d: Any) -> RunMeta:
+        """Any meta.json written so far, read strictly: Invalid (naming the field) for a
+        value that is not what the format says, and for a format newer than this one.
+        Sections this version does not know are kept as they are, for the next writer."""
+        o = Obj(d)
+        version = o.int("format", lo=1, hi=2**31) or 1
+        if version > FORMAT_VERSION:
+            raise Invalid("format", newer_format(version))
+        imported = o.obj("imported")
+        if imported is not None:
+            imported.str("page"), imported.str("spec"), imported.strs("blocks")
+        extra = {k: v for k, v in o.d.items() if k not in _META_KEYS}
+        if "host" in extra:
+            _check_host(o.obj("host", required=True))
+        if "fleet" in extra:
+            o.scalars("fleet")
         return cls(
-            run_id=get("run_id", str),
-            name=get("name", str),
-            status=get("status", str),
-            started_at=get("started_at", str),
-            ended_at=get("ended_at", str),
-            command=get("command", str),
-            config_file=get("config_file", str),
-            imported=get("imported", dict),
-            approximate=get("approximate", str),
-            config=get("config", dict),
-            environment=get("environment", dict, {}),
-            device=get("device", dict, {}),
-            models=get("models", dict, {}),
-            cases_planned=get("cases_planned", int),
-            warnings=[str(w) for w in get("warnings", list, [])],
-            resumed_at=[str(w) for w in get("resumed_at", list, [])],
-            workers=[w for w in get("workers", list, []) if isinstance(w, dict)],
-            time_spent=[t for t in get("time_spent", list, []) if isinstance(t, dict)],
-            format=get("format", int, 1),
-            extra={k: v for k, v in d.items() if k not in _META_KEYS},
+            run_id=o.str("run_id", max_len=255),
+            name=o.str("name", max_len=255),
+            status=o.str("status", choices=RUN_STATUSES),
+            started_at=o.str("started_at", max_len=64),
+            ended_at=o.str("ended_at", max_len=64),
+            command=o.str("command", max_len=100_000),
+            config_file=o.str("config_file"),
+            imported=imported.d if imported is not None else None,
+            approximate=o.str("approximate"),
+            config=o.obj("config").d if o.obj("config") is not None else None,
+            environment=_informational(o, "environment"),
+            device=_device(o),
+            models=_models(o),
+            cases_planned=o.int("cases_planned", hi=10**9),
+            warnings=list(o.strs("warnings", max_len=100_000)),
+            resumed_at=list(o.strs("resumed_at", max_len=64)),
+            workers=[w.d for w in o.objs("workers")],
+            time_spent=[_seconds(t) for t in o.objs("time_spent")],
+            format=version,
+            extra=extra,
         )
+
+
+def _informational(o: Obj, key: str) -> dict:
+    """A section only printed and compared (the environment): an object, its values any
+    JSON (versions, flags, lists of processes)."""
+    section = o.obj(key)
+    return dict(section.d) if section is not None else {}
+
+
+def _device(o: Obj) -> dict:
+    device = o.obj("device")
+    if device is None:
+        return {}
+    device.str("device", pattern=DEVICE_RE)
+    for key in ("name", "label"):
+        value = device.str(key, max_len=1000)
+        why = label_problem(value) if value is not None else None
+        if why:
+            raise device.bad(key, why)
+    device.int("total_memory", lo=1)
+    return dict(device.d)
+
+
+def _models(o: Obj) -> dict:
+    models = o.obj("models")
+    if models is None:
+        return {}
+    for name in models.d:
+        entry = models.obj(name, required=True)
+        for key in ("class", "repo", "subfolder", "config", "config_sha256"):
+            entry.str(key)
+        entry.int("params", hi=10**15)
+        weights = entry.obj("weights")
+        if weights is not None:
+            weights.str("kind", choices=WEIGHT_KINDS)
+            for key in ("path", "source", "revision", "note"):
+                weights.str(key)
+    return dict(models.d)
+
+
+def _seconds(o: Obj) -> dict:
+    return {k: o.num(k, hi=10 * MAX_SECONDS) for k in o.d}
+
+
+def _check_host(host: Obj) -> None:
+    """meta.json's `host`: the runs of one sweep over several GPUs of a host."""
+    for i, run in enumerate(host.strs("runs", max_len=255)):
+        if slug(run, fallback="") != run:
+            raise host.bad(
+                f"runs[{i}]", f"{_shown(run)} is not a run folder name (lowercase letters, digits, dashes)"
+            )
+    for i, device in enumerate(host.strs("devices", max_len=16)):
+        if not DEVICE_RE.match(device):
+            raise host.bad(f"devices[{i}]", f"{_shown(device)} is not a device such as cuda:0")
+    for i, group in enumerate(host.list("assigned")):
+        if not (isinstance(group, list) and len(group) == 2 and all(isinstance(g, str) for g in group)):
+            raise host.bad(f"assigned[{i}]", "must be [model, dtype]")
+    host.str("dealt_by")
+    for key in ("at_start", "at_resume", "at_end"):
+        host.obj(key)

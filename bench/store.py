@@ -8,19 +8,18 @@ its lock (an flock on `.lock`) until it ends, so that two sweeps never write one
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import re
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench import files
 from bench.errors import BadInput
-from bench.files import read_text, write_atomic
+from bench.files import MAX_CASES_BYTES, slug
 from bench.record import CaseRecord, RunMeta
+from bench.strict import Invalid
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,18 +28,24 @@ META = "meta.json"
 CASES = "cases.jsonl"
 TORN = CASES + ".torn"
 LOCK = ".lock"
+TABLES = "tables.md"
+# Every file a sweep writes in its run folder: a resume refuses a run where one is not a
+# regular file (a link would have it write wherever the link points).
+RUN_FILES = (META, CASES, TORN, LOCK, TABLES)
 # Two sweeps of one name started in the same second into one folder: the second
 # gets "-2", and so on.
 MAX_SAME_SECOND = 100
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "device"
+# A run's id is at most this long, so that "-N" still fits a file name.
+MAX_RUN_ID = 200
+# A run whose cases.jsonl holds many unreadable lines names the first ones, then counts.
+NAMED_LINES = 5
 
 
 def new_run_id(device_name: str, config_name: str, when: datetime | None = None) -> str:
     when = when or datetime.now(timezone.utc)
-    return f"{when:%Y%m%d-%H%M%S}-{slug(device_name)}-{slug(config_name)}"
+    return slug(f"{when:%Y%m%d-%H%M%S}-{slug(device_name)}-{slug(config_name)}")[:MAX_RUN_ID].strip("-")
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -53,6 +58,7 @@ class Run:
     path: Path
     meta: RunMeta
     records: list[CaseRecord]
+    skipped: int = 0  # lines of cases.jsonl that are not case records, left out
 
     @property
     def run_id(self) -> str:
@@ -97,6 +103,16 @@ class Run:
         return f"{said}; resume with: vae-bench {command} --resume {self.path}"
 
     @property
+    def left_out(self) -> str | None:
+        """What a summary of the run should say of the records it could not read."""
+        if not self.skipped:
+            return None
+        return (
+            f"{self.path / CASES}: {self.skipped} stored line(s) are not case records (see the "
+            "warnings); this summary leaves them out"
+        )
+
+    @property
     def is_gpu(self) -> bool:
         return self.device_kind.startswith("cuda")
 
@@ -116,66 +132,72 @@ def _read_meta(run_dir: str | Path) -> RunMeta:
     path = Path(run_dir) / META
     if not Path(run_dir).is_dir():
         raise BadInput(run_dir, None, "no such run folder")
-    if not path.exists():
+    if not files.regular_or_absent(path, "run's meta.json"):
         raise BadInput(path, None, "missing: not a vae-bench run folder")
     try:
-        raw = json.loads(read_text(path, "run's meta.json"))
-    except json.JSONDecodeError as exc:
-        raise BadInput(path, None, f"corrupt JSON at line {exc.lineno}") from None
-    if not isinstance(raw, dict):
-        raise BadInput(path, None, "must hold a JSON object")
-    return RunMeta.from_json(raw)
+        return RunMeta.from_json(files.read_json(path, "run's meta.json"))
+    except Invalid as exc:
+        raise BadInput(path, exc.field, exc.why) from None
+
+
+def read_record(line: bytes) -> CaseRecord:
+    """One cases.jsonl line as a record; Invalid (naming the field) when it is not one."""
+    try:
+        raw = files.parse_json_line(line)
+    except ValueError as exc:
+        raise Invalid("", f"not JSON ({exc})") from None
+    return CaseRecord.from_json(raw)
 
 
 def parse_record(line: bytes) -> CaseRecord | None:
-    """One cases.jsonl line as a record, or None when it is not one: not UTF-8, not
-    JSON, not an object with a case_id and the case's parameters."""
+    """One cases.jsonl line as a record, or None when it is not one."""
     try:
-        raw = json.loads(line.decode("utf-8"))
-        return CaseRecord.from_json(raw) if isinstance(raw, dict) else None
-    except (ValueError, KeyError, TypeError, AttributeError):
+        return read_record(line)
+    except Invalid:
         return None
 
 
 def _lines(run_dir: str | Path) -> list[tuple[int, bytes]]:
     """(line number, bytes) of every non-blank line of cases.jsonl."""
     path = Path(run_dir) / CASES
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not files.regular_or_absent(path, "run's case records (cases.jsonl)"):
         return []
-    except IsADirectoryError:
-        raise BadInput(path, None, "is a folder, not the run's case records") from None
-    except OSError as exc:
-        raise BadInput(path, None, f"cannot read: {exc.strerror}") from None
+    data = files.read_bytes(path, "run's case records (cases.jsonl)", MAX_CASES_BYTES)
     return [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
 
 
-def _read_cases(run_dir: str | Path, strict: bool = False) -> list[CaseRecord]:
-    """Every stored case, one per case_id. A line that does not parse is a warning (or,
-    with `strict`, bad input); a run killed mid-write leaves at most one such line, the
-    last. A case_id stored twice (two sweeps that wrote one run before runs were
-    locked) is said once, and its last record is the one used."""
+def _read_cases(run_dir: str | Path, strict: bool = False) -> tuple[list[CaseRecord], int]:
+    """Every stored case, one per case_id, and the count of lines left out. A line that
+    is not a case record is a warning naming its field (or, with `strict`, bad input);
+    a run killed mid-write leaves at most one such line, the last. A case_id stored
+    twice (two sweeps that wrote one run before runs were locked) is said once, and its
+    last record is the one used."""
     path = Path(run_dir) / CASES
     by_id: dict[str, CaseRecord] = {}
     repeated = 0
+    skipped = []
     for n, line in _lines(run_dir):
-        rec = parse_record(line)
-        if rec is None:
+        try:
+            rec = read_record(line)
+        except Invalid as exc:
             if strict:
-                raise BadInput(path, f"line {n}", "corrupt case record")
-            warnings.warn(f"{path}:{n}: skipping a corrupt case record", stacklevel=2)
+                raise BadInput(path, f"line {n}", f"corrupt case record: {exc}") from None
+            skipped.append(f"line {n}: corrupt case record: {exc}")
             continue
         if rec.case_id in by_id:
             repeated += 1
         by_id[rec.case_id] = rec
+    for said in skipped[:NAMED_LINES]:
+        warnings.warn(f"{path}: {said}; left out", stacklevel=3)
+    if len(skipped) > NAMED_LINES:
+        warnings.warn(f"{path}: {len(skipped) - NAMED_LINES} more records left out", stacklevel=3)
     if repeated:
         warnings.warn(
             f"{path}: {repeated} case record(s) repeat a case_id stored before; the last record "
             "of each case is used",
-            stacklevel=2,
+            stacklevel=3,
         )
-    return list(by_id.values())
+    return list(by_id.values()), len(skipped)
 
 
 def open_run(run_dir: str | Path, strict: bool = False, need_cases: bool = False) -> Run:
@@ -183,10 +205,10 @@ def open_run(run_dir: str | Path, strict: bool = False, need_cases: bool = False
     a corrupt meta.json, and, with `strict`, a corrupt case line (else a warning);
     with `need_cases`, for a run with no case stored."""
     meta = _read_meta(run_dir)
-    records = _read_cases(run_dir, strict=strict)
+    records, skipped = _read_cases(run_dir, strict=strict)
     if need_cases and not records:
         raise BadInput(Path(run_dir) / CASES, None, "no case stored in this run")
-    return Run(Path(run_dir), meta, records)
+    return Run(Path(run_dir), meta, records, skipped)
 
 
 def find_runs(root: str | Path) -> list[Run]:
@@ -211,44 +233,18 @@ def find_runs(root: str | Path) -> list[Run]:
 
 
 def lock_held(run_dir: str | Path) -> bool | None:
-    """Whether a sweep holds the run's lock now, read from /proc/locks so that a reader
-    never takes the lock itself (a sweep starting that moment would be refused); None
-    where that cannot be told (no lock file, no /proc)."""
-    try:
-        st = os.stat(Path(run_dir) / LOCK)
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return None
-    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    return any(line.split()[5:6] == [want] for line in table.splitlines() if "FLOCK" in line)
+    """Whether a sweep holds the run's lock now; None where that cannot be told."""
+    return files.lock_held(Path(run_dir) / LOCK)
 
 
-class RunLock:
-    """An exclusive flock on the run folder's `.lock`, held while a sweep writes the
-    run. The kernel drops it when the process ends, however it ends."""
+class RunLock(files.Lock):
+    """The lock a sweep holds on its run folder while it writes it (`.lock`)."""
 
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise BadInput(
-                run_dir,
-                None,
-                f"another vae-bench (PID {holder}) is writing this run; wait for it to end, "
-                "or stop it and resume",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd: int | None = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        super().__init__(
+            Path(run_dir) / LOCK,
+            "another vae-bench is writing this run (wait for it to end, or stop it and resume)",
+        )
 
 
 class RunWriter:
@@ -271,21 +267,22 @@ class RunWriter:
         for n in range(1, MAX_SAME_SECOND + 1 if unique else 2):
             name = run_id if n == 1 else f"{run_id}-{n}"
             try:
-                (root / name).mkdir()
+                run_dir = files.make_folder(root, name)
                 break
             except FileExistsError:
                 continue
         else:
             raise BadInput(root / run_id, None, "exists; remove it or write into another --out")
-        run_dir = root / name
         lock = RunLock(run_dir)
         meta.run_id = name
         _write_meta(run_dir, meta)
-        (run_dir / CASES).touch()
+        files.append(run_dir / CASES, b"", run_dir)
         return cls(run_dir, lock)
 
     @classmethod
     def reopen(cls, run_dir: str | Path) -> RunWriter:
+        for name in RUN_FILES:
+            files.regular_or_absent(Path(run_dir) / name, f"run's {name}")
         lock = RunLock(Path(run_dir))
         writer = cls(Path(run_dir), lock)
         writer._repair()
@@ -300,16 +297,22 @@ class RunWriter:
         its bytes as they were, and rewrite cases.jsonl atomically without them, so
         that its cases run again and every reader can read the run."""
         path = self.dir / CASES
-        if not path.exists():
-            path.touch()
+        if not files.regular_or_absent(path, "run's case records (cases.jsonl)"):
+            files.append(path, b"", self.dir)
             return
-        data = path.read_bytes()
+        data = files.read_bytes(path, "run's case records (cases.jsonl)", MAX_CASES_BYTES)
         lines = _lines(self.dir)
-        bad = [(n, line) for n, line in lines if parse_record(line) is None]
+        bad = []
+        for n, line in lines:
+            try:
+                read_record(line)
+            except Invalid as exc:
+                if exc.field == "format":  # a newer vae-bench's record: not ours to move
+                    raise BadInput(path, f"line {n}", exc.why) from None
+                bad.append((n, line))
         if not bad:
             if data and not data.endswith(b"\n"):  # a whole record that only lacks its newline
-                with open(path, "ab") as f:
-                    f.write(b"\n")
+                files.append(path, b"\n", self.dir)
             return
         last = lines[-1][0]
         torn = [n for n, _ in bad if n == last and not data.endswith(b"\n")]
@@ -320,22 +323,18 @@ class RunWriter:
         if other:
             said.append(f"line(s) {', '.join(map(str, other))} are not case records")
         warnings.warn(f"{path}: {'; '.join(said)}; moved to {TORN}, and their cases run again", stacklevel=2)
-        with open(self.dir / TORN, "ab") as f:
-            f.write(b"".join(line + b"\n" for _, line in bad))
-            f.flush()
-            os.fsync(f.fileno())
+        files.append(self.dir / TORN, b"".join(line + b"\n" for _, line in bad), self.dir)
         bad_numbers = {n for n, _ in bad}
-        write_atomic(path, b"".join(line + b"\n" for n, line in lines if n not in bad_numbers))
+        files.write_atomic(
+            path, b"".join(line + b"\n" for n, line in lines if n not in bad_numbers), self.dir
+        )
 
     def done_ids(self) -> set[str]:
-        return {r.case_id for r in _read_cases(self.dir)}
+        return {r.case_id for r in _read_cases(self.dir)[0]}
 
     def append(self, record: CaseRecord) -> None:
-        line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
-        with open(self.dir / CASES, "a") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        line = json.dumps(record.to_json(), separators=(",", ":"), allow_nan=False) + "\n"
+        files.append(self.dir / CASES, line.encode(), self.dir)
 
     def save_meta(self) -> None:
         """Write `self.meta` as it now is."""
@@ -347,4 +346,4 @@ class RunWriter:
 
 
 def _write_meta(run_dir: Path, meta: RunMeta) -> None:
-    write_atomic(run_dir / META, json.dumps(meta.to_json(), indent=2) + "\n")
+    files.write_atomic(run_dir / META, json.dumps(meta.to_json(), indent=2) + "\n", run_dir)

@@ -7,6 +7,7 @@ pages refused."""
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -157,7 +158,7 @@ def test_a_read_only_mount_is_one_line(setup, tmp_path, capsys, monkeypatch):
     page = tmp_path / "p.md"
     page.write_text(block("Encoding", STALE) + block("Decoding", STALE))
 
-    def read_only(path, data):
+    def read_only(path, data, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
     monkeypatch.setattr(docs_module, "write_atomic", read_only)
@@ -165,12 +166,20 @@ def test_a_read_only_mount_is_one_line(setup, tmp_path, capsys, monkeypatch):
     assert str(page) in err
 
 
-def test_a_device_name_that_would_break_the_table_is_refused(setup, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "name", ["GPU | B", "<img src=x onerror=alert(1)>", "GPU\nB", "[RTX](javascript:x)", "A &amp; B"]
+)
+@pytest.mark.parametrize("field", ["name", "label"])
+def test_a_device_name_that_would_break_the_table_is_refused(setup, tmp_path, capsys, name, field):
     spec, _, _ = setup
-    run = write_run(tmp_path, "odd", "GPU | B", [record(tiled=t) for t in (False, True)])
+    run = write_run(tmp_path, "odd", "GPU B", [record(tiled=t) for t in (False, True)])
+    meta = json.loads((run / "meta.json").read_text())
+    meta["device"][field] = name  # as a hostile meta.json would hold it
+    (run / "meta.json").write_text(json.dumps(meta))
     page = tmp_path / "p.md"
     page.write_text(block("Encoding", STALE) + block("Decoding", STALE))
-    refused(capsys, page, spec, run, "cannot stand in a table cell")
+    err = refused(capsys, page, spec, run, "which a docs table cell cannot show as it is")
+    assert f"device.{field}" in err
 
 
 # -- the property: the bytes outside the regenerated tables, or no change at all --------

@@ -15,9 +15,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
+from bench.files import inside, slug, write_atomic
 from bench.record import CaseRecord, variant_words
 from bench.stats import overlap
-from bench.store import Run, open_run, slug
+from bench.store import Run, open_run
 
 GIB = 1024**3
 CARD_SIZES_GB = (8, 10, 12, 16, 24)  # common card memory; a "24 GB" card has 24 GiB
@@ -416,7 +417,9 @@ def plot_runs(
     from bench.errors import BadInput
 
     runs = load(run_dirs)
+    root = Path(out) if out else runs[0].run.path
     out = Path(out) if out else runs[0].run.path / "plots"
+    inside(root, out / "x")
     out.mkdir(parents=True, exist_ok=True)
     pairs = list(dict.fromkeys((r.case.model, r.case.op) for run in runs for r in run.records))
     written = []
@@ -429,9 +432,7 @@ def plot_runs(
             fig = make(runs, model, op)
             if fig is None:
                 continue
-            path = out / f"{name}-{slug(model)}-{op}.png"
-            fig.savefig(path, dpi=110)
-            written.append(path)
+            written.append(_save(fig, out / f"{name}-{slug(model)}-{slug(op)}.png", root))
     cards = cards or [(f"{gb} GB card", gb * GIB) for gb in CARD_SIZES_GB]
     gpu = [r for r in runs if r.run.is_gpu]
     for data in gpu:
@@ -444,9 +445,7 @@ def plot_runs(
             if fig is None:
                 continue
             device = f"-{slug(data.label)}" if len(gpu) > 1 else ""
-            path = out / f"fit-{slug(model)}-{op}{device}.png"
-            fig.savefig(path, dpi=110)
-            written.append(path)
+            written.append(_save(fig, out / f"fit-{slug(model)}-{slug(op)}{device}.png", root))
     return written
 
 
@@ -508,5 +507,14 @@ def history_figure(h) -> Figure:
 def plot_history(h, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    history_figure(h).savefig(path, dpi=110)
-    return path
+    return _save(history_figure(h), path, path.parent)
+
+
+def _save(fig, path: Path, root: Path) -> Path:
+    """The figure as a PNG at `path`, which must lie inside `root`, written whole (never
+    through a link a run folder holds)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return write_atomic(path, buffer.getvalue(), root=root)

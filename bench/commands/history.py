@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from bench.analysis.history import history, render
-    from bench.store import slug
+    from bench.files import slug
 
     h = history(
         args.results,

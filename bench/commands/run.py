@@ -220,8 +220,11 @@ def report(run_dir: Path) -> int:
     from bench.docs.tables import write_run_tables
     from bench.store import CASES, open_run
 
-    records = open_run(run_dir).records
+    run = open_run(run_dir)
+    records = run.records
     print(summary_table(records))
+    if run.left_out:
+        say(f"warning: {run.left_out}")
     print(f"\nrun stored in {run_dir}")
     try:
         print(f"tables written to {write_run_tables(run_dir)}")

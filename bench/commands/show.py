@@ -19,6 +19,7 @@ def run(args) -> int:
 
     run = open_run(args.run_dir)
     print(summary_table(run.records))
-    if run.unfinished:
-        warnings.warn(run.unfinished, stacklevel=1)
+    for note in (run.left_out, run.unfinished):
+        if note:
+            warnings.warn(note, stacklevel=1)
     return EXIT_OK

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BadInput
-from bench.files import read_text
+from bench.files import MAX_TEXT_BYTES, read_text
 
 _DETAILS_OPEN = re.compile(r"<details\b[^>]*>", re.IGNORECASE)
 _DETAILS_TAG = re.compile(r"<(/?)details\b[^>]*>", re.IGNORECASE)
@@ -42,8 +42,11 @@ class Table:
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """The page's lines with their endings (\\n, \\r\\n) exactly as on disk."""
-    return read_text(path, "markdown page", newline="").splitlines(keepends=True)
+    """The page's lines with their endings (\\n, \\r\\n) exactly as on disk. A page is
+    named on the command line, so a link to it is followed (the one file vae-bench
+    reads through a link); it is still a regular file of at most MAX_TEXT_BYTES."""
+    text = read_text(path, "markdown page", newline="", limit=MAX_TEXT_BYTES, follow=True)
+    return text.splitlines(keepends=True)
 
 
 def strip_end(line: str) -> str:

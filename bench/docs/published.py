@@ -31,9 +31,10 @@ from bench.docs.pages import (
 from bench.docs.spec import SIZE_RE, BlockSpec, DocSpec, load_spec, shipped_specs
 from bench.docs.styles import parse_percent, parse_time
 from bench.errors import BadInput, shown
-from bench.record import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.files import slug
+from bench.record import MAX_SIDE, Case, CaseRecord, Memory, RunMeta, Timing, label_problem
 from bench.registry import load_registry
-from bench.store import RunWriter, slug
+from bench.store import RunWriter
 
 MIB = 2**20
 APPROXIMATE = (
@@ -93,11 +94,15 @@ def read_table(
                 f"row has {len(cells)} cells, the header {n}; see `vae-bench docs check`",
             )
         device, size = cells[0], cells[1]
+        why = label_problem(device)
+        if why:
+            raise BadInput(page, f"line {i + 1}", f"device: {why}")
         m = SIZE_RE.match(size)
-        if not m:
+        sides = [int(g) for g in m.groups() if g is not None] if m and len(size) < 40 else []
+        if not sides or not all(1 <= x <= MAX_SIDE for x in sides):
             raise BadInput(page, f"line {i + 1}", f"{shown(size)} is not a resolution like 512x512")
-        w, h = int(m.group(1)), int(m.group(2))
-        frames = int(m.group(3)) if m.group(3) else None
+        w, h = sides[0], sides[1]
+        frames = sides[2] if len(sides) > 2 else None
         for tiled, (t_text, m_text) in zip((False, True), (cells[2:4], cells[4:6]), strict=False):
             case = Case(
                 model=bs.model,
@@ -175,7 +180,16 @@ def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str |
     devices = list(dict.fromkeys(p.device for p in published))
     out = Path(out)
     run_ids = {d: f"{slug(d)}-{slug(spec.name)}" for d in devices}
-    for run_id in run_ids.values():
+    named: dict[str, str] = {}
+    for d, run_id in run_ids.items():
+        if run_id in named:
+            raise BadInput(
+                page,
+                None,
+                f"devices {named[run_id]!r} and {d!r} would share the run folder {run_id}; "
+                "rename one on the page",
+            )
+        named[run_id] = d
         if (out / run_id).exists():
             raise BadInput(out / run_id, None, "exists; remove it or import into another --out")
     sweep = load_sweep(spec.sweep).to_dict() if spec.sweep else None

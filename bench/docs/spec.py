@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import DTYPES, OPS
 from bench.docs.labels import LANGS, VARIANTS
 from bench.docs.styles import STYLES
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
+from bench.record import DTYPES, OPS
 from bench.registry import CONFIGS_DIR, check_knob, load_registry, normalize_knobs
 
 SPECS_DIR = CONFIGS_DIR / "docs"

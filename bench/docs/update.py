@@ -194,7 +194,7 @@ def update_page(
     update = plan_update(page, spec, data, lang, only_listed)
     if update.changed and not check:
         _check_writable(update.page)
-        write_atomic(update.page, update.text)
+        write_atomic(update.page, update.text, follow=True)
     return update
 
 

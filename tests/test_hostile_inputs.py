@@ -1,0 +1,345 @@
+"""Run folders, configs and pages as a hostile user would make them, one reproduction
+per finding: a run folder's files are data (never links, FIFOs or devices), every value
+is read strictly at one boundary, paths from data stay in their folder, and bad input
+is one line with exit status 2 that loses nothing stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.store import open_run
+from tests.cli_helpers import one_error_line
+from tests.runs import case, write_run
+
+
+@contextmanager
+def no_hang(seconds: int = 20):
+    """Fail instead of hanging: a command that blocks on a FIFO is interrupted."""
+
+    def stop(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def lines_of(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines() if line.strip()]
+
+
+def set_lines(run: Path, records: list[dict]) -> None:
+    (run / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def set_meta(run: Path, **fields) -> None:
+    meta = json.loads((run / "meta.json").read_text())
+    meta.update(fields)
+    (run / "meta.json").write_text(json.dumps(meta))
+
+
+def gpu_run(tmp_path: Path, name: str = "run", **kw) -> Path:
+    return write_run(tmp_path, name, [case(size=s, tiled=t) for s in (256, 512) for t in (False, True)], **kw)
+
+
+# -- 1. a resume never writes through a link ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cpu_run(tmp_path_factory):
+    """A tiny CPU run of three cases, as a sweep makes it."""
+    from tests.conftest import TINY_REGISTRY
+
+    root = tmp_path_factory.mktemp("resumable")
+    sweep = root / "sweep.yaml"
+    sweep.write_text(
+        json.dumps(
+            {
+                "name": "t",
+                "models": ["tiny"],
+                "ops": ["encode"],
+                "resolutions": [32, 40, 48],
+                "dtype": "float32",
+                "warmup_time": 0,
+                "repeats": 2,
+                "device": "cpu",
+                "weights": "random",
+                "registry": str(TINY_REGISTRY),
+                "output": str(root / "runs"),
+            }
+        )
+    )
+    assert main(["run", str(sweep)]) == 0
+    (run,) = (root / "runs").iterdir()
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["meta.json", "cases.jsonl", "tables.md", ".lock"])
+def test_a_resume_never_writes_through_a_link(cpu_run, tmp_path, capsys, name):
+    run = tmp_path / cpu_run.name
+    shutil.copytree(cpu_run, run)
+    set_lines(run, lines_of(run)[:2])  # one case to run again
+    victim = tmp_path / "victim"
+    shutil.copyfile(run / name, victim) if (run / name).exists() else victim.write_text("1234\n")
+    (run / name).unlink(missing_ok=True)
+    (run / name).symlink_to(victim)
+    before = victim.read_bytes()
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run)]) == 2
+    line = one_error_line(capsys)
+    assert "symbolic link" in line and name in line
+    assert victim.read_bytes() == before
+    assert (run / name).is_symlink()
+
+
+# -- 7. every file read is a regular file under a size limit --------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "{run}"],
+        ["tables", "{run}"],
+        ["compare", "{other}", "{run}"],
+        ["fit", "{run}", "--vram", "8GiB"],
+    ],
+)
+@pytest.mark.parametrize("name", ["cases.jsonl", "meta.json"])
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_fifo_or_a_device_is_refused_not_read_forever(tmp_path, capsys, command, name, kind):
+    run = gpu_run(tmp_path)
+    other = gpu_run(tmp_path, "other")
+    (run / name).unlink()
+    if kind == "fifo":
+        os.mkfifo(run / name)
+    else:
+        (run / name).symlink_to("/dev/zero")
+    with no_hang():
+        code = main([part.format(run=run, other=other) for part in command])
+    assert code == 2
+    line = one_error_line(capsys)
+    assert name in line and ("not a regular file" in line or "symbolic link" in line)
+
+
+def test_history_leaves_a_fifo_run_out_and_reads_the_rest(tmp_path, capsys):
+    gpu_run(tmp_path, "good")
+    bad = gpu_run(tmp_path, "bad", started_at="2026-01-02T00:00:00Z")
+    (bad / "cases.jsonl").unlink()
+    os.mkfifo(bad / "cases.jsonl")
+    with no_hang():
+        assert main(["history", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "1 run(s)" in out and "left out" in err and "not a regular file" in err
+
+
+def test_a_file_over_the_limit_is_refused(tmp_path, capsys, monkeypatch):
+    from bench import files
+
+    run = gpu_run(tmp_path)
+    monkeypatch.setattr(files, "MAX_CASES_BYTES", 100)
+    monkeypatch.setattr("bench.store.MAX_CASES_BYTES", 100)
+    assert main(["show", str(run)]) == 2
+    assert "larger than" in one_error_line(capsys)
+
+
+@pytest.mark.slow
+def test_fleet_resume_of_a_fifo_run_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray")
+    run = gpu_run(tmp_path)
+    (run / "cases.jsonl").unlink()
+    os.mkfifo(run / "cases.jsonl")
+    with no_hang(60):
+        assert main(["fleet", "--resume", str(run), "--address", "127.0.0.1:1"]) == 2
+    assert "not a regular file" in one_error_line(capsys)
+
+
+# -- 8. NaN, infinite and negative figures never reach a verdict ----------------------------
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_median_that_is_not_a_finite_number_stops_compare(tmp_path, capsys, text):
+    base = gpu_run(tmp_path, "base")
+    new = gpu_run(tmp_path, "new")
+    raw = (new / "cases.jsonl").read_text()
+    (new / "cases.jsonl").write_text(raw.replace('"median":0.1', f'"median":{text}', 1))
+    assert main(["compare", str(base), str(new)]) == 2
+    line = one_error_line(capsys)
+    assert "line 1" in line and ("time_s.median" in line or "not JSON" in line)
+
+
+@pytest.mark.parametrize("peak", [-1, 1e400, "NaN"])
+def test_a_peak_that_is_negative_or_not_finite_stops_fit(tmp_path, capsys, peak):
+    run = gpu_run(tmp_path)
+    records = lines_of(run)
+    records[0]["mem"]["peak_allocated"] = peak
+    (run / "cases.jsonl").write_text(
+        "".join(json.dumps(r).replace('"NaN"', "NaN").replace("1e+400", "1e400") + "\n" for r in records)
+    )
+    assert main(["fit", str(run), "--vram", "8GiB"]) == 2
+    line = one_error_line(capsys)
+    assert "line 1" in line and "mem.peak_allocated" in line or "not JSON" in line
+
+
+# -- 9. every bad field is one line (strict readers) or a warning and a count -------------
+
+BAD_RECORDS = {
+    "width 1e400": ("width", 1e400),
+    "model a list": ("model", ["sd-v1"]),
+    "dtype a dict": ("dtype", {"x": 1}),
+    "median a string": ("time_s", {"median": "0.1", "samples": [0.1]}),
+    "peak infinite": ("mem", {"peak_reserved": 1e400, "metric": "reserved"}),
+    "psnr a string": ("quality", {"reference": "x", "psnr_db": "40"}),
+    "op a path": ("op", "x/../../../name"),
+    "model a path": ("model", "../../etc"),
+    "status unknown": ("status", "great"),
+    "format newer": ("format", 99),
+}
+
+
+def _with(record: dict, field: str, value) -> str:
+    text = json.dumps({**record, field: value}, allow_nan=True)
+    return text.replace("Infinity", "1e400")
+
+
+@pytest.mark.parametrize("field, value", BAD_RECORDS.values(), ids=BAD_RECORDS.keys())
+def test_a_bad_record_is_left_out_with_its_field_named_and_counted(tmp_path, capsys, field, value):
+    run = gpu_run(tmp_path)
+    records = lines_of(run)
+    text = "".join(json.dumps(r) + "\n" for r in records[1:]) + _with(records[0], field, value) + "\n"
+    (run / "cases.jsonl").write_text(text)
+    assert main(["show", str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert f"line {len(records)}: corrupt case record: {field}" in err
+    assert "1 stored line(s) are not case records" in err and "Traceback" not in err
+    assert len(open_run(run).records) == len(records) - 1
+
+
+@pytest.mark.parametrize("field, value", BAD_RECORDS.values(), ids=BAD_RECORDS.keys())
+def test_a_bad_record_stops_a_strict_reader_with_one_line(tmp_path, capsys, field, value):
+    run = gpu_run(tmp_path)
+    records = lines_of(run)
+    (run / "cases.jsonl").write_text(_with(records[0], field, value) + "\n")
+    assert main(["tables", str(run)]) == 2
+    line = one_error_line(capsys)
+    assert "line 1: corrupt case record" in line and field in line
+
+
+@pytest.mark.parametrize(
+    "host", ["a string", ["a", "list"], 7, {"runs": "x"}, {"runs": [3]}, {"assigned": [7]}]
+)
+def test_a_meta_json_host_of_the_wrong_shape_is_one_line(tmp_path, capsys, host):
+    run = gpu_run(tmp_path)
+    set_meta(run, host=host)
+    assert main(["run", "--resume", str(run), "--dry-run"]) == 2
+    assert "meta.json: host" in one_error_line(capsys)
+
+
+# -- 10. the small ones ------------------------------------------------------------------
+
+
+def test_a_lock_that_is_a_fifo_names_its_path(tmp_path):
+    from bench.errors import BadInput
+    from bench.store import RunWriter
+
+    run = gpu_run(tmp_path)
+    (run / ".lock").unlink()
+    os.mkfifo(run / ".lock")
+    with no_hang(), pytest.raises(BadInput) as refused:
+        RunWriter.reopen(run)
+    assert str(run / ".lock") in str(refused.value) and "not a regular file" in str(refused.value)
+
+
+def _hold_lock(run: Path, fork: bool) -> tuple[subprocess.Popen, str]:
+    """A process that takes the run's lock (and, with `fork`, forks a child that goes on
+    while the taker exits): the process, and the PID that took the lock."""
+    from tests.conftest import ROOT
+
+    code = (
+        "import os, sys, time\nfrom bench.store import RunLock\nheld = RunLock(sys.argv[1])\n"
+        "taker = os.getpid()\n"
+        + (
+            "if os.fork():\n    os._exit(0)\nwhile os.getppid() == taker:\n    time.sleep(0.01)\n"
+            if fork
+            else ""
+        )
+        + "print(taker, flush=True)\ntime.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(run)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    return proc, proc.stdout.readline().strip()
+
+
+def test_a_held_lock_names_its_holder(tmp_path):
+    import socket
+
+    from bench.errors import BadInput
+    from bench.store import RunLock
+
+    run = gpu_run(tmp_path)
+    (run / ".lock").write_text("4242\n")  # what a copy of another machine's run holds
+    proc, taker = _hold_lock(run, fork=False)
+    try:
+        with pytest.raises(BadInput) as refused:
+            RunLock(run)
+        assert f"PID {taker} on {socket.gethostname()} since" in str(refused.value)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_child_of_a_dead_sweep_does_not_hold_its_lock(tmp_path):
+    """A sweep that took the lock and died leaves it free, even where a process it forked
+    goes on: the lock is not inherited, so no refusal names the dead sweep's PID."""
+    from bench.store import RunLock
+
+    run = gpu_run(tmp_path)
+    proc, _ = _hold_lock(run, fork=True)
+    try:
+        RunLock(run).release()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_run_of_a_newer_format_is_refused_not_rewritten(tmp_path, capsys):
+    run = gpu_run(tmp_path)
+    set_meta(run, format=99)
+    before = (run / "meta.json").read_bytes()
+    for command in (["show", str(run)], ["run", "--resume", str(run)]):
+        assert main(command) == 2
+        assert "made by a newer vae-bench (format 99" in one_error_line(capsys)
+    assert (run / "meta.json").read_bytes() == before
+
+
+def test_a_resume_leaves_a_newer_record_where_it_is(tmp_path, capsys):
+    from bench.store import RunWriter
+
+    run = gpu_run(tmp_path)
+    records = lines_of(run)
+    (run / "cases.jsonl").write_text(_with(records[0], "format", 3) + "\n")
+    before = (run / "cases.jsonl").read_bytes()
+    with pytest.raises(Exception) as refused:
+        RunWriter.reopen(run)
+    assert "made by a newer vae-bench" in str(refused.value)
+    assert (run / "cases.jsonl").read_bytes() == before and not (run / "cases.jsonl.torn").exists()
