@@ -391,12 +391,14 @@ def _file_lock(path: Path):
 class Lock:
     """An exclusive lock on `path` (filelock: flock where the system has it), held until
     `release` or the end of the process, however it ends. The holder writes who it is
-    into the file, so that another vae-bench refused the lock can name it."""
+    into the file, so that another vae-bench refused the lock can name it. With
+    `remove`, the file goes with the lock (see `release`)."""
 
-    def __init__(self, path: str | Path, what: str, wait: float = LOCK_WAIT_S):
+    def __init__(self, path: str | Path, what: str, wait: float = LOCK_WAIT_S, remove: bool = False):
         import filelock
 
         self.path = Path(path)
+        self.remove = remove
         regular_or_absent(self.path, "lock file")
         lock = _file_lock(self.path)
         try:
@@ -416,7 +418,12 @@ class Lock:
             os.close(fd)
 
     def release(self) -> None:
+        """Let go of the lock; with `remove`, take its file away first (a page's folder
+        keeps no trace of an update). A process that waited on the file it removed finds
+        it unlinked once it gets the lock, and tries again on a new one (filelock 4)."""
         if self._lock is not None:
+            if self.remove:
+                self.path.unlink(missing_ok=True)
             self._lock.release()
             self._lock = None
 

@@ -105,11 +105,16 @@ def resume_plans(run_dir: str | Path, dry_run: bool = False) -> list[Plan]:
 
     run_dir = Path(run_dir)
     host = open_run(run_dir).meta.extra.get("host") or {}
-    out = []
-    for run_id in host.get("runs", []):
-        sibling = run_dir.parent / run_id
+    siblings = [run_dir.parent / run_id for run_id in host.get("runs", [])]  # plain names (bench.record)
+    for sibling in siblings:  # every one checked before any is planned
+        if sibling.is_symlink():
+            raise BadInput(
+                sibling, None, "is a symbolic link; the runs of a host sweep are folders side by side"
+            )
         if not (sibling / "meta.json").exists():
             raise BadInput(sibling, None, f"a run of this host sweep is missing (expected beside {run_dir})")
+    out = []
+    for sibling in siblings:
         sibling_host = open_run(sibling).meta.extra.get("host") or {}
         out.append(only_assigned(resume_plan(sibling, None, resolve=not dry_run), sibling_host))
     return out

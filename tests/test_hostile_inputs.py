@@ -343,3 +343,102 @@ def test_a_resume_leaves_a_newer_record_where_it_is(tmp_path, capsys):
         RunWriter.reopen(run)
     assert "made by a newer vae-bench" in str(refused.value)
     assert (run / "cases.jsonl").read_bytes() == before and not (run / "cases.jsonl.torn").exists()
+
+
+# -- 5. a path from data never leaves its folder --------------------------------------------
+
+
+def test_a_host_run_naming_a_sibling_outside_its_folder_is_refused(tmp_path, capsys):
+    victim = gpu_run(tmp_path, "victim")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    run = gpu_run(runs)
+    set_meta(run, host={"runs": ["run", "../victim"], "devices": ["cuda:0", "cuda:1"]})
+    before = (victim / "meta.json").read_bytes()
+    assert main(["run", "--resume", str(run)]) == 2
+    assert "host.runs[1]" in one_error_line(capsys)
+    assert (victim / "meta.json").read_bytes() == before
+
+
+def test_a_host_sibling_that_is_a_link_is_refused(tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim = gpu_run(elsewhere, "victim")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    run = gpu_run(runs)
+    (runs / "sibling").symlink_to(victim)
+    set_meta(run, host={"runs": ["run", "sibling"], "devices": ["cuda:0", "cuda:1"]})
+    assert main(["run", "--resume", str(run), "--dry-run"]) == 2
+    assert "symbolic link" in one_error_line(capsys)
+
+
+def test_plot_writes_only_inside_its_folder(tmp_path, capsys):
+    run = gpu_run(tmp_path)
+    records = lines_of(run)
+    set_lines(run, records + [{**records[0], "op": "x/../../../name", "case_id": "ffffffffffffffff"}])
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["plot", str(run)]) == 2
+    assert "op: 'x/../../../name' is not one of encode, decode" in one_error_line(capsys)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_plot_into_a_plots_folder_that_is_a_link_is_refused(tmp_path, capsys):
+    run = gpu_run(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (run / "plots").symlink_to(elsewhere)
+    assert main(["plot", str(run)]) == 2
+    assert "outside" in one_error_line(capsys)
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("run_id", ["../../evil", "/tmp/evil", ".hidden", "a/b", "", "UPPER"])
+def test_a_fleet_node_never_names_a_local_path(tmp_path, run_id):
+    from bench.errors import BadInput
+    from bench.fleet.receive import LocalRun
+
+    meta = (gpu_run(tmp_path, "made") / "meta.json").read_text()
+    out = tmp_path / "out"
+    out.mkdir()
+    local = LocalRun("kind", {}, out=out)
+    with pytest.raises(BadInput):
+        local.take(("meta", run_id, meta))
+    assert list(out.iterdir()) == [] and not (tmp_path / "evil").exists()
+
+
+def test_a_fleet_node_record_that_is_not_one_is_left_out(tmp_path):
+    from bench.fleet.receive import LocalRun
+
+    meta = (gpu_run(tmp_path, "made") / "meta.json").read_text()
+    out = tmp_path / "out"
+    out.mkdir()
+    local = LocalRun("kind", {}, out=out)
+    local.take(("meta", "20260101-000000-gpu-t", meta))
+    good = lines_of(tmp_path / "made")[0]
+    with pytest.warns(UserWarning, match="not one"):
+        local.take(("case", json.dumps({**good, "width": -1})))
+    local.take(("case", json.dumps(good)))
+    local.close()
+    assert [r.case_id for r in open_run(local.dir).records] == [good["case_id"]]
+
+
+def test_docs_import_of_devices_that_share_a_folder_writes_nothing(tmp_path, capsys):
+    from tests.doc_helpers import DOCS
+
+    page = tmp_path / "page.md"
+    text = (DOCS / "overview.en.md").read_text()
+    page.write_text(text.replace("NVIDIA GeForce RTX 3090", "NVIDIA GeForce RTX-4090", 1))
+    out = tmp_path / "imported"
+    assert main(["docs", "import", str(page), "--out", str(out)]) == 2
+    assert "would share the run folder" in one_error_line(capsys)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+# -- 6. a label that would be markup is refused ---------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["<img src=x onerror=alert(1)>", "A|B", "[x](javascript:y)", "`code`"])
+def test_a_device_label_that_would_be_markup_is_refused(write_sweep, capsys, label):
+    assert main(["run", str(write_sweep()), "--device-label", label, "--dry-run"]) == 2
+    assert "a docs table cell cannot show" in one_error_line(capsys)

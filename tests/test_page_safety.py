@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from bench import cli
 from bench.docs import update as docs_module
-from bench.docs.spec import from_dict
+from bench.docs.spec import from_dict, load_spec
 from bench.docs.tables import Measurements, render_block
 from tests.doc_helpers import DOCS, SPECS, record, write_run
 
@@ -44,9 +45,17 @@ def setup(tmp_path_factory):
     )
     recs = [record(op=op, tiled=t, median=0.1 + t) for op in ("encode", "decode") for t in (False, True)]
     run = write_run(root, "run", "GPU A", recs)
-    data = Measurements([run])
     spec_obj = from_dict(SPEC)
-    rendered = {b.title: render_block(b, data, "en", "float16", 1, strict=True) for b in spec_obj.blocks}
+
+    def tables(*runs) -> dict[str, str]:
+        data = Measurements(list(runs))
+        return {b.title: render_block(b, data, "en", "float16", 1, strict=True) for b in spec_obj.blocks}
+
+    rendered = tables(run)
+    # A page that already holds another card's rows (GPU Z): an update keeps them, before GPU A's.
+    other = write_run(root, "other", "GPU Z", [replace(r, case=r.case) for r in recs])
+    rendered.update({("Z", t): text for t, text in tables(other).items()})
+    rendered.update({("Z+A", t): text for t, text in tables(other, run).items()})
     return spec, run, rendered
 
 
@@ -182,6 +191,149 @@ def test_a_device_name_that_would_break_the_table_is_refused(setup, tmp_path, ca
     assert f"device.{field}" in err
 
 
+# -- maintainers with different cards update one page, in turn and at once -------------
+
+
+def _run_of(root: Path, device: str, median: float = 0.1) -> Path:
+    recs = [record(op=op, tiled=t, median=median + t) for op in ("encode", "decode") for t in (False, True)]
+    name = f"{device.lower().replace(' ', '-')}-{len(list(root.iterdir()))}"
+    return write_run(root, name, device, recs)
+
+
+def _devices_on(page: Path) -> list[str]:
+    rows = [line.split("|")[1].strip() for line in page.read_text().splitlines() if line.startswith("|")]
+    return list(dict.fromkeys(r for r in rows if r.startswith("GPU ")))
+
+
+def test_a_later_update_keeps_the_rows_of_an_earlier_card(setup, tmp_path, capsys):
+    spec, run_a, _ = setup
+    page = tmp_path / "p.md"
+    page.write_text(block("Encoding", STALE) + block("Decoding", STALE))
+    assert update(capsys, page, spec, run_a)[0] == 0
+    code, out, err = update(capsys, page, spec, _run_of(tmp_path, "GPU B"))
+    assert code == 0, err
+    assert _devices_on(page) == ["GPU A", "GPU B"]
+    code, _, err = update(capsys, page, spec, _run_of(tmp_path, "GPU C"))
+    assert code == 0, err
+    assert _devices_on(page) == ["GPU A", "GPU B", "GPU C"]
+    assert cli.main(["docs", "check", str(page)]) == 0
+
+
+def test_the_spec_orders_the_rows_and_a_new_run_replaces_its_own_card(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "dtype: float16\nblocks:\n"
+        "  - {title: Encoding, model: sd-v1, op: encode, style: encode, devices: [GPU L]}\n"
+        "  - {title: Decoding, model: sd-v1, op: decode, style: decode, devices: [GPU L]}\n"
+    )
+    page = tmp_path / "p.md"
+    page.write_text(block("Encoding", STALE) + block("Decoding", STALE))
+    assert update(capsys, page, spec, _run_of(tmp_path, "GPU Z"))[0] == 2  # the listed card is missing
+    assert update(capsys, page, spec, _run_of(tmp_path, "GPU L"))[0] == 0
+    assert update(capsys, page, spec, _run_of(tmp_path, "GPU Z"))[0] == 0
+    assert update(capsys, page, spec, _run_of(tmp_path, "GPU B"))[0] == 0
+    assert _devices_on(page) == ["GPU L", "GPU Z", "GPU B"]
+    before = page.read_text()
+    assert update(capsys, page, spec, _run_of(tmp_path, "GPU Z", median=0.2))[0] == 0
+    assert _devices_on(page) == ["GPU L", "GPU Z", "GPU B"] and page.read_text() != before
+    assert "0.2" in page.read_text()
+
+
+def test_two_updates_at_once_both_land(setup, tmp_path, capsys, monkeypatch):
+    """The first update is held between reading the page and writing it while a second
+    one runs: the second waits for the first and lands on top of it."""
+    import threading
+
+    spec, run_a, _ = setup
+    page = tmp_path / "p.md"
+    page.write_text(block("Encoding", STALE) + block("Decoding", STALE))
+    run_b, run_c = _run_of(tmp_path, "GPU B"), _run_of(tmp_path, "GPU C")
+    real_write = docs_module.write_atomic
+    first_waits, second_done = threading.Event(), threading.Event()
+
+    def held_write(path, data, **kw):
+        if threading.current_thread().name == "first":
+            first_waits.set()
+            second_done.wait(timeout=3)  # the second update cannot finish while we hold the page
+        return real_write(path, data, **kw)
+
+    monkeypatch.setattr(docs_module, "write_atomic", held_write)
+    first = threading.Thread(
+        target=lambda: docs_module.update_page(page, load_spec(spec), Measurements([run_b])), name="first"
+    )
+    first.start()
+    assert first_waits.wait(timeout=30)
+    code = cli.main(["docs", "update", str(page), "--spec", str(spec), str(run_c)])
+    second_done.set()
+    first.join(timeout=60)
+    assert code == 0, capsys.readouterr().err
+    assert _devices_on(page) == ["GPU B", "GPU C"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_update_held_off_too_long_names_the_holder(setup, tmp_path, capsys, monkeypatch):
+    from bench.files import Lock
+
+    spec, run_a, _ = setup
+    page = tmp_path / "p.md"
+    page.write_text(block("Encoding", STALE) + block("Decoding", STALE))
+    monkeypatch.setattr(docs_module, "PAGE_LOCK_WAIT_S", 0.2)
+    held = Lock(tmp_path / ".p.md.lock", "test")
+    try:
+        err = refused(capsys, page, spec, run_a, "another vae-bench docs update is writing this page")
+        assert f"PID {os.getpid()}" in err
+    finally:
+        held.release()
+
+
+def test_a_page_changed_by_hand_during_an_update_is_not_overwritten(setup, tmp_path, capsys, monkeypatch):
+    spec, run_a, _ = setup
+    page = tmp_path / "p.md"
+    page.write_text(block("Encoding", STALE) + block("Decoding", STALE))
+    real_plan = docs_module.plan_update
+
+    def plan_then_edit(*args, **kw):
+        planned = real_plan(*args, **kw)
+        page.write_text(page.read_text() + "a line an editor saved meanwhile\n")
+        return planned
+
+    monkeypatch.setattr(docs_module, "plan_update", plan_then_edit)
+    code, _, err = update(capsys, page, spec, run_a)
+    assert code == 2 and "changed while the update ran" in err
+    assert page.read_text().endswith("a line an editor saved meanwhile\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Use `<details>` to fold a table.\n",
+        "````md\n```\n<details><summary>Encoding</summary>\n```\n````\n",
+        "~~~~\n~~~\n</details>\n~~~~\n",
+    ],
+    ids=["inline-code", "four-backticks", "four-tildes"],
+)
+def test_tags_shown_as_code_are_not_tags(setup, tmp_path, capsys, text):
+    spec, run, rendered = setup
+    page = tmp_path / "p.md"
+    page.write_text(text + block("Encoding", STALE) + block("Decoding", STALE))
+    code, _, err = update(capsys, page, spec, run)
+    assert code == 0, err
+    assert page.read_text().startswith(text) and rendered["Encoding"] in page.read_text()
+    assert cli.main(["docs", "check", str(page)]) == 0
+
+
+def test_check_reports_raw_html_in_a_table_cell(tmp_path, capsys):
+    page = tmp_path / "p.md"
+    page.write_text(
+        "| GPU | Resolution |\n|---|---|\n| <img src=x onerror=alert(1)> | 512x512 |\n"
+        "| `<b>` in code | 512x512 |\n| A &amp; B | 512x512 |\n"
+    )
+    assert cli.main(["docs", "check", str(page)]) == 1
+    out = capsys.readouterr().out
+    assert f"{page}:3: raw HTML in a table cell" in out and f"{page}:5: raw HTML" in out
+    assert ":4:" not in out
+
+
 # -- the property: the bytes outside the regenerated tables, or no change at all --------
 
 
@@ -191,21 +343,45 @@ class Page:
     well_formed: bool
 
 
-_WORDS = st.sampled_from(["word", "GPU", "x | y", "OOM", "#", "`code`", "512x512", "<b>", "0.5", "  "])
+_WORDS = st.sampled_from(
+    [
+        "word",
+        "GPU",
+        "x | y",
+        "OOM",
+        "#",
+        "`code`",
+        "512x512",
+        "<b>",
+        "0.5",
+        "  ",
+        "`<details>`",
+        "`</details>`",
+    ]
+)
 _PROSE = st.lists(_WORDS, min_size=1, max_size=4).map(lambda ws: " ".join(ws).strip() or "text")
 
 
 @st.composite
 def prose(draw) -> str:
-    return "".join(draw(_PROSE).lstrip("|#`~<") + "\n" for _ in range(draw(st.integers(1, 2))))
+    return "".join("p " + draw(_PROSE) + "\n" for _ in range(draw(st.integers(1, 2))))
 
 
 @st.composite
 def code_fence(draw, closed: bool) -> str:
+    fence = draw(st.sampled_from(["```", "````", "~~~", "~~~~~"]))
     inner = draw(
-        st.sampled_from(["| a | b |\n", "<details><summary>Encoding</summary>\n", "</details>\n", "x\n"])
+        st.lists(
+            st.sampled_from(
+                ["| a | b |\n", "<details><summary>Encoding</summary>\n", "</details>\n", "x\n"]
+                # a shorter fence inside a longer one is text, not its end
+                + ([fence[:3] + "\n"] if len(fence) > 3 else [])
+            ),
+            min_size=1,
+            max_size=3,
+        )
     )
-    return "```\n" + inner + ("```\n" if closed else "")
+    return fence + "md\n" + "".join(inner) + (fence + "\n" if closed else "")
 
 
 @st.composite
@@ -246,7 +422,12 @@ def pages(draw) -> Page:
         extra = draw(st.sampled_from(["", "", "", "", "note", "note", "table", "note+table"]))
         if item in titles:
             well_formed &= "table" not in extra
-            segments.append((item, draw(table())))
+            # the block's table: any table (regenerated whole), or one with another card's
+            # rows (kept, before the run's)
+            if draw(st.booleans()):
+                segments.append((item, draw(table())))
+            else:
+                segments.append((("Z", item), ""))
         else:
             segments.append(("", draw(table())))
         if "note" in extra:
@@ -258,6 +439,16 @@ def pages(draw) -> Page:
     if draw(st.booleans()):
         segments.append(("", draw(prose())))
     return Page(segments, well_formed)
+
+
+def _before(title, text: str, rendered: dict) -> str:
+    return rendered[title] + "\n" if isinstance(title, tuple) else text
+
+
+def _after(title, text: str, rendered: dict) -> str:
+    if isinstance(title, tuple):
+        return rendered[("Z+A", title[1])] + "\n"
+    return rendered[title] + "\n" if title else text
 
 
 def _text(segments, crlf: bool, final_newline: bool) -> str:
@@ -273,14 +464,15 @@ def test_update_changes_only_its_tables_or_nothing(setup, capsys, page, crlf, fi
     spec, run, rendered = setup
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "page.md"
-        before = _text(page.segments, crlf, final_newline).encode()
+        before = _text(
+            [(t, _before(t, text, rendered)) for t, text in page.segments], crlf, final_newline
+        ).encode()
         path.write_bytes(before)
         code, out, err = update(capsys, path, spec, run)
         event("updated" if code == 0 else "refused: " + err.split(": ")[-1][:40])
         after = path.read_bytes()
         if code == 0:
-            eol = "\n"
-            expected = [(t, rendered[t] + eol if t else text) for t, text in page.segments]
+            expected = [(t, _after(t, text, rendered)) for t, text in page.segments]
             assert after == _text(expected, crlf, final_newline).encode(), (out, err)
         else:
             assert code == 2 and err.count("\n") == 1, err

@@ -11,6 +11,7 @@ OOM word of that language's label set only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,12 @@ from bench.docs.pages import (
     split_row,
     tables_in,
     unbalanced_details,
+    without_code_spans,
 )
 from bench.docs.styles import change, parse_percent, parse_time
 from bench.errors import shown
+
+_HTML = re.compile(r"<(?:[/!?]?[A-Za-z]|!--)|&[A-Za-z#][A-Za-z0-9]*;")
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,22 @@ def check_table(table: Table, lang: str | None = None) -> list[Problem]:
             problems.append(Problem(line_no, f"row has {len(cells)} cells, the header {n}"))
         i += 1
 
+    problems.extend(_check_html(table))
     if is_benchmark(header):
         problems.extend(_check_figures(complete, header))
         problems.extend(_check_words(table, complete, header, lang))
+    return problems
+
+
+def _check_html(table: Table) -> list[Problem]:
+    """A tag in a cell (outside a code span) is HTML the page renders, not a figure or a
+    name: a device label made to inject it, or a paste gone wrong."""
+    problems = []
+    for line_no, text in enumerate(table.lines, table.start + 1):
+        for cell in split_row(text):
+            tag = _HTML.search(without_code_spans(cell))
+            if tag:
+                problems.append(Problem(line_no, f"raw HTML in a table cell: {shown(cell)}"))
     return problems
 
 

@@ -18,7 +18,11 @@ _DETAILS_OPEN = re.compile(r"<details\b[^>]*>", re.IGNORECASE)
 _DETAILS_TAG = re.compile(r"<(/?)details\b[^>]*>", re.IGNORECASE)
 _SUMMARY = re.compile(r"^\s*(?:<details\b[^>]*>\s*)?<summary\b[^>]*>(.*?)</summary>", re.IGNORECASE)
 _BLOCK_TAG = re.compile(r"</?(?:details|summary)\b", re.IGNORECASE)
-_FENCE = re.compile(r"^\s*(```|~~~)")
+# A fence opens with three or more backticks or tildes and closes with at least as many
+# of the same (CommonMark), so a ```` fence can show a ``` one.
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
+# A code span: a run of backticks, then text, then a run of the same length.
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 _DELIMITER_CELL = re.compile(r"^:?-+:?$")
 
 
@@ -58,15 +62,24 @@ def code_lines(lines: list[str]) -> set[int]:
     inside: set[int] = set()
     fence = None
     for i, line in enumerate(lines):
-        m = _FENCE.match(line)
-        if fence is None and m:
-            fence = m.group(1)
-            inside.add(i)
-        elif fence is not None:
-            inside.add(i)
-            if line.strip().startswith(fence):
-                fence = None
+        m = _FENCE.match(strip_end(line))
+        if fence is None:
+            # a backtick fence's info string holds no backtick: "```x```" is a code span
+            if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+                fence = m.group(1)
+                inside.add(i)
+            continue
+        inside.add(i)
+        run = m.group(1) if m else ""
+        if run[:1] == fence[0] and len(run) >= len(fence) and not m.group(2).strip():
+            fence = None
     return inside
+
+
+def without_code_spans(text: str) -> str:
+    """The text with each inline code span blanked (same length): a tag shown as code,
+    `` `<details>` ``, is not a tag."""
+    return _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), text)
 
 
 def find_blocks(lines: list[str]) -> list[Block]:
@@ -77,6 +90,7 @@ def find_blocks(lines: list[str]) -> list[Block]:
     for i, line in enumerate(lines):
         if i in code:
             continue
+        line = without_code_spans(line)
         m = _SUMMARY.match(line)
         if (
             m
@@ -113,7 +127,7 @@ def unbalanced_details(lines: list[str]) -> list[tuple[int, str]]:
         if i in code:
             continue
         # Tags in the order they stand on the line: `</details><details>` closes first.
-        for tag in _DETAILS_TAG.finditer(line):
+        for tag in _DETAILS_TAG.finditer(without_code_spans(line)):
             if not tag.group(1):
                 opened.append(i)
             elif opened:
@@ -179,7 +193,7 @@ def block_table(page: str | Path, lines: list[str], block: Block) -> Table:
     # past the block: the lines before and after the table belong to it too.
     around = [i for i in (table.start - 1, table.end) if 0 <= i < len(lines) and is_table_line(lines[i])]
     for i in [*range(table.start, table.end), *around]:
-        if _BLOCK_TAG.search(lines[i]):
+        if _BLOCK_TAG.search(without_code_spans(lines[i])):
             raise BadInput(
                 page,
                 f"line {i + 1}",

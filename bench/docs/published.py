@@ -12,6 +12,7 @@ imported case_ids are those a run of that sweep stores.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +76,19 @@ def read_page(page: str | Path, spec: DocSpec) -> list[Published]:
 
 
 def read_table(
-    page: Path, lines: list[str], table, bs: BlockSpec, batch: int, dtype: str, tiling: dict
+    page: Path,
+    lines: list[str],
+    table,
+    bs: BlockSpec,
+    batch: int,
+    dtype: str,
+    tiling: dict,
+    skip: Callable[[str], bool] | None = None,
+    broken: list[int] | None = None,
 ) -> list[Published]:
-    """The cells of one block's table, as cases of the block's setup."""
+    """The cells of one block's table, as cases of the block's setup. `skip`: devices
+    whose rows are passed over unread; `broken`: where the 1-based line numbers of rows
+    that are not whole (split, cut off) go, instead of refusing the table."""
     start, end = table.start, table.end
     header = split_row(lines[start])
     n = len(header)
@@ -88,12 +99,17 @@ def read_table(
         where = f"{page}:{i + 1}"
         cells = split_row(lines[i])
         if len(cells) != n or not strip_end(lines[i]).rstrip().endswith("|"):
+            if broken is not None:
+                broken.append(i + 1)
+                continue
             raise BadInput(
                 page,
                 f"line {i + 1}",
                 f"row has {len(cells)} cells, the header {n}; see `vae-bench docs check`",
             )
         device, size = cells[0], cells[1]
+        if skip is not None and skip(device):
+            continue
         why = label_problem(device)
         if why:
             raise BadInput(page, f"line {i + 1}", f"device: {why}")

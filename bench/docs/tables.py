@@ -49,6 +49,8 @@ class Measurements:
         self.runs: list[Run] = []
         self.owner: dict[Key, Path] = {}
         self.used: set[Path] = set()  # runs a rendered row took a figure from
+        # an update: the devices each block's table on the page has rows of, in its order
+        self.page_order: dict[str, list[str]] = {}
         for run_dir in run_dirs:
             run = open_run(run_dir, strict=True)
             device = run.meta.device_label
@@ -168,7 +170,7 @@ def block_rows(
     present_devices = [d for d in data.devices if any(k.device == d for k in keys)]
     present_sizes = sorted({k.size for k in keys}, key=size_key)
     if strict:
-        listed = list(block.devices or present_devices)
+        listed = list(block.devices or ())
         sizes = list(block.resolutions or present_sizes)
         for d in listed:
             if d not in present_devices:
@@ -178,13 +180,20 @@ def block_rows(
                     f"block {block.title!r}",
                     f"no run holds {block.model} {block.op} ({dtype}) on {d!r}; runs given have: {known}",
                 )
-        # A device the spec does not list still gets its rows, after the listed ones.
-        unlisted = [] if only_listed else [d for d in present_devices if d not in listed]
-        for d in unlisted:
-            warnings.warn(
-                f"block {block.title!r}: {d} is not among the spec's devices; its rows go last", stacklevel=2
-            )
-        devices = listed + unlisted
+        # A device the spec does not list still gets its rows, after the listed ones:
+        # those the page has first, where they stand on it, then those new to it.
+        on_page = [
+            d for d in data.page_order.get(block.title, ()) if d in present_devices and d not in listed
+        ]
+        new = [d for d in present_devices if d not in listed and d not in on_page]
+        if block.devices:
+            new = [] if only_listed else new
+            for d in new:
+                warnings.warn(
+                    f"block {block.title!r}: {d} is not among the spec's devices; its rows go last",
+                    stacklevel=2,
+                )
+        devices = listed + on_page + new
     else:
         devices = _ordered(block.devices, present_devices)
         sizes = _ordered(block.resolutions, present_sizes)

@@ -15,12 +15,21 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.docs.pages import Table, block_table, find_blocks, read_lines, strip_end, unbalanced_details
+from bench.docs.check import is_benchmark
+from bench.docs.pages import (
+    Table,
+    block_table,
+    find_blocks,
+    read_lines,
+    split_row,
+    strip_end,
+    unbalanced_details,
+)
 from bench.docs.published import block_setups, read_table, record
 from bench.docs.spec import DocSpec
 from bench.docs.tables import Measurements, check_setup, doubts, render_block
 from bench.errors import BadInput
-from bench.files import write_atomic
+from bench.files import Lock, write_atomic
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,11 @@ class Update:
     page: Path
     changed: tuple[str, ...]  # titles of the blocks whose table changes
     text: str  # the page as it is after the update
+    before: str  # the page as it was read
+
+
+# How long an update waits for another one on the same page before it says who holds it.
+PAGE_LOCK_WAIT_S = 60.0
 
 
 def _spans(page: Path, lines: list[str], titles: list[str]) -> list[tuple[int, int]]:
@@ -126,12 +140,13 @@ def plan_update(
             "name that breaks the table?); the page is left as it was",
         )
     order = {t: i for i, t in enumerate(titles)}
-    return Update(page, tuple(sorted(changed, key=order.get)), text)
+    return Update(page, tuple(sorted(changed, key=order.get)), text, "".join(lines))
 
 
 def _keep_page_rows(page: Path, lines: list[str], spec: DocSpec, data: Measurements, spans: dict) -> None:
-    """For each block, the page's own rows of the listed devices that no run holds, as
-    records of the block's setup: an update with one new card's run keeps the rest."""
+    """For each block, the page's own rows of every device that no run holds, as records
+    of the block's setup: maintainers with different cards update one page in turn, and
+    an update with one card's run keeps every other card's rows as they are."""
     setups = block_setups(spec)
     for bs in spec.blocks:
         dtype, tiling = setups[bs.title]
@@ -140,23 +155,31 @@ def _keep_page_rows(page: Path, lines: list[str], spec: DocSpec, data: Measureme
             for k in data.records
             if (k.model, k.op, k.dtype, k.batch) == (bs.model, bs.op, dtype, spec.batch)
         }
-        missing = [d for d in bs.devices or () if d not in held]
-        if not missing:
-            continue
         start, end = spans[bs.title]
+        if not is_benchmark(split_row(lines[start])):
+            continue  # not a table of figures (yet): nothing on it to keep
+        broken: list[int] = []
         try:
-            cells = read_table(page, lines, Table(start, end, ()), bs, spec.batch, dtype, tiling)
+            cells = read_table(
+                page, lines, Table(start, end, ()), bs, spec.batch, dtype, tiling, held.__contains__, broken
+            )
         except BadInput as exc:
             raise BadInput(
                 page,
                 f"block {bs.title!r}",
-                f"no run holds {', '.join(missing)}, and the page's own rows cannot be read ({exc.why}); "
-                "give a run for each listed device",
+                f"the page's own rows cannot be read ({exc.why}), so the rows of cards no run holds "
+                "could not be kept; mend the table (see `vae-bench docs check`)",
             ) from None
-        for device in missing:
-            records = [record(p) for p in cells if p.device == device]
-            if records:
-                data.add(device, records, page)
+        for line in broken:
+            warnings.warn(
+                f"{page}:{line}: block {bs.title!r}: not a whole row (split or cut off); "
+                "the regenerated table leaves it out",
+                stacklevel=3,
+            )
+        for device in dict.fromkeys(p.device for p in cells):
+            data.add(device, [record(p) for p in cells if p.device == device], page)
+        whole = [split_row(lines[i]) for i in range(start + 2, end) if i + 1 not in broken]
+        data.page_order[bs.title] = list(dict.fromkeys(cells[0] for cells in whole))
 
 
 def _say_unused(data: Measurements, spec: DocSpec, only_listed: bool) -> None:
@@ -190,11 +213,30 @@ def update_page(
     only_listed: bool = False,
 ) -> Update:
     """Plan the update and, unless `check`, write it when anything changed: through a
-    symlink to the file it names, and never over a page without write permission."""
-    update = plan_update(page, spec, data, lang, only_listed)
-    if update.changed and not check:
-        _check_writable(update.page)
-        write_atomic(update.page, update.text, follow=True)
+    symlink to the file it names, and never over a page without write permission.
+
+    Maintainers update one page in turn, sometimes at once: a write holds the page's
+    lock (`.PAGE.lock` beside it, removed again) from reading the page to replacing it, so a second
+    update waits and lands on top of the first (or, after PAGE_LOCK_WAIT_S, is refused
+    naming the holder); a page an editor changed meanwhile is refused, not overwritten."""
+    if check:
+        return plan_update(page, spec, data, lang, only_listed)
+    target = Path(os.path.realpath(page))
+    lock = Lock(
+        target.parent / f".{target.name}.lock",
+        "another vae-bench docs update is writing this page",
+        wait=PAGE_LOCK_WAIT_S,
+        remove=True,
+    )
+    try:
+        update = plan_update(page, spec, data, lang, only_listed)
+        if update.changed:
+            _check_writable(update.page)
+            if "".join(read_lines(page)) != update.before:
+                raise BadInput(page, None, "changed while the update ran; run the update again")
+            write_atomic(update.page, update.text, follow=True)
+    finally:
+        lock.release()
     return update
 
 

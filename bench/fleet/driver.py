@@ -152,8 +152,14 @@ class Fleet:
 
 
 def stored_files(run_dir: Path) -> dict:
+    from bench.files import MAX_CASES_BYTES, read_text, regular_or_absent
+    from bench.store import CASES, META
+
+    cases = run_dir / CASES
     return {
         "run_id": run_dir.name,
-        "meta": (run_dir / "meta.json").read_text(),
-        "cases": (run_dir / "cases.jsonl").read_text() if (run_dir / "cases.jsonl").exists() else "",
+        "meta": read_text(run_dir / META, "run's meta.json"),
+        "cases": read_text(cases, "run's case records", limit=MAX_CASES_BYTES)
+        if regular_or_absent(cases, "run's case records")
+        else "",
     }

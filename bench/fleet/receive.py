@@ -3,11 +3,14 @@ so that it fills case by case as a local run's does and reads like one."""
 
 from __future__ import annotations
 
-import json
+import warnings
 from pathlib import Path
 
+from bench.errors import BadInput
+from bench.files import parse_json_line, plain_name
 from bench.record import RunMeta
-from bench.store import RunWriter, parse_record
+from bench.store import RunWriter, read_record
+from bench.strict import Invalid
 
 # meta.json keys that the node's run knows best once it has ended
 # (time_spent too: the node's run holds every sweep into it)
@@ -59,14 +62,24 @@ class LocalRun:
             if self.writer is not None:
                 self._save_fleet()
         elif what == "meta" and self.writer is None:
-            meta = RunMeta.from_json(json.loads(msg[2]))
+            meta = _node_meta(msg[2])
             self.fleet["node_command"] = meta.command
             meta.config_file, meta.command = self.sweep_file, self.command or meta.command
             meta.extra["fleet"] = self.fleet
-            self.writer = RunWriter.create(self.out, msg[1], meta)
+            # the node names the run: a plain folder name, or bad input (never a path)
+            self.writer = RunWriter.create(
+                self.out, plain_name(msg[1], self.out, "fleet node's run id"), meta
+            )
         elif what == "case":
-            record = parse_record(msg[1].encode())
-            if record is None or self.writer is None or record.case_id in self.done:
+            try:
+                record = read_record(str(msg[1]).encode())
+            except Invalid as exc:
+                warnings.warn(
+                    f"{self.kind}: the node sent a case record that is not one ({exc}); left out",
+                    stacklevel=2,
+                )
+                return
+            if self.writer is None or record.case_id in self.done:
                 return  # what the run holds already (a resume sends it again)
             self.writer.append(record)
             self.done.add(record.case_id)
@@ -76,8 +89,7 @@ class LocalRun:
         elif what == "end":
             self.ended = msg[1]
             if self.writer is not None and msg[1].get("meta"):
-                node = RunMeta.from_json(json.loads(msg[1]["meta"]))
-                self._merge(node)
+                self._merge(_node_meta(msg[1]["meta"]))
 
     def _merge(self, node: RunMeta) -> None:
         meta = self.writer.meta
@@ -101,3 +113,11 @@ class LocalRun:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _node_meta(text: str) -> RunMeta:
+    """The meta.json a node sent, read as strictly as one on disk."""
+    try:
+        return RunMeta.from_json(parse_json_line(str(text).encode()))
+    except ValueError as exc:  # Invalid included
+        raise BadInput("fleet node's meta.json", None, str(exc)) from None

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.files import slug
+
 POLL_S = 0.2
 TAIL_CHARS = 4000
 
@@ -40,7 +42,7 @@ def run_sweep(sweep: dict | None = None, stored: dict | None = None) -> Iterator
     work = Path(tempfile.mkdtemp(prefix="vae-bench-fleet-"))
     try:
         if stored is not None:
-            run_dir = work / stored["run_id"]
+            run_dir = work / slug(stored["run_id"], fallback="run")  # a scratch name: never a path
             run_dir.mkdir()
             (run_dir / "meta.json").write_text(stored["meta"])
             (run_dir / "cases.jsonl").write_text(stored["cases"])
