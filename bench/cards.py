@@ -14,6 +14,8 @@ from bench.registry import CONFIGS_DIR
 
 DEFAULT_CARDS = CONFIGS_DIR / "cards.yaml"
 _FIELDS = {"nvidia_smi_mib": int, "torch_mib": int, "nominal_gib": (int, float)}
+# No card comes near 16 TiB.
+MAX_MIB = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -52,15 +54,26 @@ def load_cards(path: str | Path | None = None) -> dict[str, Card]:
         raise BadInput(path, None, "must map card names to their memory")
     cards = {}
     for name, entry in raw.items():
+        if not isinstance(name, str) or not name.strip():
+            raise BadInput(path, shown(name), "a card's name must be text, as torch names the card")
         if not isinstance(entry, dict) or not entry:
-            raise BadInput(path, str(name), f"must be a mapping of {', '.join(_FIELDS)}")
+            raise BadInput(path, name, f"must be a mapping of {', '.join(_FIELDS)}")
         for field, value in entry.items():
             typ = _FIELDS.get(field)
             if typ is None:
                 raise BadInput(path, f"{name}.{field}", f"unknown key; allowed: {', '.join(_FIELDS)}")
-            if isinstance(value, bool) or not isinstance(value, typ) or value <= 0:
-                raise BadInput(path, f"{name}.{field}", f"must be a positive number, got {shown(value)}")
-        cards[key(str(name))] = Card(str(name), **entry)
+            limit = MAX_MIB / 1024 if field == "nominal_gib" else MAX_MIB
+            if isinstance(value, bool) or not isinstance(value, typ) or not 0 < value <= limit:
+                # `not 0 < value` also holds for .nan; .inf is past the limit
+                why = f"must be a positive number of at most {limit:g}, got {shown(value)}"
+                raise BadInput(path, f"{name}.{field}", why)
+        if key(name) in cards:
+            raise BadInput(
+                path,
+                name,
+                f"names the same card as {cards[key(name)].name!r} (names compare without case or brand)",
+            )
+        cards[key(name)] = Card(name, **entry)
     return cards
 
 

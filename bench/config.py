@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
-from bench.record import DTYPES, OPS, VARIANT_DEFAULTS, label_problem
+from bench.record import DTYPES, MAX_BATCH, MAX_FRAMES, MAX_SIDE, OPS, VARIANT_DEFAULTS, label_problem
 from bench.registry import (
     ModelSpec,
     check_knob,
@@ -23,6 +23,7 @@ from bench.registry import (
     load_registry,
     normalize_knobs,
 )
+from bench.strict import MAX_SECONDS, Invalid, number
 
 WEIGHTS = ("auto", "pretrained", "random")
 # Which peak the `percent` figure is computed from; all of them are recorded anyway.
@@ -35,6 +36,8 @@ ATTENTION = ("sdpa", "naive", "sdpa-flash", "sdpa-efficient", "sdpa-math", "sdpa
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|all)$")
 GPU_RE = re.compile(r"^cuda:\d+$")
 MAX_NAME = 64
+# No sweep comes near these: a million calls a case, a day of timed calls.
+MAX_CALLS = 1_000_000
 RESOLUTION_RE = re.compile(r"^(\d+)x(\d+)$")
 
 
@@ -175,9 +178,9 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         registry_path = str((base / registry_path).resolve())
     if registry_path is not None and Path(registry_path).is_dir():
         raise bad("registry", f"{registry_path} is a folder; name the models.yaml file")
-    if registry_path is not None and not Path(registry_path).is_file():
+    if registry_path is not None and not Path(registry_path).exists():
         raise bad("registry", f"no such file {registry_path}")
-    registry = load_registry(registry_path)
+    registry = load_registry(registry_path)  # a FIFO or a device there: the file layer says so
 
     models, entries = _models(raw["models"], registry, bad)
     ops = _strings(raw["ops"], "ops", bad, allowed=OPS)
@@ -248,11 +251,16 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
         tiling[model] = _knobs(registry[model], knobs, f"tiling.{model}", bad)
 
     warmup = raw.get("warmup", 1)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
-        raise bad("warmup", f"must be an integer >= 1 (the first call is stored apart), got {shown(warmup)}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or not 1 <= warmup <= MAX_CALLS:
+        first = "the first call is stored apart"
+        raise bad("warmup", f"must be an integer >= 1 (at most {MAX_CALLS}; {first}), got {shown(warmup)}")
     repeats = raw.get("repeats", "auto")
-    if repeats != "auto" and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
-        raise bad("repeats", f"must be auto or a positive integer, got {shown(repeats)}")
+    if repeats != "auto" and (
+        isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_CALLS
+    ):
+        raise bad(
+            "repeats", f"must be auto or a positive integer (at most {MAX_CALLS}), got {shown(repeats)}"
+        )
     warmup_time = _seconds(raw.get("warmup_time", "auto"), "warmup_time", bad, auto=True)
     min_time = _seconds(raw.get("min_time", "auto"), "min_time", bad, auto=True)
     max_time = _seconds(raw.get("max_time", 20.0), "max_time", bad)
@@ -262,8 +270,8 @@ def from_dict(raw: dict[str, Any], source: str | Path | None = None) -> Sweep:
     if isinstance(precision, bool) or not isinstance(precision, (int, float)) or not 0 < precision < 1:
         why = f"must be a fraction of the median in (0, 1), like 0.01, got {shown(precision)}"
         raise bad("precision", why)
-    min_repeats = _positive_int(raw.get("min_repeats", 5), "min_repeats", bad)
-    max_repeats = _positive_int(raw.get("max_repeats", 300), "max_repeats", bad)
+    min_repeats = _positive_int(raw.get("min_repeats", 5), "min_repeats", bad, MAX_CALLS)
+    max_repeats = _positive_int(raw.get("max_repeats", 300), "max_repeats", bad, MAX_CALLS)
     if max_repeats < min_repeats:
         raise bad("max_repeats", f"must be at least min_repeats ({min_repeats}), got {max_repeats}")
 
@@ -352,7 +360,7 @@ def _frames(value: Any, specs: list[ModelSpec], bad, fld: str = "frames") -> tup
             "none of the models is a video model, so there is no frames axis; "
             "remove frames or add a video model",
         )
-    frames = tuple(dict.fromkeys(_positive_int(f, fld, bad) for f in _as_list(value, fld, bad)))
+    frames = tuple(dict.fromkeys(_positive_int(f, fld, bad, MAX_FRAMES) for f in _as_list(value, fld, bad)))
     for spec in video:
         for f in frames:
             if not spec.frames_ok(f):
@@ -392,7 +400,7 @@ def _resolutions(value: Any, fld: str, bad) -> tuple[tuple[int, int], ...]:
 
 
 def _batch(value: Any, fld: str, bad) -> tuple[int, ...]:
-    return tuple(dict.fromkeys(_positive_int(b, fld, bad) for b in _as_list(value, fld, bad)))
+    return tuple(dict.fromkeys(_positive_int(b, fld, bad, MAX_BATCH) for b in _as_list(value, fld, bad)))
 
 
 def _tiled(value: Any, fld: str, bad) -> tuple[bool, ...]:
@@ -505,16 +513,18 @@ def _choice(value: Any, fld: str, allowed: tuple[str, ...], bad) -> str:
 def _seconds(value: Any, fld: str, bad, auto: bool = False) -> float | str:
     if auto and value == "auto":
         return "auto"
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not 0 <= value < float("inf"):
+    try:
+        return number(value, fld, 0.0, MAX_SECONDS)
+    except Invalid:
         allowed = "auto or " if auto else ""
-        raise bad(fld, f"must be {allowed}a number of seconds >= 0, got {shown(value)}")
-    return float(value)
+        raise bad(
+            fld, f"must be {allowed}a number of seconds from 0 to {MAX_SECONDS:g}, got {shown(value)}"
+        ) from None
 
 
-def _positive_int(value: Any, fld: str, bad) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise bad(fld, f"must be a positive integer, got {shown(value)}")
+def _positive_int(value: Any, fld: str, bad, hi: int = MAX_CALLS) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+        raise bad(fld, f"must be a positive integer (at most {hi}), got {shown(value)}")
     return value
 
 
@@ -532,6 +542,6 @@ def _resolution(value: Any, bad, fld: str = "resolutions") -> tuple[int, int]:
         w, h = int(m.group(1)), int(m.group(2))
     else:
         raise bad(fld, why)
-    if w <= 0 or h <= 0 or w % 8 or h % 8:
+    if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE) or w % 8 or h % 8:
         raise bad(fld, why)
     return (w, h)

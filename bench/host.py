@@ -77,9 +77,13 @@ def previous_times(run_dirs: list[str | Path]) -> dict[str, float]:
     return times
 
 
-def plans(sweep: Sweep, devices: list[str], previous: dict[str, float] | None, resolve=True) -> list[Plan]:
+def plans(
+    sweep: Sweep, devices: list[str], previous: dict[str, float] | None, resolve=True, trust_code=False
+) -> list[Plan]:
     """One plan per GPU, each with the groups dealt to it (a GPU dealt none gets no plan)."""
-    first = make_plan(dataclasses.replace(sweep, device=devices[0], devices=None), resolve=resolve)
+    first = make_plan(
+        dataclasses.replace(sweep, device=devices[0], devices=None), resolve=resolve, trust_code=trust_code
+    )
     dealt = deal(group_costs(first.cases, previous), devices)
     out = []
     for device in devices:
@@ -88,7 +92,9 @@ def plans(sweep: Sweep, devices: list[str], previous: dict[str, float] | None, r
         if device == devices[0]:
             plan = first
         else:  # the same weights as the first: looked for once
-            plan = make_plan(dataclasses.replace(sweep, device=device, devices=None), resolve, first.weights)
+            plan = make_plan(
+                dataclasses.replace(sweep, device=device, devices=None), resolve, first.weights, trust_code
+            )
         keys = set(dealt[device])
         plan.cases = [c for c in plan.cases if key(c) in keys]
         out.append(plan)
@@ -99,7 +105,7 @@ def assigned(plan: Plan) -> list[list[str]]:
     return [list(k) for k in dict.fromkeys(key(c) for c in plan.cases)]
 
 
-def resume_plans(run_dir: str | Path, dry_run: bool = False) -> list[Plan]:
+def resume_plans(run_dir: str | Path, dry_run: bool = False, trust_code: bool = False) -> list[Plan]:
     """The plans that continue a host run: every run of it, found beside `run_dir`."""
     from bench.store import open_run
 
@@ -116,7 +122,8 @@ def resume_plans(run_dir: str | Path, dry_run: bool = False) -> list[Plan]:
     out = []
     for sibling in siblings:
         sibling_host = open_run(sibling).meta.extra.get("host") or {}
-        out.append(only_assigned(resume_plan(sibling, None, resolve=not dry_run), sibling_host))
+        plan = resume_plan(sibling, None, resolve=not dry_run, trust_code=trust_code)
+        out.append(only_assigned(plan, sibling_host))
     return out
 
 

@@ -82,15 +82,59 @@ def _find_pretrained(spec: ModelSpec) -> Weights:
     return Weights("pretrained", path=path, source=spec.repo, revision=revision)
 
 
+# What diffusers' from_pretrained(use_safetensors=True) reads: one file, or the index of
+# a sharded one.
+WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
+WEIGHTS_INDEX = WEIGHTS_FILE + ".index.json"
+
+
 def _check_folder(folder: Path) -> None:
+    """A folder from_pretrained will load, checked before any run exists (a stray file
+    would otherwise fail in the worker, after the run folder is made): a config.json
+    that is a JSON object, and the safetensors weights diffusers reads, whose header
+    reads. Hub snapshots link their files to the cache's blobs: those links are the
+    hub client's, and followed."""
+    from bench.errors import BadInput
+    from bench.files import read_json
+
     if not (folder / "config.json").is_file():
         raise LookupError(f"no config.json in {folder}")
-    if not any(folder.glob("*.safetensors")):
-        raise LookupError(f"no .safetensors weights in {folder} (other formats are not loaded)")
+    try:
+        config = read_json(folder / "config.json", "model config", follow=True)
+    except BadInput as exc:
+        raise LookupError(str(exc)) from None
+    if not isinstance(config, dict):
+        raise LookupError(f"{folder / 'config.json'} does not hold a JSON object")
+    weights = folder / WEIGHTS_FILE
+    if (folder / WEIGHTS_INDEX).is_file():
+        return
+    if not weights.is_file():
+        found = sorted(p.name for p in folder.glob("*.safetensors"))
+        said = f" (it has {', '.join(found[:3])}, which diffusers does not load)" if found else ""
+        raise LookupError(f"no {WEIGHTS_FILE} in {folder}{said}; only safetensors weights are loaded")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt"):
+            pass
+    except Exception as exc:  # safetensors raises its own error types for a bad header
+        raise LookupError(f"{weights} is not a safetensors file ({type(exc).__name__})") from None
 
 
-def model_class(spec: ModelSpec):
-    if ":" in spec.cls:
+TRUST_HINT = "vae-bench imports it only when the command line says --trust-code"
+
+
+def model_class(spec: ModelSpec, trust_code: bool = False):
+    """The registry entry's class: diffusers' by name, or, with `trust_code` (the command
+    line's --trust-code, never a file's), `module:Class`, whose import runs that module.
+    A config file or a run folder can name any module; importing it is running it."""
+    if spec.outside_diffusers:
+        if not trust_code:
+            raise BadInput(
+                spec.registry_path or "registry",
+                f"{spec.name}.class",
+                f"{spec.cls!r} is code outside diffusers; {TRUST_HINT}",
+            )
         module, name = spec.cls.split(":", 1)
         return getattr(importlib.import_module(module), name)
     import diffusers
@@ -98,22 +142,27 @@ def model_class(spec: ModelSpec):
     return getattr(diffusers, spec.cls)
 
 
-def check_class(spec: ModelSpec) -> None:
-    """Bad input, before any run exists, for a registry class that cannot be found or
-    is not a model class, and for a bundled config that its __init__ would not take:
-    a key it has no parameter for (the config of another class), or a parameter
-    without a default that the config lacks."""
+def check_class(spec: ModelSpec, trust_code: bool = False) -> None:
+    """Bad input, before any run exists, for a registry class that may not be imported
+    (see model_class), cannot be found or is not a diffusers model (a ModelMixin: not a
+    pipeline), and for a bundled config that its __init__ would not take: a key it has
+    no parameter for (the config of another class), or a parameter without a default
+    that the config lacks."""
+    from diffusers import ModelMixin
+
     where = spec.registry_path or "registry"
     try:
-        cls = model_class(spec)
-    except (ImportError, AttributeError, ValueError) as exc:
+        cls = model_class(spec, trust_code)
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
         raise BadInput(
             where,
             f"{spec.name}.class",
             f"{spec.cls!r} cannot be found: {type(exc).__name__}: {_first_line(exc)}",
         ) from None
-    if not isinstance(cls, type) or not hasattr(cls, "from_config"):
-        raise BadInput(where, f"{spec.name}.class", f"{spec.cls!r} is not a diffusers model class")
+    if not isinstance(cls, type) or not issubclass(cls, ModelMixin):
+        raise BadInput(
+            where, f"{spec.name}.class", f"{spec.cls!r} is not a diffusers model class (a ModelMixin)"
+        )
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return
@@ -141,11 +190,11 @@ def check_class(spec: ModelSpec) -> None:
         )
 
 
-def build(spec: ModelSpec, weights: Weights, device: str, dtype: str):
+def build(spec: ModelSpec, weights: Weights, device: str, dtype: str, trust_code: bool = False):
     """The model in eval mode on `device` in `dtype`."""
     import torch
 
-    cls = model_class(spec)
+    cls = model_class(spec, trust_code)
     dt = getattr(torch, dtype)
     if weights.kind == "pretrained":
         # torch_dtype, not .to(): diffusers then keeps the modules a model marks

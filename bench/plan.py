@@ -35,6 +35,7 @@ class Plan:
     cases: list[Case]
     warnings: list[str] = field(default_factory=list)
     resume: Path | None = None  # the run folder it continues
+    trust_code: bool = False  # the command line's --trust-code (see bench.models.model_class)
 
     @property
     def protocol(self) -> Protocol:
@@ -153,20 +154,31 @@ def resolve_device(sweep: Sweep) -> tuple[str, str, int | None]:
     return f"cuda:{index}", name, summary.get("total_memory")
 
 
-def make_plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | None = None) -> Plan:
+def make_plan(
+    sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | None = None, trust_code: bool = False
+) -> Plan:
     """The device, each model's class and config, cases that cannot fit the device,
     and weights that cannot be had: all checked here.
 
-    Without `resolve` (a dry run) weights are not looked for, so nothing is downloaded;
-    `pinned` gives the weights of a run being resumed, which are not looked for again.
+    Without `resolve` (a dry run) weights are not looked for, so nothing is downloaded,
+    and a class outside diffusers is not imported (even with `trust_code`: a dry run
+    runs no code a file names); `pinned` gives the weights of a run being resumed, which
+    are not looked for again.
     """
     from bench.workloads import io_bytes
 
     device, device_name, total = resolve_device(sweep)
     specs = sweep.specs()
-    for spec in specs.values():
-        check_class(spec)
-    _check_variants(sweep, specs, device)
+    notes: list[str] = []
+    classes = {}
+    for name, spec in specs.items():
+        if spec.outside_diffusers and not resolve:
+            notes.append(f"{name}: {spec.cls} is not imported by a dry run (a run needs --trust-code)")
+            classes[name] = None
+            continue
+        check_class(spec, trust_code)
+        classes[name] = model_class(spec, trust_code)
+    _check_variants(sweep, specs, classes, device)
     cases = expand(sweep, specs)
     if total:
         for case in cases:
@@ -179,7 +191,6 @@ def make_plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | N
                     f"the {total / GIB:.1f} GiB of {device_name}; leave out this resolution, frame "
                     "count or batch",
                 )
-    notes: list[str] = []
     weights = {name: Weights(sweep.weights) for name in specs}
     for name, spec in specs.items() if resolve else ():
         if pinned and name in pinned:
@@ -189,15 +200,16 @@ def make_plan(sweep: Sweep, resolve: bool = True, pinned: dict[str, Weights] | N
             warnings.simplefilter("always")
             weights[name] = resolve_weights(spec, sweep.weights, where=f"{sweep.source}: weights")
         notes.extend(str(w.message) for w in caught)
-    return Plan(sweep, device, device_name, specs, weights, cases, notes)
+    return Plan(sweep, device, device_name, specs, weights, cases, notes, trust_code=trust_code)
 
 
-def _check_variants(sweep: Sweep, specs: dict[str, ModelSpec], device: str) -> None:
-    """Each variant axis's values against each model that takes them, on this device."""
+def _check_variants(sweep: Sweep, specs: dict[str, ModelSpec], classes: dict, device: str) -> None:
+    """Each variant axis's values against each model that takes them, on this device
+    (what a class allows, where its class was imported)."""
     from bench.variants import refusal
 
     for i, (name, spec) in enumerate(specs.items()):
-        cls = model_class(spec)
+        cls = classes[name]
         for axis in config.VARIANT_AXES:
             own = axis in sweep.per_model.get(name, {})
             for value in sweep.axis(name, axis):
@@ -209,7 +221,9 @@ def _check_variants(sweep: Sweep, specs: dict[str, ModelSpec], device: str) -> N
 # -- resuming a stored run ---------------------------------------------------------------
 
 
-def resume_plan(run_dir: str | Path, config_path: str | Path | None, resolve: bool = True) -> Plan:
+def resume_plan(
+    run_dir: str | Path, config_path: str | Path | None, resolve: bool = True, trust_code: bool = False
+) -> Plan:
     """The plan that continues the run in `run_dir`: its stored sweep (or `config_path`,
     which must be the same sweep), on the device it was made on, through the registry
     classes and configs it was made with, with the weights it used."""
@@ -222,7 +236,7 @@ def resume_plan(run_dir: str | Path, config_path: str | Path | None, resolve: bo
         _check_same_sweep(sweep.to_dict(), _with_defaults(meta.config), config_path, run_dir)
     else:
         sweep = config.from_dict(meta.config, source=run_dir / META)
-    plan = make_plan(sweep, resolve=resolve, pinned=_pinned_weights(meta))
+    plan = make_plan(sweep, resolve=resolve, pinned=_pinned_weights(meta), trust_code=trust_code)
     _check_resumable(meta, run_dir, plan, weights=resolve)
     plan.resume = run_dir
     return plan

@@ -68,6 +68,10 @@ STRIDES = (
 )
 
 FRAME_RULE_RE = re.compile(r"^1\+(\d+)k$")
+# `class`: a diffusers class by name, or `package.module:Class` for a class of one's own
+# (imported only with --trust-code; see bench.models.model_class).
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+CLASS_RE = re.compile(rf"^({_IDENT}(\.{_IDENT})*:)?{_IDENT}$")
 
 
 def check_knob(kind: str, knob: str, value: Any, spatial: int = 8, temporal: int = 1) -> str | None:
@@ -143,6 +147,11 @@ class ModelSpec:
     frame_rule: str | None = None  # video: valid frame counts, "1+4k"
     source: str | None = None  # where the bundled config's facts come from
     registry_path: Path | None = field(default=None, compare=False)  # the models.yaml it came from
+
+    @property
+    def outside_diffusers(self) -> bool:
+        """Whether the class is one's own code (`module:Class`), not diffusers'."""
+        return ":" in self.cls
 
     @property
     def config_hash(self) -> str:
@@ -223,6 +232,12 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         value = entry.get(key)
         if value is not None and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
             raise bad(key, f"must be {typ.__name__}")
+    if not CLASS_RE.match(entry["class"]):
+        raise bad(
+            "class",
+            f"{shown(entry['class'])} is not a class name: a diffusers class (AutoencoderKL) or "
+            "package.module:Class (absolute, no leading dot)",
+        )
     family = entry["family"]
     if family not in FAMILIES:
         raise bad("family", f"must be one of {', '.join(FAMILIES)}")

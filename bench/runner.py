@@ -181,6 +181,7 @@ class Runner:
             protocol=self.plan.protocol,
             memory_metric=s.memory_metric,
             quality=s.quality,
+            trust_code=self.plan.trust_code,
         )
 
     def _finish(self, record: CaseRecord) -> None:

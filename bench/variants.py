@@ -21,11 +21,13 @@ SDPA_BACKENDS = {
 }
 
 
-def refusal(spec: ModelSpec, cls: type, axis: str, value: Any, device: str) -> str | None:
-    """Why `spec` on `device` cannot take this value of a variant axis, or None."""
+def refusal(spec: ModelSpec, cls: type | None, axis: str, value: Any, device: str) -> str | None:
+    """Why `spec` on `device` cannot take this value of a variant axis, or None. A class
+    not imported (None: a dry run of a class outside diffusers) refuses nothing."""
     import torch
 
-    if axis == "attention" and value == "naive" and not hasattr(cls, "set_attn_processor"):
+    known = cls is not None
+    if axis == "attention" and value == "naive" and known and not hasattr(cls, "set_attn_processor"):
         return (
             f"{spec.name} ({spec.cls}) does not let its attention processor be chosen; "
             "attention: naive is for models with set_attn_processor (AutoencoderKL, Flux.2)"
@@ -41,7 +43,7 @@ def refusal(spec: ModelSpec, cls: type, axis: str, value: Any, device: str) -> s
             return f"this torch ({torch.__version__}) has no {SDPA_BACKENDS[value]} kernel to pin"
     if axis == "compile" and value != "none" and not dynamo_supported():
         return f"this torch ({torch.__version__}) has no TorchDynamo here, so no torch.compile; use none"
-    if axis == "slicing" and value and not hasattr(cls, "enable_slicing"):
+    if axis == "slicing" and value and known and not hasattr(cls, "enable_slicing"):
         return f"{spec.name} ({spec.cls}) has no enable_slicing"
     return None
 

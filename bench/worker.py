@@ -34,6 +34,7 @@ class Job:
     protocol: Protocol  # how long to warm up and how many calls to time, on this device
     memory_metric: str
     quality: bool | str = False  # the sweep's: False, True (the case's dtype) or "float32"
+    trust_code: bool = False  # the command line's --trust-code: a registry class of one's own
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _serve(conn, job: Job) -> None:
         backend = make_backend(job.device, job.memory_metric)
         backend.baseline()
         t0 = time.perf_counter()
-        model = build(job.spec, job.weights, job.device, job.dtype)
+        model = build(job.spec, job.weights, job.device, job.dtype, job.trust_code)
         build_s = time.perf_counter() - t0
     except Exception as exc:
         conn.send(("fatal", f"cannot build {job.spec.name} in {job.dtype}: {one_line(exc)}"))

@@ -430,7 +430,15 @@ def test_pretrained_weights_folder_without_safetensors(ws, capsys):
     (folder / "diffusion_pytorch_model.bin").write_bytes(b"not loaded")
     registry = ws.registry(repo=str(folder))
     path = ws.sweep(base_sweep(registry=str(registry), weights="pretrained"))
-    reject(ws, capsys, path, "weights", "sd-v1", "no .safetensors", extra=("--out", str(ws.out)))
+    reject(
+        ws,
+        capsys,
+        path,
+        "weights",
+        "sd-v1",
+        "only safetensors weights are loaded",
+        extra=("--out", str(ws.out)),
+    )
 
 
 def test_pretrained_weights_not_reachable_on_an_offline_hub(ws, capsys, monkeypatch):

@@ -54,7 +54,7 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
         token_file.read_text().strip() if token_file.exists() else None
     )
     proc = start(
-        ["fleet", sweep, "--address", cluster, "--out", out, "--label-by-kind"],
+        ["fleet", "--trust-code", sweep, "--address", cluster, "--out", out, "--label-by-kind"],
         env={"RAY_AUTH_MODE": None, "RAY_AUTH_TOKEN": token} if token else None,  # else: auth is off
     )
     deadline = time.monotonic() + 120
@@ -79,7 +79,7 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     a = open_run(by_kind["Fake-A"])
     assert a.meta.status == "interrupted" and 2 <= len(a.records) < 6
     assert any("fleet --resume" in w for w in a.meta.warnings)
-    assert main(["fleet", "--resume", str(a.path)]) == 0
+    assert main(["fleet", "--trust-code", "--resume", str(a.path)]) == 0
     a = open_run(a.path)
     ids = [r.case_id for r in a.records]
     assert a.meta.status == "complete" and len(ids) == len(set(ids)) == 6 and a.meta.resumed_at

@@ -105,7 +105,7 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
-    assert main(["run", str(sweep)]) == 130
+    assert main(["run", "--trust-code", str(sweep)]) == 130
     err = capsys.readouterr().err
     runs = sorted((tmp_path / "runs").iterdir())
     assert len(runs) == 2 and "resume them all with: vae-bench run --resume" in err
@@ -119,7 +119,7 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
     stored = sum(len(open_run(r).records) for r in runs)
     assert 2 <= stored < 16
 
-    assert main(["run", "--resume", str(runs[0])]) == 0  # one of them: both resume
+    assert main(["run", "--trust-code", "--resume", str(runs[0])]) == 0  # one of them: both resume
     for r in runs:
         run = open_run(r)
         ids = [x.case_id for x in run.records]

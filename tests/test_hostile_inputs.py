@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -442,3 +443,171 @@ def test_docs_import_of_devices_that_share_a_folder_writes_nothing(tmp_path, cap
 def test_a_device_label_that_would_be_markup_is_refused(write_sweep, capsys, label):
     assert main(["run", str(write_sweep()), "--device-label", label, "--dry-run"]) == 2
     assert "a docs table cell cannot show" in one_error_line(capsys)
+
+
+# -- 4. code a file names is imported only when the command line says so --------------------
+
+
+@pytest.fixture
+def evil(tmp_path, monkeypatch):
+    """A module that leaves a mark when imported, and a registry (and sweep) naming it."""
+    import yaml
+
+    from tests.conftest import FIXTURES
+
+    mark = tmp_path / "imported"
+    (tmp_path / "evil_vae.py").write_text(f"open({str(mark)!r}, 'w').close()\nclass Evil:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = yaml.safe_load((FIXTURES / "tiny-models.yaml").read_text())
+    entry = {**registry["tiny"], "class": "evil_vae:Evil", "config": str(FIXTURES / "tiny-vae.json")}
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"tiny": entry}))
+    return mark, tmp_path / "models.yaml"
+
+
+def test_a_registry_class_outside_diffusers_is_not_imported_without_trust_code(evil, write_sweep, capsys):
+    mark, registry = evil
+    sweep = write_sweep(registry=str(registry))
+    assert main(["run", str(sweep), "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert "evil_vae:Evil is not imported by a dry run" in err and not mark.exists()
+    assert main(["run", str(sweep)]) == 2
+    assert "code outside diffusers" in one_error_line(capsys) and not mark.exists()
+    assert main(["run", str(sweep), "--dry-run", "--trust-code"]) == 0  # a dry run imports nothing
+    assert not mark.exists()
+    capsys.readouterr()
+    assert main(["run", str(sweep), "--trust-code"]) == 2  # imported, and found not to be a model
+    assert "not a diffusers model class" in one_error_line(capsys) and mark.exists()
+
+
+def test_a_sweep_file_cannot_turn_trust_on(evil, write_sweep, capsys):
+    _, registry = evil
+    assert main(["run", str(write_sweep(registry=str(registry), trust_code=True))]) == 2
+    assert "trust_code: unknown key" in one_error_line(capsys)
+
+
+def test_a_run_folder_naming_code_is_not_imported_on_a_dry_resume(evil, tmp_path, capsys):
+    mark, registry = evil
+    run = gpu_run(tmp_path)
+    meta = json.loads((run / "meta.json").read_text())
+    meta["config"] = {
+        "name": "t",
+        "models": ["tiny"],
+        "ops": ["encode"],
+        "resolutions": ["32x32"],
+        "device": "cpu",
+        "registry": str(registry),
+    }
+    meta["device"] = {"device": "cpu", "name": "cpu"}
+    (run / "meta.json").write_text(json.dumps(meta))
+    main(["run", "--resume", str(run), "--dry-run"])
+    assert not mark.exists()
+    main(["run", "--resume", str(run)])
+    assert not mark.exists()
+
+
+@pytest.mark.parametrize(
+    "cls, why",
+    [
+        (".evil:X", "not a class name"),
+        ("os.path:join", "code outside diffusers"),
+        ("DiffusionPipeline", "not a diffusers model class"),
+        ("__loader__", "not a diffusers model class"),
+        ("a b", "not a class name"),
+    ],
+)
+def test_a_registry_class_that_is_not_a_model_is_one_line_before_anything_is_written(
+    write_sweep, tmp_path, capsys, cls, why
+):
+    import yaml
+
+    from tests.conftest import FIXTURES
+
+    registry = yaml.safe_load((FIXTURES / "tiny-models.yaml").read_text())
+    entry = {**registry["tiny"], "class": cls, "config": str(FIXTURES / "tiny-vae.json")}
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"tiny": entry}))
+    assert main(["run", str(write_sweep(registry=str(tmp_path / "models.yaml")))]) == 2
+    assert why in one_error_line(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("stray", ["model.safetensors", "diffusion_pytorch_model.safetensors"])
+def test_a_weights_folder_diffusers_cannot_load_is_refused_before_the_run(
+    write_sweep, tmp_path, capsys, stray
+):
+    import yaml
+
+    from tests.conftest import FIXTURES
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "config.json").write_text((FIXTURES / "tiny-vae.json").read_text())
+    (folder / stray).write_bytes(b"not a safetensors file at all")
+    registry = yaml.safe_load((FIXTURES / "tiny-models.yaml").read_text())
+    entry = {**registry["tiny"], "repo": str(folder), "config": str(FIXTURES / "tiny-vae.json")}
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"tiny": entry}))
+    sweep = write_sweep(registry=str(tmp_path / "models.yaml"), weights="pretrained")
+    assert main(["run", str(sweep)]) == 2
+    assert "pretrained weights not reachable" in one_error_line(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+# -- 8 and 9: configs and arguments with numbers no machine has -------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("RTX A: {torch_mib: .nan}", "RTX A.torch_mib: must be a positive number"),
+        ("RTX A: {nominal_gib: .inf}", "RTX A.nominal_gib: must be a positive number"),
+        ("RTX A: {torch_mib: -1}", "must be a positive number"),
+        (f"RTX A: {{torch_mib: {10**400}}}", "must be a positive number"),
+        ("RTX A: {torch_mib: 8000}\nGeForce RTX A: {torch_mib: 9000}", "names the same card as 'RTX A'"),
+        ("7: {torch_mib: 8000}", "a card's name must be text"),
+    ],
+    ids=["nan", "inf", "negative", "huge", "twice", "number-name"],
+)
+def test_a_card_table_with_a_size_no_card_has_is_refused(tmp_path, text, says):
+    from bench.cards import load_cards
+    from bench.errors import BadInput
+
+    path = tmp_path / "cards.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(BadInput, match=re.escape(says)):
+        load_cards(path)
+
+
+@pytest.mark.parametrize("field", ["max_time", "warmup_time", "min_time"])
+@pytest.mark.parametrize("value", [10**400, 1e308, 86_401, -1])
+def test_seconds_out_of_any_range_are_one_line(write_sweep, capsys, field, value):
+    assert main(["run", str(write_sweep(**{field: value})), "--dry-run"]) == 2
+    assert field in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("warmup", 10**400), ("repeats", 10**400), ("max_repeats", 10**12), ("batch", 10**6), ("frames", 10**9)],
+)
+def test_counts_out_of_any_range_are_one_line(write_sweep, capsys, field, value):
+    assert main(["run", str(write_sweep(**{field: value})), "--dry-run"]) == 2
+    assert field in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--vram", "9" * 400], "--vram"),
+        (["--vram", "8GiB", "--headroom", "9" * 400 + "GiB"], "--headroom"),
+        (["--vram", "1e999GiB"], "--vram"),
+        (["--card", ""], "card"),
+    ],
+)
+def test_sizes_out_of_any_range_are_one_line(tmp_path, capsys, args, option):
+    run = gpu_run(tmp_path)
+    assert main(["fit", str(run), *args]) == 2
+    line = one_error_line(capsys)
+    assert option in line and "--vram: None" not in line
+
+
+def test_a_registry_that_is_a_device_says_so(write_sweep, capsys):
+    assert main(["run", str(write_sweep(registry="/dev/zero")), "--dry-run"]) == 2
+    assert "not a regular file" in one_error_line(capsys)

@@ -101,7 +101,7 @@ def test_only_safetensors_are_loaded(tmp_path):
     model = model_class(_tiny_spec()).from_config(_tiny_spec().config)
     model.save_pretrained(tmp_path / "bin", safe_serialization=False)
     spec = _tiny_spec(repo=str(tmp_path / "bin"))
-    with pytest.raises(BadInput, match="no .safetensors weights"):
+    with pytest.raises(BadInput, match="only safetensors weights are loaded"):
         resolve_weights(spec, "pretrained")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -252,7 +252,7 @@ def test_a_sweep_says_where_its_time_went_and_each_case_its_phases(write_sweep, 
         min_time=0.1,
         max_time=5,  # far above what five calls take, even on a loaded machine
     )
-    assert main(["run", str(sweep)]) == 0
+    assert main(["run", "--trust-code", str(sweep)]) == 0
     run = only_run(tmp_path / "runs")
     err = capsys.readouterr().err
     assert "time: " in err and "s wall: calls" in err

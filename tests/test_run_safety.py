@@ -34,13 +34,13 @@ def tree(root: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_two_resumes_started_together_one_runs(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
-    first = start(["run", sweep])
+    first = start(["run", "--trust-code", sweep])
     run = wait_for_run(tmp_path / "runs", first)
     wait_for_cases(run, 1, first)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
 
-    a, b = start(["run", "--resume", run]), start(["run", "--resume", run])
+    a, b = start(["run", "--trust-code", "--resume", run]), start(["run", "--trust-code", "--resume", run])
     (_, err_a), (_, err_b) = a.communicate(timeout=120), b.communicate(timeout=120)
     codes = sorted([a.returncode, b.returncode])
     assert codes == [0, 2], (err_a, err_b)
@@ -107,7 +107,7 @@ def _registry_with(tmp_path: Path, **changes) -> Path:
 def test_resume_through_another_registry_is_refused(write_sweep, tmp_path, capsys, changes, field):
     registry = _registry_with(tmp_path)
     sweep = write_sweep(registry=str(registry), resolutions=[32, 40])
-    assert main(["run", str(sweep)]) == 0
+    assert main(["run", "--trust-code", str(sweep)]) == 0
     run = only_run(tmp_path / "runs")
     (run / "cases.jsonl").write_text((run / "cases.jsonl").read_text().splitlines()[0] + "\n")
     if "config" in changes:
@@ -118,7 +118,7 @@ def test_resume_through_another_registry_is_refused(write_sweep, tmp_path, capsy
     _registry_with(tmp_path, **changes)  # the same file, now mapping `tiny` elsewhere
     capsys.readouterr()
     before = tree(run)
-    assert main(["run", "--resume", str(run)]) == 2
+    assert main(["run", "--trust-code", "--resume", str(run)]) == 2
     line = one_error_line(capsys)
     assert field in line and "start a new run" in line
     assert tree(run) == before
@@ -163,7 +163,7 @@ def test_resuming_a_complete_run_changes_nothing(write_sweep, tmp_path, capsys):
 @pytest.mark.slow
 def test_a_double_sigterm_still_leaves_a_resumable_run(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
-    proc = start(["run", sweep])
+    proc = start(["run", "--trust-code", sweep])
     run = wait_for_run(tmp_path / "runs", proc)
     wait_for_cases(run, 2, proc)
     proc.send_signal(signal.SIGTERM)
@@ -279,7 +279,7 @@ def test_a_registry_class_that_cannot_build_is_found_before_the_run(
     write_sweep, tmp_path, capsys, changes, says
 ):
     sweep = write_sweep(registry=str(_registry_with(tmp_path, **changes)))
-    assert main(["run", str(sweep)]) == 2
+    assert main(["run", "--trust-code", str(sweep)]) == 2
     assert says in one_error_line(capsys)
     assert not (tmp_path / "runs").exists()
 
@@ -293,7 +293,8 @@ def test_a_size_that_cannot_fit_the_device_is_refused_up_front(write_sweep, tmp_
 
 @pytest.mark.slow
 def test_a_cpu_allocation_failure_is_oom(write_sweep, tmp_path):
-    assert main(["run", str(write_sweep(models=["tiny-alloc"], resolutions=[32, 48, 64]))]) == 0
+    sweep = write_sweep(models=["tiny-alloc"], resolutions=[32, 48, 64])
+    assert main(["run", "--trust-code", str(sweep)]) == 0
     by_width = {r.case.width: r for r in open_run(only_run(tmp_path / "runs")).records}
     assert by_width[48].status == "oom" and "can't allocate memory" in by_width[48].error
     assert by_width[32].status == by_width[64].status == "ok"

@@ -126,7 +126,7 @@ def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
 @pytest.mark.slow
 def test_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
     sweep = write_sweep(models=["tiny-oom"], resolutions=[32, 48, 64])
-    assert main(["run", str(sweep)]) == 0  # oom is a result, not a failure
+    assert main(["run", "--trust-code", str(sweep)]) == 0  # oom is a result, not a failure
     by_width = {r.case.width: r for r in open_run(only_run(tmp_path / "runs")).records}
     assert by_width[48].status == "oom"
     assert "out of memory" in by_width[48].error
@@ -137,7 +137,7 @@ def test_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
 @pytest.mark.slow
 def test_a_worker_killed_mid_case_costs_only_that_case(write_sweep, tmp_path, capsys):
     sweep = write_sweep(models=["tiny-crash"], resolutions=[32, 48, 64], tiled=[False, True])
-    assert main(["run", str(sweep)]) == 1  # a case ended in error
+    assert main(["run", "--trust-code", str(sweep)]) == 1  # a case ended in error
     records = open_run(only_run(tmp_path / "runs")).records
     assert len(records) == 6
     dead = [r for r in records if r.case.width == 48]
@@ -153,7 +153,7 @@ SLOW = dict(models=["tiny-slow"], resolutions=[32, 40, 48, 56], tiled=[False, Tr
 @pytest.mark.slow
 def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
-    proc = start(["run", str(sweep)])
+    proc = start(["run", "--trust-code", str(sweep)])
     run = wait_for_run(tmp_path / "runs", proc)
     wait_for_cases(run, 3, proc)
     workers = [w["pid"] for w in open_run(run).meta.workers]
@@ -170,7 +170,7 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, t
     with open(run / "cases.jsonl", "a") as f:
         f.write('{"case_id": "abc", "model": "tin')
 
-    done = start(["run", "--resume", str(run)])
+    done = start(["run", "--trust-code", "--resume", str(run)])
     out, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
     assert "cut off" in err
@@ -188,7 +188,7 @@ def test_sigkill_then_resume_loses_nothing_and_duplicates_nothing(write_sweep, t
 def test_ctrl_c_keeps_finished_cases_and_resume_completes(write_sweep, tmp_path):
     sweep = write_sweep(**SLOW)
     # A terminal sends SIGINT to the whole foreground process group.
-    proc = start(["run", str(sweep)], start_new_session=True)
+    proc = start(["run", "--trust-code", str(sweep)], start_new_session=True)
     run = wait_for_run(tmp_path / "runs", proc)
     wait_for_cases(run, 2, proc)
     os.killpg(proc.pid, signal.SIGINT)
@@ -201,7 +201,7 @@ def test_ctrl_c_keeps_finished_cases_and_resume_completes(write_sweep, tmp_path)
     assert all(r.status == "ok" for r in stored)
     assert open_run(run).meta.status == "interrupted"
 
-    assert main(["run", str(sweep), "--resume", str(run)]) == 0
+    assert main(["run", "--trust-code", str(sweep), "--resume", str(run)]) == 0
     ids = [r.case_id for r in open_run(run).records]
     assert len(ids) == len(set(ids)) == 8
 

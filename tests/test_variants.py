@@ -165,7 +165,7 @@ def measure_in_process(tmp_path, model_name: str, quality=False, **fields):
     backend = make_backend("cpu", "auto")
     backend.baseline()
     job = worker.Job(spec, Weights("random"), "cpu", "float32", 1, 2, Protocol(repeats=2), "auto", quality)
-    model = build(spec, job.weights, "cpu", "float32")
+    model = build(spec, job.weights, "cpu", "float32", trust_code=True)
     cases = expand(sweep, sweep.specs())
     return model, cases, [worker.measure_case(model, backend, job, c) for c in cases]
 

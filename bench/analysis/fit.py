@@ -274,7 +274,7 @@ MAX_BARE_GIB = 512
 def parse_vram(text: str, option: str = "--vram", zero: bool = False) -> int:
     """`10GiB`, `10 GB` (a "10 GB" card has 10 GiB), `10240MiB`, or a number of GiB;
     0 only where `zero` allows it."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([GgMm]i?[Bb]?)?\s*", text or "")
+    m = re.fullmatch(r"\s*([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([GgMm]i?[Bb]?)?\s*", text or "")
     if not m or (float(m.group(1)) <= 0 and not zero):
         raise BadInput(None, option, f"{shown(text)} is not a memory size; say 10GiB, 12 GB or 10240MiB")
     if m.group(2) is None and float(m.group(1)) > MAX_BARE_GIB:

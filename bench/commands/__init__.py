@@ -71,7 +71,7 @@ def card_budget(args) -> tuple[str, float]:
     from bench.analysis.fit import parse_vram
     from bench.cards import find_card, load_cards
 
-    if args.card:
+    if args.card is not None:
         card = find_card(load_cards(), args.card)
         return card.name + (" (nominal size)" if card.approximate else ""), card.bytes
     return f"a {args.vram} card", parse_vram(args.vram)

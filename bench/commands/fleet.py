@@ -45,6 +45,11 @@ def add_arguments(p) -> None:
         "for kinds whose GPUs the driver names alike: one model of card in two kinds of host",
     )
     p.add_argument("--out", metavar="DIR", help="folder for the run folders (default: the sweep's `output`)")
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="let each node import registry classes named as package.module:Class (as run --trust-code)",
+    )
 
 
 def _token_mode_if_given() -> None:
@@ -97,7 +102,9 @@ def run(args) -> int:
                 writer = RunWriter.reopen(run_dir)
                 local = LocalRun(kind.name, {**meta.extra.get("fleet", {}), **fleet_info}, writer=writer)
                 fleet.say(f"resuming {run_dir} on {kind.name}")
-                fleet.start(kind, local, stored=driver.stored_files(Path(run_dir)))
+                fleet.start(
+                    kind, local, stored=driver.stored_files(Path(run_dir)), trust_code=args.trust_code
+                )
         else:
             wanted = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
             kinds = _or_bad(lambda: driver.pick(wanted), "--kinds")
@@ -114,7 +121,7 @@ def run(args) -> int:
             sweeps = [_labelled(sweep, k.name) if args.label_by_kind else sweep.to_dict() for k in kinds]
             for kind, raw in zip(kinds, sweeps, strict=True):
                 local = LocalRun(kind.name, fleet_info, out=out, sweep_file=sweep.source, command=command)
-                fleet.start(kind, local, sweep=raw)
+                fleet.start(kind, local, sweep=raw, trust_code=args.trust_code)
         finished = fleet.wait()
     finally:
         fleet.close()

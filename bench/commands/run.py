@@ -45,6 +45,12 @@ def add_arguments(p) -> None:
         '(e.g. "RTX 4090 (300 W)"): a row of its own for one model of card in another setup',
     )
     p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="import the registry classes named as package.module:Class (code of your own, which runs "
+        "as you); without it only diffusers' classes are used, and no file can turn it on",
+    )
+    p.add_argument(
         "--times-from",
         nargs="+",
         metavar="RUN_DIR",
@@ -71,18 +77,20 @@ def run(args) -> int:
 
         if (open_run(args.resume).meta.extra.get("host") or {}).get("runs"):
             return _run_host(args, resume=args.resume)
-        plan = resume_plan(args.resume, args.config, resolve=not args.dry_run)
+        plan = resume_plan(args.resume, args.config, resolve=not args.dry_run, trust_code=args.trust_code)
     elif args.config:
         sweep = _overridden(config.load_sweep(args.config), args.devices, args.device_label)
         devices = host_devices(sweep)
         if devices:
             return _run_host(args, sweep=sweep, devices=devices)
-        plan = make_plan(sweep, resolve=not args.dry_run)
+        plan = make_plan(sweep, resolve=not args.dry_run, trust_code=args.trust_code)
     else:
         raise BadInput(None, "config", "give a sweep file (e.g. configs/cpu.yaml) or --resume RUN_DIR")
     if args.dry_run:
         from bench.analysis.summary import plan_table
 
+        for note in plan.warnings:
+            say(f"warning: {note}")
         print(plan_table(plan.cases, stored_ids(plan)))
         print(
             f"\n{len(plan.cases)} cases on {plan.named}; "
@@ -137,10 +145,10 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
     from bench.progress import Progress
 
     if resume:
-        plans = host.resume_plans(resume, dry_run=args.dry_run)
+        plans = host.resume_plans(resume, dry_run=args.dry_run, trust_code=args.trust_code)
     else:
         previous = host.previous_times(args.times_from) if args.times_from else None
-        plans = host.plans(sweep, devices, previous, resolve=not args.dry_run)
+        plans = host.plans(sweep, devices, previous, resolve=not args.dry_run, trust_code=args.trust_code)
     if args.dry_run:
         for plan in plans:
             print(f"== {plan.named}")

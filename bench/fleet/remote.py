@@ -36,9 +36,12 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def run_sweep(sweep: dict | None = None, stored: dict | None = None) -> Iterator[tuple]:
+def run_sweep(
+    sweep: dict | None = None, stored: dict | None = None, trust_code: bool = False
+) -> Iterator[tuple]:
     """A new run of `sweep` (a sweep as a dict), or the resume of `stored`
-    ({run_id, meta, cases}: a run folder's files as text)."""
+    ({run_id, meta, cases}: a run folder's files as text); `trust_code` is the caller's
+    --trust-code, passed on to the node's vae-bench."""
     work = Path(tempfile.mkdtemp(prefix="vae-bench-fleet-"))
     try:
         if stored is not None:
@@ -52,6 +55,8 @@ def run_sweep(sweep: dict | None = None, stored: dict | None = None) -> Iterator
             path.write_text(yaml.safe_dump(sweep, sort_keys=False))
             args = ["run", str(path), "--out", str(work / "runs")]
             run_dir = None
+        if trust_code:
+            args.append("--trust-code")
         log = open(work / "output.log", "w+")
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench", *args],
