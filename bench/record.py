@@ -585,12 +585,16 @@ class CaseRecord:
         repeats = o.d.get("repeats")
         if repeats is not None and repeats != "auto":
             repeats = o.int("repeats", lo=1, hi=10**9)
+        status = o.str("status", required=True, choices=STATUSES)
+        time = Timing.from_json(o.d.get("time_s"))
+        if status == "ok" and (time is None or time.median is None):
+            raise Invalid("time_s.median", "missing: a case that ran (status ok) has a median time")
         return cls(
             case=read_case(o),
             case_id=o.str("case_id", required=True, pattern=CASE_ID_RE),
             weights=o.str("weights", choices=WEIGHT_KINDS),
             device=o.str("device", pattern=DEVICE_RE),
-            status=o.str("status", required=True, choices=STATUSES),
+            status=status,
             error=o.str("error"),
             error_phase=o.str("error_phase", pattern=PHASE_RE),
             warmup=o.int("warmup", hi=10**9),
@@ -598,7 +602,7 @@ class CaseRecord:
             first_call_s=o.num("first_call_s", hi=MAX_SECONDS),
             warmup_calls=o.int("warmup_calls", hi=10**9),
             warmup_s=o.num("warmup_s", hi=MAX_SECONDS),
-            time=Timing.from_json(o.d.get("time_s")),
+            time=time,
             precision_met=o.bool("precision_met"),
             mem=Memory.from_json(o.d.get("mem")),
             clocks=Clocks.from_json(o.d.get("clocks")),

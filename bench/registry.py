@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BadInput, shown
-from bench.files import read_text, read_yaml
+from bench.files import read_json, read_yaml
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
@@ -285,10 +285,7 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
     config_path = (path.parent / entry["config"]).resolve()
     if not config_path.exists():
         raise bad("config", f"{config_path} not found")
-    try:
-        config = json.loads(read_text(config_path, "diffusers model config (JSON)"))
-    except json.JSONDecodeError as exc:
-        raise BadInput(config_path, None, f"invalid JSON: {exc}") from None
+    config = read_json(config_path, "diffusers model config (JSON)")
     if not isinstance(config, dict):
         raise BadInput(config_path, None, "must hold a JSON object (a diffusers model config)")
     latent_channels = entry.get("latent_channels")
@@ -296,6 +293,12 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         raise BadInput(
             config_path, "latent_channels", f"missing (or give latent_channels in {name}'s registry entry)"
         )
+    for key in ("latent_channels", "in_channels", "input_channels"):  # the shapes of a case's tensors
+        value = config.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**16
+        ):
+            raise BadInput(config_path, key, f"must be a positive integer, got {shown(value)}")
     return ModelSpec(
         name=name,
         cls=entry["class"],

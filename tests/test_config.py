@@ -615,7 +615,7 @@ def test_resume_without_config_uses_the_stored_sweep(ws, capsys):
     stored = from_dict(base_sweep(ops=["encode", "decode"], resolutions=[64, 128]))
     run_dir = make_stored_run(ws.root / "run", stored)
     case = expand(stored, stored.specs())[0]
-    stored_case = {"case_id": case.case_id, **case.params(), "status": "ok"}
+    stored_case = {"case_id": case.case_id, **case.params(), "status": "ok", "time_s": {"median": 0.1}}
     (run_dir / "cases.jsonl").write_text(json.dumps(stored_case) + "\n")
     before = tree(ws.root)
     rc, out, err = run_cli(capsys, "--resume", run_dir, "--dry-run")
