@@ -4,9 +4,11 @@ run folder to fill, and reading its one-line errors."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.store import CASES, META
@@ -66,3 +68,19 @@ def one_error_line(capsys) -> str:
     assert len(lines) == 1, err
     assert lines[0].startswith("vae-bench: error:") and "Traceback" not in err
     return lines[0]
+
+
+@contextmanager
+def no_hang(seconds: int = 60):
+    """Fail instead of hanging: a command that blocks (on a FIFO, say) is interrupted."""
+
+    def stop(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -45,20 +45,9 @@ def write_sweep(tmp_path):
     """Write a sweep YAML into tmp_path: a tiny-VAE sweep with `fields` on top."""
 
     def write(name: str = "sweep.yaml", **fields) -> Path:
-        sweep = {
-            "name": "t",
-            "models": ["tiny"],
-            "ops": ["encode"],
-            "resolutions": [32],
-            "dtype": "float32",
-            "warmup": 1,
-            "warmup_time": 0,  # tiny calls: a warmup of calls, not of 0.2 s each
-            "repeats": 2,
-            "device": "cpu",
-            "weights": "random",
-            "registry": str(TINY_REGISTRY),
-            "output": str(tmp_path / "runs"),
-        }
+        from tests.runs import tiny_sweep
+
+        sweep = tiny_sweep(warmup=1, output=str(tmp_path / "runs"))
         sweep.update(fields)
         path = tmp_path / name
         path.write_text(yaml.safe_dump(sweep))

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from bench.record import Case, CaseRecord, Memory, RunMeta, Timing
 from bench.store import RunWriter
+from tests.conftest import TINY_REGISTRY
 
 MIB = 1024**2
 GIB = 1024**3
@@ -93,3 +96,31 @@ def noisy(center: float, spread: float = 0.01, n: int = 10) -> list[float]:
     if n == 1:
         return [center]
     return [center * (1 - spread + 2 * spread * i / (n - 1)) for i in range(n)]
+
+
+def tiny_sweep(**fields) -> dict:
+    """A sweep of the tiny VAE on the CPU, a few calls a case (fields on top)."""
+    return {
+        "name": "t",
+        "models": ["tiny"],
+        "ops": ["encode"],
+        "resolutions": [32],
+        "dtype": "float32",
+        "warmup_time": 0,  # tiny calls: a warmup of calls, not of 0.2 s each
+        "repeats": 2,
+        "device": "cpu",
+        "weights": "random",
+        "registry": str(TINY_REGISTRY),
+        **fields,
+    }
+
+
+def tiny_cpu_run(root: Path, **fields) -> Path:
+    """A run of tiny_sweep(**fields), made by `vae-bench run` into root/runs."""
+    from bench.cli import main
+
+    sweep = root / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump(tiny_sweep(output=str(root / "runs"), **fields)))
+    assert main(["run", str(sweep)]) == 0
+    (run,) = (root / "runs").iterdir()
+    return run

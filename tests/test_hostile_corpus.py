@@ -14,17 +14,17 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import stat
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bench.cli import main
+from tests.cli_helpers import no_hang
 from tests.conftest import FIXTURES, REFERENCE_H200_DOCS, ROOT, TINY_REGISTRY
+from tests.runs import tiny_cpu_run, tiny_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -295,20 +295,6 @@ def snapshot(root: Path, skip: list[Path]) -> dict[str, str]:
     return seen
 
 
-@contextmanager
-def no_hang(seconds: int = 60):
-    def stop(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def check(capsys, args, root: Path, may_write: list[Path], what: str) -> int:
     before = snapshot(root, may_write)
     said = f"{what}: vae-bench {' '.join(map(str, args))}"
@@ -332,28 +318,7 @@ def check(capsys, args, root: Path, may_write: list[Path], what: str) -> int:
 @pytest.fixture(scope="module")
 def cpu_base(tmp_path_factory) -> Path:
     """A tiny CPU run, as a sweep makes it: a resume can plan it."""
-    root = tmp_path_factory.mktemp("cpu-base")
-    sweep = root / "sweep.yaml"
-    sweep.write_text(
-        yaml.safe_dump(
-            {
-                "name": "t",
-                "models": ["tiny"],
-                "ops": ["decode"],
-                "resolutions": [32],
-                "dtype": "float32",
-                "warmup_time": 0,
-                "repeats": 2,
-                "device": "cpu",
-                "weights": "random",
-                "registry": str(TINY_REGISTRY),
-                "output": str(root / "runs"),
-            }
-        )
-    )
-    assert main(["run", str(sweep)]) == 0
-    (run,) = (root / "runs").iterdir()
-    return run
+    return tiny_cpu_run(tmp_path_factory.mktemp("cpu-base"), ops=["decode"])
 
 
 @pytest.fixture(scope="module")
@@ -408,18 +373,7 @@ def test_every_hostile_run_folder_through_every_reader(capsys, tmp_path, gpu_bas
 
 # -- sweeps, registries, specs and pages -------------------------------------------------------
 
-SWEEP = {
-    "name": "t",
-    "models": ["tiny"],
-    "ops": ["encode"],
-    "resolutions": [32],
-    "dtype": "float32",
-    "warmup_time": 0,
-    "repeats": 2,
-    "device": "cpu",
-    "weights": "random",
-    "registry": str(TINY_REGISTRY),
-}
+SWEEP = tiny_sweep()
 BIG = 10**400
 
 SWEEP_FIELDS: dict[str, object] = {

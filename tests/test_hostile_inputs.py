@@ -12,31 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from bench.cli import main
 from bench.store import open_run
-from tests.cli_helpers import one_error_line
-from tests.runs import case, write_run
-
-
-@contextmanager
-def no_hang(seconds: int = 20):
-    """Fail instead of hanging: a command that blocks on a FIFO is interrupted."""
-
-    def stop(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+from tests.cli_helpers import no_hang, one_error_line
+from tests.runs import case, tiny_cpu_run, write_run
 
 
 def lines_of(run: Path) -> list[dict]:
@@ -63,30 +46,7 @@ def gpu_run(tmp_path: Path, name: str = "run", **kw) -> Path:
 @pytest.fixture(scope="module")
 def cpu_run(tmp_path_factory):
     """A tiny CPU run of three cases, as a sweep makes it."""
-    from tests.conftest import TINY_REGISTRY
-
-    root = tmp_path_factory.mktemp("resumable")
-    sweep = root / "sweep.yaml"
-    sweep.write_text(
-        json.dumps(
-            {
-                "name": "t",
-                "models": ["tiny"],
-                "ops": ["encode"],
-                "resolutions": [32, 40, 48],
-                "dtype": "float32",
-                "warmup_time": 0,
-                "repeats": 2,
-                "device": "cpu",
-                "weights": "random",
-                "registry": str(TINY_REGISTRY),
-                "output": str(root / "runs"),
-            }
-        )
-    )
-    assert main(["run", str(sweep)]) == 0
-    (run,) = (root / "runs").iterdir()
-    return run
+    return tiny_cpu_run(tmp_path_factory.mktemp("resumable"), resolutions=[32, 40, 48])
 
 
 @pytest.mark.slow
