@@ -18,7 +18,7 @@ from bench.config import Sweep
 from bench.errors import BadInput, shown
 from bench.measure.protocol import Protocol
 from bench.models import Weights, check_class, model_class, resolve_weights
-from bench.record import Case, RunMeta
+from bench.record import Case, RunMeta, as_label
 from bench.registry import CONFIGS_DIR, ModelSpec
 from bench.store import META, open_run
 
@@ -137,7 +137,7 @@ def resolve_device(sweep: Sweep) -> tuple[str, str, int | None]:
             )
         from bench.measure.environment import cpu_name
 
-        return "cpu", cpu_name(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return "cpu", as_label(cpu_name()), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if not torch.cuda.is_available():
         raise BadInput(
             where, "device", f"{shown(want)} asked for, but torch sees no CUDA device here; use auto or cpu"
@@ -151,7 +151,7 @@ def resolve_device(sweep: Sweep) -> tuple[str, str, int | None]:
     # NVML, not torch: the runner must not make a CUDA context of its own on the card.
     summary = gpu_summary(index)
     name = summary.get("name") or torch.cuda.get_device_name(index)
-    return f"cuda:{index}", name, summary.get("total_memory")
+    return f"cuda:{index}", as_label(name), summary.get("total_memory")
 
 
 def make_plan(

@@ -60,6 +60,14 @@ def label_problem(text: Any) -> str | None:
     return None
 
 
+def as_label(text: str) -> str:
+    """A driver's name of a device, made a name label_problem takes: what a cell cannot
+    show becomes a space, and it is cut to MAX_LABEL (a run is never refused for the
+    name its own processor or GPU reports)."""
+    clean = "".join(" " if ch in LABEL_FORBIDDEN or not ch.isprintable() else ch for ch in str(text))
+    return " ".join(clean.split())[:MAX_LABEL].strip() or "device"
+
+
 def newer_format(found: int) -> str:
     return (
         f"made by a newer vae-bench (format {found}; this one reads formats up to {FORMAT_VERSION}): "

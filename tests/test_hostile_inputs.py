@@ -573,3 +573,11 @@ def test_sizes_out_of_any_range_are_one_line(tmp_path, capsys, args, option):
 def test_a_registry_that_is_a_device_says_so(write_sweep, capsys):
     assert main(["run", str(write_sweep(registry="/dev/zero")), "--dry-run"]) == 2
     assert "not a regular file" in one_error_line(capsys)
+
+
+def test_a_processor_whose_name_a_cell_cannot_show_still_runs(write_sweep, capsys, monkeypatch):
+    """Its own device's name never stops a run: what a cell cannot show becomes a space."""
+    monkeypatch.setattr("bench.measure.environment.cpu_name", lambda: "Odd <CPU> | *v2* " + "x" * 200)
+    assert main(["run", str(write_sweep()), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "cases on cpu (Odd CPU v2 xxx" in out
