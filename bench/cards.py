@@ -49,7 +49,7 @@ def key(name: str) -> str:
 
 def load_cards(path: str | Path | None = None) -> dict[str, Card]:
     path = Path(path) if path else DEFAULT_CARDS
-    raw = read_yaml(path, "card table")
+    raw = read_yaml(path, "card table", follow=True)
     if not isinstance(raw, dict) or not raw:
         raise BadInput(path, None, "must map card names to their memory")
     cards = {}

@@ -143,7 +143,7 @@ def overridden(sweep: Sweep, devices: str | None = None, label: str | None = Non
 
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
-    raw = read_yaml(path, "sweep file")
+    raw = read_yaml(path, "sweep file", follow=True)
     if raw is None:
         raise BadInput(path, None, "empty file; a sweep needs at least " + ", ".join(REQUIRED))
     if not isinstance(raw, dict):

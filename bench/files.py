@@ -3,15 +3,16 @@
 Run folders come from other machines and other people (a fleet, `docs import`, a
 colleague's copy), and vae-bench often runs as root, so a file is data, never a
 pointer to somewhere else:
-- Reading: a regular file, at most a stated size, opened without following a
-  symbolic link (a path the command line names may be a link: `follow`), never a FIFO
-  or a device (/dev/zero would never end). Any reason a file cannot be read is bad
-  input, one line.
+- Reading: a regular file, at most a stated size, never a FIFO or a device (/dev/zero
+  would never end). A run folder's files are opened without following a symbolic
+  link; a config or a page, which a person names, may be one (`follow`). Any reason a
+  file cannot be read is bad input, one line.
 - Writing: inside a stated folder only, never through a link; a file is replaced whole
   in one rename after an fsync, and an append is flushed to disk at once.
 - Names: a path component that comes from data (a run id, a label, a model or op name)
   passes `slug` or `plain_name` before it reaches a path.
-- Locks: `Lock` (filelock: flock where the system has it), which names its holder.
+- Locks: `Lock` (filelock's flock; a file system without flock is refused), which
+  names its holder.
 """
 
 from __future__ import annotations
@@ -252,24 +253,36 @@ def slug(text: str, fallback: str = "device") -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:MAX_NAME].strip("-") or fallback
 
 
+RUN_NAME_RULE = "a run folder name (lowercase letters, digits and dashes)"
+
+
+def is_plain_name(name: Any) -> bool:
+    """Whether `name` is exactly what `slug` makes of it: a run id vae-bench makes."""
+    return isinstance(name, str) and bool(name) and slug(name, fallback="") == name
+
+
 def plain_name(name: Any, where: str | Path | None, field: str) -> str:
-    """A run id that data names (a sibling run, a fleet node's run): exactly what `slug`
-    makes of it, else bad input. Run ids vae-bench makes are such names."""
-    if not isinstance(name, str) or not name or slug(name, fallback="") != name:
-        raise BadInput(
-            where, field, f"{shown(name)} is not a run folder name (lowercase letters, digits and dashes)"
-        )
+    """A run id that data names (a fleet node's run, a folder to make), else bad input."""
+    if not is_plain_name(name):
+        raise BadInput(where, field, f"{shown(name)} is not {RUN_NAME_RULE}")
     return name
 
 
 def inside(root: str | Path, path: str | Path) -> Path:
     """`path`, once checked to lie inside the folder `root` (links resolved: a folder
     link that leads out counts as out); bad input otherwise."""
-    root_real = os.path.realpath(root)
-    real = os.path.realpath(Path(path).parent)
-    if real != root_real and not real.startswith(root_real.rstrip(os.sep) + os.sep):
-        raise BadInput(path, None, f"lies outside {root}; vae-bench writes only inside its output folder")
+    folder_inside(root, Path(path).parent, named=path)
     return Path(path)
+
+
+def folder_inside(root: str | Path, folder: str | Path, named: str | Path | None = None) -> None:
+    """Bad input (naming `named`, else the folder) unless `folder`, its links resolved, is
+    `root` or lies below it."""
+    root_real = os.path.realpath(root)
+    real = os.path.realpath(folder)
+    if real != root_real and not real.startswith(root_real.rstrip(os.sep) + os.sep):
+        where = named if named is not None else folder
+        raise BadInput(where, None, f"lies outside {root}; vae-bench writes only inside its output folder")
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -373,10 +386,6 @@ def _fsync_dir(folder: Path) -> None:
 # -- locks --------------------------------------------------------------------------------
 
 
-class Held(BadInput):
-    """A lock another process holds."""
-
-
 def _file_lock(path: Path):
     import filelock
 
@@ -384,12 +393,12 @@ def _file_lock(path: Path):
         # No soft fallback (a lock file's content is its holder's line here, and a
         # soft lock would read it as its own): a file system without flock says so.
         return filelock.FileLock(str(path), thread_local=False, fallback_to_soft=False)
-    except TypeError:  # filelock 3, which has no soft fallback in FileLock
+    except TypeError:  # filelock 3 (a GPU box's own, run with PYTHONPATH=.): no soft fallback
         return filelock.FileLock(str(path), thread_local=False)
 
 
 class Lock:
-    """An exclusive lock on `path` (filelock: flock where the system has it), held until
+    """An exclusive lock on `path` (filelock's flock), held until
     `release` or the end of the process, however it ends. The holder writes who it is
     into the file, so that another vae-bench refused the lock can name it. With
     `remove`, the file goes with the lock (see `release`)."""
@@ -404,7 +413,7 @@ class Lock:
         try:
             lock.acquire(timeout=wait)
         except filelock.Timeout:
-            raise Held(self.path.parent, None, f"{what}: held by {holder(self.path)}") from None
+            raise BadInput(self.path.parent, None, f"{what}: held by {holder(self.path)}") from None
         except OSError as exc:
             raise BadInput(self.path, None, f"cannot take the lock: {exc.strerror or exc}") from None
         self._lock = lock
@@ -438,7 +447,9 @@ def holder(path: str | Path) -> str:
     if len(parts) >= 3 and parts[0].isdigit():
         pid, host, since = parts[0], parts[1], parts[2]
         gone = host == socket.gethostname() and not _alive(int(pid))
-        note = " (that process is gone; the lock's holder is another, which inherited it)" if gone else ""
+        # the previous holder's line: the new one took the lock a moment ago and has not
+        # written its own yet
+        note = " (that process has ended: the holder took the lock just now; try again)" if gone else ""
         return f"PID {pid} on {host} since {since}{note}"
     return "another process (it did not say which)"
 
@@ -471,7 +482,30 @@ def lock_held(path: str | Path) -> bool | None:
         lock.acquire(timeout=0)
     except filelock.Timeout:
         return True
+    except OSError:  # a lock file this reader may not write: another user's run, a read-only mount
+        return _held_read_only(path)
+    lock.release()
+    return False
+
+
+def _held_read_only(path: Path) -> bool | None:
+    """lock_held for a reader that may only read the lock file: a shared flock on a
+    read-only descriptor (filelock opens its file for writing), where the system has
+    flock; None elsewhere."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return None
-    lock.release()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # and with it the shared lock
     return False

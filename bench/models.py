@@ -71,7 +71,11 @@ def _find_pretrained(spec: ModelSpec) -> Weights:
         path = snapshot_download(
             spec.repo,
             revision=spec.revision,
-            allow_patterns=[f"{prefix}config.json", f"{prefix}*.safetensors"],
+            allow_patterns=[
+                f"{prefix}config.json",
+                f"{prefix}*.safetensors",
+                f"{prefix}*.safetensors.index.json",
+            ],
         )
     except Exception as exc:  # the hub client raises many types: offline, gated, missing
         raise LookupError(f"{spec.repo}: {type(exc).__name__}: {_first_line(exc)}") from None
@@ -142,12 +146,12 @@ def model_class(spec: ModelSpec, trust_code: bool = False):
     return getattr(diffusers, spec.cls)
 
 
-def check_class(spec: ModelSpec, trust_code: bool = False) -> None:
+def check_class(spec: ModelSpec, trust_code: bool = False) -> type:
     """Bad input, before any run exists, for a registry class that may not be imported
     (see model_class), cannot be found or is not a diffusers model (a ModelMixin: not a
     pipeline), and for a bundled config that its __init__ would not take: a key it has
     no parameter for (the config of another class), or a parameter without a default
-    that the config lacks."""
+    that the config lacks. Returns the class."""
     from diffusers import ModelMixin
 
     where = spec.registry_path or "registry"
@@ -165,7 +169,7 @@ def check_class(spec: ModelSpec, trust_code: bool = False) -> None:
         )
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     if any(p.kind is p.VAR_KEYWORD for p in params):
-        return
+        return cls
     names = {p.name for p in params}
     unknown = [k for k in spec.config if not k.startswith("_") and k not in names]
     lacking = [
@@ -188,6 +192,7 @@ def check_class(spec: ModelSpec, trust_code: bool = False) -> None:
             None,
             f"not a config of {cls.__name__} ({spec.name}'s class): it {' and '.join(said)}",
         )
+    return cls
 
 
 def build(spec: ModelSpec, weights: Weights, device: str, dtype: str, trust_code: bool = False):

@@ -17,7 +17,7 @@ from bench.cases import expand
 from bench.config import Sweep
 from bench.errors import BadInput, shown
 from bench.measure.protocol import Protocol
-from bench.models import Weights, check_class, model_class, resolve_weights
+from bench.models import Weights, check_class, resolve_weights
 from bench.record import Case, RunMeta, as_label
 from bench.registry import CONFIGS_DIR, ModelSpec
 from bench.store import META, open_run
@@ -176,8 +176,7 @@ def make_plan(
             notes.append(f"{name}: {spec.cls} is not imported by a dry run (a run needs --trust-code)")
             classes[name] = None
             continue
-        check_class(spec, trust_code)
-        classes[name] = model_class(spec, trust_code)
+        classes[name] = check_class(spec, trust_code)
     _check_variants(sweep, specs, classes, device)
     cases = expand(sweep, specs)
     if total:
@@ -288,8 +287,8 @@ def _check_resumable(meta: RunMeta, run_dir: Path, plan: Plan, weights: bool = T
         )
     for name, spec in plan.specs.items():
         now = model_entry(spec, plan.weights[name])
-        then = meta.models.get(name)
-        if not isinstance(then, dict):
+        then = meta.models.get(name)  # an entry is a mapping (bench.record read it)
+        if then is None:
             raise BadInput(run_dir, f"models.{name}", "not recorded in meta.json; this run cannot be resumed")
         for key in ("class", "repo", "subfolder", "config_sha256"):
             if key in then and then[key] != now[key]:
@@ -314,8 +313,8 @@ def _pinned_weights(meta: RunMeta) -> dict[str, Weights]:
     """The random weights a run was made with stay random on resume, even when the hub
     can be reached now: one run measures one set of weights."""
     pinned = {}
-    for name, entry in meta.models.items():
-        w = entry.get("weights") if isinstance(entry, dict) else None
-        if isinstance(w, dict) and w.get("kind") == "random":
+    for name, entry in meta.models.items():  # entries and their weights are mappings (bench.record)
+        w = entry.get("weights")
+        if w and w.get("kind") == "random":
             pinned[name] = Weights(**{k: w.get(k) for k in ("kind", "path", "source", "revision", "note")})
     return pinned

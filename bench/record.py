@@ -19,8 +19,8 @@ from typing import Any
 
 from bench import MEASUREMENT_VERSION, stats
 from bench.errors import shown as _shown
-from bench.files import slug
-from bench.strict import MAX_BYTES, MAX_SECONDS, NAME_RE, Invalid, Obj
+from bench.files import RUN_NAME_RULE, is_plain_name
+from bench.strict import MAX_BYTES, MAX_SECONDS, NAME_RE, Invalid, Newer, Obj, printable_tree
 
 # 1: runs written before records and meta.json stored a version; 2: both store it.
 FORMAT_VERSION = 2
@@ -42,7 +42,9 @@ PHASE_RE = re.compile(r"^[a-z_]{1,32}$")
 # What a device's name or label may not hold: it stands in a docs table cell (a pipe
 # would end the cell, a line break the row) and on a page rendered as HTML (a tag, an
 # entity, a link or emphasis would be markup, not a name).
-LABEL_FORBIDDEN = "|<>&`[]*\\"
+LABEL_FORBIDDEN = "|<>&`[]*~\\"
+# and what markdown makes a link or emphasis of, though each character alone is plain
+LABEL_FORBIDDEN_PARTS = ("__", "://", "www.")
 MAX_LABEL = 80
 
 
@@ -51,11 +53,12 @@ def label_problem(text: Any) -> str | None:
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_LABEL:
         return f"must be a name of 1 to {MAX_LABEL} characters, got {_shown(text)}"
     bad = sorted({ch for ch in text if ch in LABEL_FORBIDDEN or not ch.isprintable()})
+    bad += [part for part in LABEL_FORBIDDEN_PARTS if part in text.lower()]
     if bad:
         listed = " ".join(repr(ch) for ch in bad)
         return (
             f"{_shown(text)} holds {listed}, which a docs table cell cannot show as it is "
-            "(no | < > & ` [ ] * \\ or line break)"
+            "(no | < > & ` [ ] * ~ \\, line break, __, :// or www.)"
         )
     return None
 
@@ -65,6 +68,8 @@ def as_label(text: str) -> str:
     show becomes a space, and it is cut to MAX_LABEL (a run is never refused for the
     name its own processor or GPU reports)."""
     clean = "".join(" " if ch in LABEL_FORBIDDEN or not ch.isprintable() else ch for ch in str(text))
+    for part in LABEL_FORBIDDEN_PARTS:
+        clean = re.sub(re.escape(part), " ", clean, flags=re.IGNORECASE)
     return " ".join(clean.split())[:MAX_LABEL].strip() or "device"
 
 
@@ -297,9 +302,15 @@ class Timing:
         if not d:
             return None
         o = Obj(d, path)
-        seconds = {
-            k: o.num(k, hi=MAX_SECONDS) for k in ("median", "mean", "min", "max", "iqr", "ci_low", "ci_high")
-        }
+        keys = ("median", "mean", "min", "max", "iqr", "ci_low", "ci_high")
+        seconds = {k: o.num(k, hi=MAX_SECONDS) for k in keys}
+        median, low, high = seconds["median"], seconds["ci_low"], seconds["ci_high"]
+        # what every reader takes for granted: an interval around its median, a least
+        # below a most (a plot's error bars, a fit's ratios)
+        if median is not None and low is not None and high is not None and not low <= median <= high:
+            raise o.bad("ci_low", f"the interval [{low:g}, {high:g}] does not hold the median {median:g}")
+        if seconds["min"] is not None and seconds["max"] is not None and seconds["min"] > seconds["max"]:
+            raise o.bad("min", f"{seconds['min']:g} is above the max {seconds['max']:g}")
         return cls(**seconds, samples=o.nums("samples", hi=MAX_SECONDS), calls=o.int("calls", hi=10**9))
 
 
@@ -589,14 +600,15 @@ class CaseRecord:
         o = Obj(d)
         version = o.int("format", lo=1, hi=2**31) or 1
         if version > FORMAT_VERSION:
-            raise Invalid("format", newer_format(version))
+            raise Newer("format", newer_format(version))
+        printable_tree(o.d)
         repeats = o.d.get("repeats")
         if repeats is not None and repeats != "auto":
             repeats = o.int("repeats", lo=1, hi=10**9)
         status = o.str("status", required=True, choices=STATUSES)
         time = Timing.from_json(o.d.get("time_s"))
-        if status == "ok" and (time is None or time.median is None):
-            raise Invalid("time_s.median", "missing: a case that ran (status ok) has a median time")
+        if status == "ok" and (time is None or not time.median):
+            raise Invalid("time_s.median", "missing or 0: a case that ran (status ok) took a time above 0")
         return cls(
             case=read_case(o),
             case_id=o.str("case_id", required=True, pattern=CASE_ID_RE),
@@ -731,7 +743,9 @@ class RunMeta:
         o = Obj(d)
         version = o.int("format", lo=1, hi=2**31) or 1
         if version > FORMAT_VERSION:
-            raise Invalid("format", newer_format(version))
+            raise Newer("format", newer_format(version))
+        printable_tree(o.d)
+        config = o.obj("config")
         imported = o.obj("imported")
         if imported is not None:
             imported.str("page"), imported.str("spec"), imported.strs("blocks")
@@ -750,7 +764,7 @@ class RunMeta:
             config_file=o.str("config_file"),
             imported=imported.d if imported is not None else None,
             approximate=o.str("approximate"),
-            config=o.obj("config").d if o.obj("config") is not None else None,
+            config=config.d if config is not None else None,
             environment=_informational(o, "environment"),
             device=_device(o),
             models=_models(o),
@@ -809,10 +823,8 @@ def _seconds(o: Obj) -> dict:
 def _check_host(host: Obj) -> None:
     """meta.json's `host`: the runs of one sweep over several GPUs of a host."""
     for i, run in enumerate(host.strs("runs", max_len=255)):
-        if slug(run, fallback="") != run:
-            raise host.bad(
-                f"runs[{i}]", f"{_shown(run)} is not a run folder name (lowercase letters, digits, dashes)"
-            )
+        if not is_plain_name(run):
+            raise host.bad(f"runs[{i}]", f"{_shown(run)} is not {RUN_NAME_RULE}")
     for i, device in enumerate(host.strs("devices", max_len=16)):
         if not DEVICE_RE.match(device):
             raise host.bad(f"devices[{i}]", f"{_shown(device)} is not a device such as cuda:0")

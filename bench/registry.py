@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.errors import BadInput, shown
 from bench.files import read_json, read_yaml
+from bench.strict import NAME_RE
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
@@ -209,10 +210,17 @@ _OPTIONAL = {
 
 def load_registry(path: str | Path | None = None) -> dict[str, ModelSpec]:
     path = Path(path) if path else DEFAULT_REGISTRY
-    raw = read_yaml(path, "model registry")
+    raw = read_yaml(path, "model registry", follow=True)
     if not isinstance(raw, dict) or not raw:
         raise BadInput(path, None, "must map model names to entries")
-    return {str(name): _spec(path, str(name), entry) for name, entry in raw.items()}
+    for name in raw:
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise BadInput(
+                path,
+                shown(name),
+                "is not a model name: a letter or digit, then letters, digits, '.', '_' or '-'",
+            )
+    return {name: _spec(path, name, entry) for name, entry in raw.items()}
 
 
 def _spec(path: Path, name: str, entry: Any) -> ModelSpec:

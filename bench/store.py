@@ -19,7 +19,7 @@ from bench import files
 from bench.errors import BadInput
 from bench.files import MAX_CASES_BYTES, slug
 from bench.record import CaseRecord, RunMeta
-from bench.strict import Invalid
+from bench.strict import Invalid, Newer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -149,20 +149,15 @@ def read_record(line: bytes) -> CaseRecord:
     return CaseRecord.from_json(raw)
 
 
-def parse_record(line: bytes) -> CaseRecord | None:
-    """One cases.jsonl line as a record, or None when it is not one."""
-    try:
-        return read_record(line)
-    except Invalid:
-        return None
-
-
 def _lines(run_dir: str | Path) -> list[tuple[int, bytes]]:
     """(line number, bytes) of every non-blank line of cases.jsonl."""
     path = Path(run_dir) / CASES
     if not files.regular_or_absent(path, "run's case records (cases.jsonl)"):
         return []
-    data = files.read_bytes(path, "run's case records (cases.jsonl)", MAX_CASES_BYTES)
+    return _split(files.read_bytes(path, "run's case records (cases.jsonl)", MAX_CASES_BYTES))
+
+
+def _split(data: bytes) -> list[tuple[int, bytes]]:
     return [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
 
 
@@ -217,8 +212,12 @@ def find_runs(root: str | Path) -> list[Run]:
     root = Path(root)
     if not root.is_dir():
         raise BadInput(root, None, "no such results folder")
+    try:
+        found = sorted(root.rglob(META))
+    except RecursionError:
+        raise BadInput(root, None, "nested too deeply to search for runs") from None
     runs = []
-    for meta_path in sorted(root.rglob(META)):
+    for meta_path in found:
         try:
             runs.append(open_run(meta_path.parent, strict=True, need_cases=True))
         except BadInput as exc:
@@ -301,14 +300,14 @@ class RunWriter:
             files.append(path, b"", self.dir)
             return
         data = files.read_bytes(path, "run's case records (cases.jsonl)", MAX_CASES_BYTES)
-        lines = _lines(self.dir)
+        lines = _split(data)
         bad = []
         for n, line in lines:
             try:
                 read_record(line)
-            except Invalid as exc:
-                if exc.field == "format":  # a newer vae-bench's record: not ours to move
-                    raise BadInput(path, f"line {n}", exc.why) from None
+            except Newer as exc:  # a newer vae-bench's record: not ours to move
+                raise BadInput(path, f"line {n}", exc.why) from None
+            except Invalid:
                 bad.append((n, line))
         if not bad:
             if data and not data.endswith(b"\n"):  # a whole record that only lacks its newline
@@ -346,4 +345,4 @@ class RunWriter:
 
 
 def _write_meta(run_dir: Path, meta: RunMeta) -> None:
-    files.write_atomic(run_dir / META, json.dumps(meta.to_json(), indent=2) + "\n", run_dir)
+    files.write_atomic(run_dir / META, json.dumps(meta.to_json(), indent=2, allow_nan=False) + "\n", run_dir)

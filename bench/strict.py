@@ -23,6 +23,9 @@ MAX_SECONDS = 86_400.0
 MAX_TEXT = 4000
 MAX_ITEMS = 1_000_000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# What a text read from a file may not hold: control characters (a line break and a tab
+# aside), which a terminal would act on (escape sequences) rather than show.
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class Invalid(ValueError):
@@ -32,6 +35,30 @@ class Invalid(ValueError):
         self.field = field
         self.why = why
         super().__init__(f"{field}: {why}" if field else why)
+
+
+class Newer(Invalid):
+    """A file of a format newer than this vae-bench reads: another version's, not ours to
+    move aside or rewrite."""
+
+
+def printable_tree(value: Any, path: str = "") -> None:
+    """Invalid for any text in `value` (keys included, at any depth) that holds a
+    control character: every text of a run file may reach a terminal."""
+    stack = [(value, path)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str):
+            if CONTROL_RE.search(item):
+                raise Invalid(at or "(text)", "holds a control character, which a terminal would act on")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                name = f"{at}.{key}" if at else str(key)
+                if isinstance(key, str) and CONTROL_RE.search(key):
+                    raise Invalid(at or "(key)", "a key holds a control character")
+                stack.append((sub, name))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{at}[{i}]") for i, sub in enumerate(item))
 
 
 class Obj:

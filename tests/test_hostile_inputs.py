@@ -169,6 +169,9 @@ BAD_RECORDS = {
     "model a path": ("model", "../../etc"),
     "status unknown": ("status", "great"),
     "format newer": ("format", 99),
+    "median 0": ("time_s", {"median": 0.0, "samples": [0.0]}),
+    "interval without its median": ("time_s", {"median": 0.1, "ci_low": 0.2, "ci_high": 0.3}),
+    "error with a terminal escape": ("error", "\x1b]0;pwned\x07\x1b[2J"),
 }
 
 
@@ -581,3 +584,129 @@ def test_a_processor_whose_name_a_cell_cannot_show_still_runs(write_sweep, capsy
     assert main(["run", str(write_sweep()), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "cases on cpu (Odd CPU v2 xxx" in out
+
+
+# -- found by review: what the first version of the boundary let through ------------------
+
+
+@pytest.mark.parametrize("name", ["tiny vae", "_tiny", "Tiny+VAE", "../x"])
+def test_a_registry_model_name_a_record_could_not_hold_is_refused(write_sweep, tmp_path, capsys, name):
+    import yaml
+
+    from tests.conftest import FIXTURES
+
+    registry = yaml.safe_load((FIXTURES / "tiny-models.yaml").read_text())
+    entry = {**registry["tiny"], "config": str(FIXTURES / "tiny-vae.json")}
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({name: entry}))
+    assert main(["run", str(write_sweep(registry=str(tmp_path / "models.yaml"), models=[name]))]) == 2
+    assert "is not a model name" in one_error_line(capsys)
+
+
+def test_a_line_of_backtick_runs_of_every_length_is_read_in_one_pass(tmp_path, capsys):
+    page = tmp_path / "p.md"
+    page.write_text(("".join("`" * n + "a" for n in range(1, 1500)) + "\n") * 4)
+    with no_hang(10):
+        assert main(["docs", "check", str(page)]) == 0
+
+
+@pytest.mark.parametrize("figure", ["1e999", "-5", "1e23", "nan", "0"])
+def test_a_published_figure_no_call_takes_is_refused_before_anything_is_written(tmp_path, capsys, figure):
+    from tests.doc_helpers import DOCS
+
+    text = (DOCS / "overview.en.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| NVIDIA"))
+    cells = row.split("|")
+    cells[3] = f" {figure} "
+    page = tmp_path / "page.md"
+    page.write_text(text.replace(row, "|".join(cells), 1))
+    out = tmp_path / "imported"
+    assert main(["docs", "import", str(page), "--out", str(out)]) == 2
+    assert "is neither a time above 0 s" in one_error_line(capsys)
+    assert not out.exists() or list(out.iterdir()) == []
+    assert main(["docs", "check", str(page)]) == 1
+    assert "is not a number (a time above 0 s)" in capsys.readouterr().out
+
+
+def test_a_run_of_nothing_but_oom_and_errors_is_plotted(tmp_path, capsys):
+    write_run(tmp_path, "r", [case(status="oom", size=s) for s in (256, 512)] + [case(status="error")])
+    assert main(["plot", str(tmp_path / "r")]) == 0
+    assert main(["history", str(tmp_path), "--plot"]) == 0
+
+
+def test_a_results_folder_nested_too_deep_is_one_line(tmp_path, capsys):
+    deep = str(tmp_path)
+    for _ in range(1500):  # one level at a time: mkdir(parents=True) and rmtree recurse as deep
+        deep += "/a"
+        os.mkdir(deep)
+    try:
+        assert main(["history", str(tmp_path)]) == 2
+        assert "nested too deeply" in one_error_line(capsys)
+    finally:
+        while deep != str(tmp_path):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)
+
+
+def test_a_reader_that_may_not_write_the_lock_still_tells_a_sweep_is_writing(tmp_path, monkeypatch):
+    from bench import files
+    from bench.store import RunLock, lock_held
+
+    run = gpu_run(tmp_path)
+    held = RunLock(run)
+    try:
+        real = files._file_lock
+
+        def read_only(path):
+            lock = real(path)
+
+            def refuse(*a, **kw):
+                raise PermissionError(13, "Permission denied", str(path))
+
+            lock.acquire = refuse
+            return lock
+
+        monkeypatch.setattr(files, "_file_lock", read_only)
+        assert lock_held(run) is True
+    finally:
+        held.release()
+    assert lock_held(run) is False
+
+
+def test_a_meta_json_text_with_a_terminal_escape_is_refused(tmp_path, capsys):
+    run = gpu_run(tmp_path)
+    set_meta(run, run_id="\x1b]0;pwned\x07", environment={"torch": "2.5\x1b[2J"})
+    assert main(["show", str(run)]) == 2
+    assert "control character" in one_error_line(capsys)
+
+
+def test_an_empty_host_sibling_is_not_the_results_folder(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    run = gpu_run(runs)
+    set_meta(run, host={"runs": ["", "run"], "devices": ["cuda:0", "cuda:1"]})
+    assert main(["run", "--resume", str(run)]) == 2
+    assert "host.runs[0]" in one_error_line(capsys)
+
+
+def test_config_files_named_on_the_command_line_may_be_links(write_sweep, tmp_path, capsys):
+    link = tmp_path / "linked.yaml"
+    link.symlink_to(write_sweep())
+    assert main(["run", str(link), "--dry-run"]) == 0
+
+
+def test_a_corrupt_format_field_is_moved_aside_not_taken_for_a_newer_version(tmp_path):
+    from bench.store import RunWriter
+
+    run = gpu_run(tmp_path)
+    records = lines_of(run)
+    set_lines(run, records[1:] + [{**records[0], "format": "2"}])
+    with pytest.warns(UserWarning, match="not case records"):
+        RunWriter.reopen(run).close()
+    assert len(lines_of(run)) == len(records) - 1
+    assert "format" in (run / "cases.jsonl.torn").read_text()
+
+
+@pytest.mark.parametrize("label", ["www.example.com", "see http://x", "~~gone~~", "__bold__"])
+def test_a_label_markdown_would_link_or_emphasize_is_refused(write_sweep, capsys, label):
+    assert main(["run", str(write_sweep()), "--device-label", label, "--dry-run"]) == 2
+    assert "a docs table cell cannot show" in one_error_line(capsys)

@@ -254,7 +254,7 @@ def test_two_updates_at_once_both_land(setup, tmp_path, capsys, monkeypatch):
     def held_write(path, data, **kw):
         if threading.current_thread().name == "first":
             first_waits.set()
-            second_done.wait(timeout=3)  # the second update cannot finish while we hold the page
+            second_done.wait(timeout=1)  # the second update cannot finish while we hold the page
         return real_write(path, data, **kw)
 
     monkeypatch.setattr(docs_module, "write_atomic", held_write)
@@ -322,11 +322,42 @@ def test_tags_shown_as_code_are_not_tags(setup, tmp_path, capsys, text):
     assert cli.main(["docs", "check", str(page)]) == 0
 
 
+def test_a_title_with_a_code_span_is_found(setup, tmp_path, capsys):
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(
+        "dtype: float16\nblocks:\n"
+        "  - {title: 'Encoding `sd-v1`', model: sd-v1, op: encode, style: encode}\n"
+        "  - {title: Decoding, model: sd-v1, op: decode, style: decode}\n"
+    )
+    _, run, rendered = setup
+    page = tmp_path / "p.md"
+    page.write_text(block("Encoding `sd-v1`", STALE) + block("Decoding", STALE))
+    code, _, err = update(capsys, page, spec_path, run)
+    assert code == 0, err
+    assert rendered["Encoding"] in page.read_text()
+
+
+def test_check_leaves_html_outside_the_benchmark_tables_alone(tmp_path, capsys):
+    page = tmp_path / "p.md"
+    page.write_text("| Option | Meaning |\n|---|---|\n| a<br>b | &nbsp;x |\n")
+    assert cli.main(["docs", "check", str(page)]) == 0
+
+
+def test_check_reports_a_device_cell_update_would_refuse(tmp_path, capsys):
+    page = tmp_path / "p.md"
+    text = (DOCS / "overview.en.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| NVIDIA"))
+    page.write_text(text.replace(row, row.replace("NVIDIA GeForce RTX 4090", "RTX 4090 [1]", 1), 1))
+    assert cli.main(["docs", "check", str(page)]) == 1
+    assert "'RTX 4090 [1]' holds '['" in capsys.readouterr().out
+
+
 def test_check_reports_raw_html_in_a_table_cell(tmp_path, capsys):
     page = tmp_path / "p.md"
     page.write_text(
-        "| GPU | Resolution |\n|---|---|\n| <img src=x onerror=alert(1)> | 512x512 |\n"
-        "| `<b>` in code | 512x512 |\n| A &amp; B | 512x512 |\n"
+        "| GPU | Resolution | Time (seconds) | Memory (%) |\n|---|---|---|---|\n"
+        "| <img src=x onerror=alert(1)> | 512x512 | 0.1 | 1.0 |\n"
+        "| `<b>` in code | 512x512 | 0.1 | 1.0 |\n| A &amp; B | 512x512 | 0.1 | 1.0 |\n"
     )
     assert cli.main(["docs", "check", str(page)]) == 1
     out = capsys.readouterr().out

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-from bench.files import inside, slug, write_atomic
+from bench.files import folder_inside, slug, write_atomic
 from bench.record import CaseRecord, variant_words
 from bench.stats import overlap
 from bench.store import Run, open_run
@@ -111,7 +111,11 @@ def _on(runs: list[RunData]) -> str:
 
 
 def _log_y(ax) -> None:
-    """A log y axis labelled in plain numbers (0.2, 0.3, 0.5, 1, 2, ...), not powers of ten."""
+    """A log y axis labelled in plain numbers (0.2, 0.3, 0.5, 1, 2, ...), not powers of ten;
+    a linear one where nothing above 0 is drawn (every case out of memory or failed)."""
+    low = ax.dataLim.intervaly[0]
+    if not ax.has_data() or not 0 < low < math.inf:
+        return
     ax.set_yscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
@@ -419,7 +423,7 @@ def plot_runs(
     runs = load(run_dirs)
     root = Path(out) if out else runs[0].run.path
     out = Path(out) if out else runs[0].run.path / "plots"
-    inside(root, out / "x")
+    folder_inside(root, out)
     out.mkdir(parents=True, exist_ok=True)
     pairs = list(dict.fromkeys((r.case.model, r.case.op) for run in runs for r in run.records))
     written = []

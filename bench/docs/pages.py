@@ -21,8 +21,7 @@ _BLOCK_TAG = re.compile(r"</?(?:details|summary)\b", re.IGNORECASE)
 # A fence opens with three or more backticks or tildes and closes with at least as many
 # of the same (CommonMark), so a ```` fence can show a ``` one.
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
-# A code span: a run of backticks, then text, then a run of the same length.
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_BACKTICKS = re.compile(r"`+")
 _DELIMITER_CELL = re.compile(r"^:?-+:?$")
 
 
@@ -78,8 +77,25 @@ def code_lines(lines: list[str]) -> set[int]:
 
 def without_code_spans(text: str) -> str:
     """The text with each inline code span blanked (same length): a tag shown as code,
-    `` `<details>` ``, is not a tag."""
-    return _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), text)
+    `` `<details>` ``, is not a tag. A span runs from a run of backticks to the next run
+    of the same length (CommonMark); found in one pass over the runs, since a hostile
+    line of runs of every length would make a backtracking pattern quadratic."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text)]
+    closer: list[int | None] = [None] * len(runs)
+    seen: dict[int, int] = {}  # run length -> the index of the next run of that length
+    for i in range(len(runs) - 1, -1, -1):
+        n = runs[i][1] - runs[i][0]
+        closer[i] = seen.get(n)
+        seen[n] = i
+    out, i, at = [], 0, 0
+    while i < len(runs):
+        j = closer[i]
+        if j is None:
+            i += 1
+            continue
+        out += [text[at : runs[i][0]], " " * (runs[j][1] - runs[i][0])]
+        at, i = runs[j][1], j + 1
+    return "".join(out) + text[at:]
 
 
 def find_blocks(lines: list[str]) -> list[Block]:
@@ -90,23 +106,29 @@ def find_blocks(lines: list[str]) -> list[Block]:
     for i, line in enumerate(lines):
         if i in code:
             continue
-        line = without_code_spans(line)
-        m = _SUMMARY.match(line)
+        # Tags are found where code spans are blanked (same length); a title is read
+        # from the line as written, code spans included.
+        blanked = without_code_spans(line)
+
+        def title(m: re.Match, at: int = 0, line: str = line) -> str:
+            return " ".join(line[at + m.start(1) : at + m.end(1)].split())
+
+        m = _SUMMARY.match(blanked)
         if (
             m
             and stack
             and stack[-1][1] is None
             and stack[-1][0] == i - 1
-            and not _DETAILS_OPEN.match(line.strip())
+            and not _DETAILS_OPEN.match(blanked.strip())
         ):
-            stack[-1][1] = " ".join(m.group(1).split())
+            stack[-1][1] = title(m)
         # Tags in the order they stand on the line: `</details><details>` closes first.
-        for tag in _DETAILS_TAG.finditer(line):
+        for tag in _DETAILS_TAG.finditer(blanked):
             if not tag.group(1):
                 stack.append([i, None])
-                m = _SUMMARY.match(line[tag.start() :])
+                m = _SUMMARY.match(blanked[tag.start() :])
                 if m:
-                    stack[-1][1] = " ".join(m.group(1).split())
+                    stack[-1][1] = title(m, tag.start())
             elif stack:
                 start, title = stack.pop()
                 if title is not None:

@@ -142,8 +142,8 @@ def _published(device: str, case: Case, t_text: str, m_text: str, where: str) ->
     time = parse_time(t_text)
     pct = parse_percent(m_text)
     if time is None or pct is None:
-        bad = t_text if time is None else m_text
-        raise BadInput(where, None, f"{shown(bad)} is neither a number nor an OOM word")
+        bad, what = (t_text, "a time above 0 s") if time is None else (m_text, "a share of the card from 0")
+        raise BadInput(where, None, f"{shown(bad)} is neither {what} nor an OOM word")
     return Published(device, case, "ok", time[0], pct, where)
 
 
@@ -209,6 +209,9 @@ def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str |
         if (out / run_id).exists():
             raise BadInput(out / run_id, None, "exists; remove it or import into another --out")
     sweep = load_sweep(spec.sweep).to_dict() if spec.sweep else None
+    # every record made before any folder is: a figure that cannot be one stops the
+    # import with nothing written
+    records = {d: [record(p) for p in published if p.device == d] for d in devices}
     written = []
     for d in devices:
         total = card_total(d)
@@ -225,9 +228,8 @@ def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str |
             warnings=warnings,
         )
         writer = RunWriter.create(out, run_ids[d], meta, unique=False)
-        for p in published:
-            if p.device == d:
-                writer.append(record(p))
+        for rec in records[d]:
+            writer.append(rec)
         writer.close()
         written.append(writer.dir)
     return written

@@ -80,7 +80,7 @@ def size_key(label: str) -> tuple[int, int, int, int]:
 
 def load_spec(path: str | Path) -> DocSpec:
     path = Path(path)
-    raw = read_yaml(path, "table spec")
+    raw = read_yaml(path, "table spec", follow=True)
     if not isinstance(raw, dict):
         raise BadInput(path, None, "must be a mapping with `blocks`")
     return from_dict(raw, source=path)

@@ -179,21 +179,28 @@ _PERCENT = re.compile(rf"^({_NUM})\s*%$")
 _TIME_CHANGE = re.compile(rf"^({_NUM})\s*\(\s*({_NUM}%)\s*\)$")
 
 
+# No figure of a page comes near these: a call of a day, a thousand times the card.
+MAX_TIME_S = 86_400.0
+MAX_PERCENT = 100_000.0
+
+
 def parse_time(text: str) -> tuple[float, str | None] | None:
-    """`0.05` -> (0.05, None); `0.301 (+103%)` -> (0.301, "+103%"); None if neither."""
+    """`0.05` -> (0.05, None); `0.301 (+103%)` -> (0.301, "+103%"); None if neither, or
+    if the time is not one a call can take (not above 0, not finite, over a day)."""
     text = text.strip()
-    if _NUMBER.match(text):
-        return float(text), None
     m = _TIME_CHANGE.match(text)
-    if m:
-        return float(m.group(1)), m.group(2)
-    return None
+    value, change = (text, None) if _NUMBER.match(text) else (m.group(1), m.group(2)) if m else (None, None)
+    if value is None or not 0 < float(value) <= MAX_TIME_S:
+        return None
+    return float(value), change
 
 
 def parse_percent(text: str) -> float | None:
-    """`3.51901` or `5.60%` -> the number; None if neither."""
+    """`3.51901` or `5.60%` -> the number; None if neither, or if it is no share of a
+    card's memory (negative, not finite, past MAX_PERCENT)."""
     text = text.strip()
-    if _NUMBER.match(text):
-        return float(text)
     m = _PERCENT.match(text)
-    return float(m.group(1)) if m else None
+    value = text if _NUMBER.match(text) else m.group(1) if m else None
+    if value is None or not 0 <= float(value) <= MAX_PERCENT:
+        return None
+    return float(value)

@@ -216,11 +216,18 @@ def update_page(
     symlink to the file it names, and never over a page without write permission.
 
     Maintainers update one page in turn, sometimes at once: a write holds the page's
-    lock (`.PAGE.lock` beside it, removed again) from reading the page to replacing it, so a second
-    update waits and lands on top of the first (or, after PAGE_LOCK_WAIT_S, is refused
-    naming the holder); a page an editor changed meanwhile is refused, not overwritten."""
-    if check:
-        return plan_update(page, spec, data, lang, only_listed)
+    lock (`.PAGE.lock` beside it, removed again) from reading the page to replacing it,
+    so a second update waits and lands on top of the first (or, after PAGE_LOCK_WAIT_S,
+    is refused naming the holder); a page an editor saved meanwhile is refused, not
+    overwritten."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        update = plan_update(page, spec, data, lang, only_listed)
+    if check or not update.changed:
+        for w in said:
+            warnings.warn(w.message, stacklevel=2)
+        return update
+    _check_writable(update.page)
     target = Path(os.path.realpath(page))
     lock = Lock(
         target.parent / f".{target.name}.lock",
@@ -229,9 +236,9 @@ def update_page(
         remove=True,
     )
     try:
+        # again, under the lock: an update that held it may have changed the page
         update = plan_update(page, spec, data, lang, only_listed)
         if update.changed:
-            _check_writable(update.page)
             if "".join(read_lines(page)) != update.before:
                 raise BadInput(page, None, "changed while the update ran; run the update again")
             write_atomic(update.page, update.text, follow=True)
