@@ -748,7 +748,9 @@ class RunMeta:
         config = o.obj("config")
         imported = o.obj("imported")
         if imported is not None:
-            imported.str("page"), imported.str("spec"), imported.strs("blocks")
+            for key in ("page", "spec"):
+                imported.str(key)
+            imported.strs("blocks")
         extra = {k: v for k, v in o.d.items() if k not in _META_KEYS}
         if "host" in extra:
             _check_host(o.obj("host", required=True))
