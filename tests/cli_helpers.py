@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.store import CASES, META
+from bench.record.store import CASES, META
 from tests.conftest import ROOT
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.docs.pages import find_blocks, read_lines, tables_in
-from bench.record import Case, CaseRecord, Memory, RunMeta, Timing
-from bench.store import RunWriter
+from bench.record.run import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.record.store import RunWriter
 from tests.conftest import FIXTURES, ROOT
 
 DOCS = FIXTURES / "docs"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.record import Case, CaseRecord, Memory, RunMeta, Timing
-from bench.store import RunWriter
+from bench.record.run import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.record.store import RunWriter
 from tests.conftest import TINY_REGISTRY
 
 MIB = 1024**2

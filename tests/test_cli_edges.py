@@ -8,8 +8,8 @@ import json
 import pytest
 
 from bench.cli import main
-from bench.config import load_sweep
 from bench.measure import environment
+from bench.sweep.config import load_sweep
 from tests.cli_helpers import one_error_line
 
 

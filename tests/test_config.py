@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-import bench.runner
-from bench.cases import expand
+import bench.sweep.runner
 from bench.cli import main
-from bench.config import Sweep, from_dict, load_sweep
 from bench.errors import BadInput
-from bench.record import Case
+from bench.record.run import Case
+from bench.sweep.cases import expand
+from bench.sweep.config import Sweep, from_dict, load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -78,7 +78,7 @@ def ws(tmp_path, monkeypatch):
     def no_sweeps(self):
         raise AssertionError("the sweep was accepted and started running; it should have been rejected")
 
-    monkeypatch.setattr(bench.runner.Runner, "run", no_sweeps)
+    monkeypatch.setattr(bench.sweep.runner.Runner, "run", no_sweeps)
     return Workspace(tmp_path)
 
 
@@ -506,8 +506,8 @@ def test_subprocess_bad_input(ws, content, needles, with_out):
 
 def make_stored_run(folder: Path, sweep: Sweep) -> Path:
     folder.mkdir(parents=True)
-    from bench.models import Weights
-    from bench.plan import model_entry
+    from bench.models.build import Weights
+    from bench.sweep.plan import model_entry
 
     models = {name: model_entry(spec, Weights("random")) for name, spec in sweep.specs().items()}
     meta = {"run_id": folder.name, "config": sweep.to_dict(), "device": {"device": "cpu"}, "models": models}
@@ -996,7 +996,7 @@ def test_dry_run_does_not_look_for_weights(ws, capsys):
 
 
 def test_a_label_on_one_listed_gpu_is_allowed():
-    from bench.config import from_dict
+    from bench.sweep.config import from_dict
 
     sweep = from_dict(base_sweep(device="auto", devices=["cuda:1"], device_label="RTX 4090 (300 W)"))
     assert sweep.device_label == "RTX 4090 (300 W)" and sweep.to_dict()["device_label"] == "RTX 4090 (300 W)"

@@ -15,9 +15,7 @@ import pytest
 import yaml
 
 from bench.cards import find_card, load_cards
-from bench.cases import expand
 from bench.cli import main
-from bench.config import from_dict, load_sweep
 from bench.docs.check import check_page
 from bench.docs.pages import split_row
 from bench.docs.published import read_page
@@ -25,7 +23,9 @@ from bench.docs.spec import load_spec
 from bench.docs.tables import Measurements
 from bench.docs.verify import OUTSIDE, REPRODUCES, SETUP_DIFFERS, verify
 from bench.errors import BadInput
-from bench.store import open_run
+from bench.record.store import open_run
+from bench.sweep.cases import expand
+from bench.sweep.config import from_dict, load_sweep
 from tests.conftest import REFERENCE, REFERENCE_H200, REFERENCE_H200_DOCS, ROOT
 from tests.doc_helpers import DOCS, PAGES, SPECS, page_tables, record, write_run
 

@@ -11,8 +11,6 @@ import shutil
 import pytest
 
 from bench import cli
-from bench.cases import expand
-from bench.config import load_sweep
 from bench.docs.check import check_page
 from bench.docs.pages import find_blocks, read_lines, tables_in
 from bench.docs.published import card_total, import_page, read_page, spec_for_page
@@ -20,7 +18,9 @@ from bench.docs.spec import load_spec
 from bench.docs.tables import Measurements, render_block
 from bench.docs.update import plan_update, update_page
 from bench.errors import BadInput
-from bench.store import open_run
+from bench.record.store import open_run
+from bench.sweep.cases import expand
+from bench.sweep.config import load_sweep
 from tests.conftest import ROOT
 from tests.doc_helpers import DOCS, PAGES, SPECS, page_tables, record, write_run
 

@@ -16,7 +16,7 @@ from bench.docs.check import check_lines
 from bench.docs.spec import BlockSpec
 from bench.docs.tables import TABLES_MD, Measurements, block_rows, render_block, tables_markdown
 from bench.errors import BadInput
-from bench.store import open_run
+from bench.record.store import open_run
 from tests.conftest import REFERENCE, ROOT
 from tests.doc_helpers import record, write_run
 
@@ -295,7 +295,7 @@ def test_a_killed_run_and_a_run_being_written_are_told_apart(tmp_path, capsys):
     """Both say `running` in meta.json; the lock tells whether a sweep still writes it."""
     import json
 
-    from bench.store import RunLock
+    from bench.record.store import RunLock
 
     run = tmp_path / "run"
     shutil.copytree(REFERENCE, run)

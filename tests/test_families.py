@@ -14,11 +14,11 @@ import pytest
 import torch
 import yaml
 
-from bench.cases import tiling_in_force
-from bench.models import Weights, build, count_params, model_class, resolve_weights
-from bench.record import Case
-from bench.registry import CONFIGS_DIR, frame_step, load_registry
-from bench.workloads import FRAMEWISE, input_shape, output_shape, prepare
+from bench.models.build import Weights, build, count_params, model_class, resolve_weights
+from bench.models.registry import CONFIGS_DIR, frame_step, load_registry
+from bench.models.workloads import FRAMEWISE, input_shape, output_shape, prepare
+from bench.record.run import Case
+from bench.sweep.cases import tiling_in_force
 from tests.conftest import FIXTURES
 
 REGISTRY = load_registry()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.fleet.kinds import Kind, choose, kinds_of
-from bench.store import open_run
+from bench.record.store import open_run
+from bench.sweep.fleet.kinds import Kind, choose, kinds_of
 from tests.cli_helpers import start, wait_for_cases
 from tests.conftest import ROOT, TINY_REGISTRY
 
@@ -141,7 +141,7 @@ def test_the_core_imports_without_ray():
         "sys.modules['ray'] = None\n"
         "import bench\n"
         "for m in pkgutil.walk_packages(bench.__path__, 'bench.'):\n"
-        "    if m.name not in ('bench.fleet.driver', 'bench.__main__'):\n"
+        "    if m.name not in ('bench.sweep.fleet.driver', 'bench.__main__'):\n"
         "        importlib.import_module(m.name)\n"
         "from bench.cli import main\n"
         "print(main(['fleet', 'x.yaml']))\n"
@@ -152,7 +152,7 @@ def test_the_core_imports_without_ray():
 
 
 def test_an_address_nothing_answers_at_fails_at_once():
-    from bench.fleet.driver import FleetError, _reachable
+    from bench.sweep.fleet.driver import FleetError, _reachable
 
     with pytest.raises(FleetError, match="nothing answers at 127.0.0.1:1"):
         _reachable("127.0.0.1:1")
@@ -162,7 +162,7 @@ def test_an_address_nothing_answers_at_fails_at_once():
 
 
 def test_a_refused_connection_says_what_token_auth_needs(monkeypatch):
-    from bench.fleet import driver
+    from bench.sweep.fleet import driver
 
     def refuse(**kw):
         raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")

@@ -8,7 +8,7 @@ import pytest
 
 from bench.cli import main
 from bench.measure.protocol import Protocol
-from bench.store import open_run
+from bench.record.store import open_run
 
 pytestmark = pytest.mark.gpu
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import main
-from bench.store import open_run
+from bench.record.store import open_run
 
 pytestmark = pytest.mark.gpu
 

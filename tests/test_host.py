@@ -10,11 +10,11 @@ import threading
 
 import pytest
 
-from bench import host, plan
 from bench.cli import main
-from bench.config import from_dict
 from bench.errors import BadInput
-from bench.store import open_run
+from bench.record.store import open_run
+from bench.sweep import host, plan
+from bench.sweep.config import from_dict
 from tests.cli_helpers import one_error_line
 
 
@@ -35,7 +35,7 @@ def test_costs_come_from_a_previous_run_when_given(tmp_path):
     sweep = from_dict(
         {"name": "x", "models": ["sd-v1", "sdxl"], "ops": ["encode", "decode"], "resolutions": [64, 128]}
     )
-    from bench.cases import expand
+    from bench.sweep.cases import expand
 
     cases = expand(sweep, sweep.specs())
     assert host.group_costs(cases) == {("sd-v1", "float16"): 4.0, ("sdxl", "float16"): 4.0}
@@ -145,7 +145,7 @@ def test_a_sweep_thread_that_fails_stops_the_others_and_raises_here(monkeypatch)
     """A bug in one GPU's sweep is not an interruption: it surfaces, and the other GPU stops."""
     from types import SimpleNamespace
 
-    from bench import runner
+    from bench.sweep import runner
 
     def sweep(plan, writer, progress_factory, stop=None):
         if plan.device == "cuda:0":

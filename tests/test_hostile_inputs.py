@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.store import open_run
+from bench.record.store import open_run
 from tests.cli_helpers import no_hang, one_error_line
 from tests.runs import case, tiny_cpu_run, write_run
 
@@ -113,7 +113,7 @@ def test_a_file_over_the_limit_is_refused(tmp_path, capsys, monkeypatch):
 
     run = gpu_run(tmp_path)
     monkeypatch.setattr(files, "MAX_CASES_BYTES", 100)
-    monkeypatch.setattr("bench.store.MAX_CASES_BYTES", 100)
+    monkeypatch.setattr("bench.record.store.MAX_CASES_BYTES", 100)
     assert main(["show", str(run)]) == 2
     assert "larger than" in one_error_line(capsys)
 
@@ -218,7 +218,7 @@ def test_a_meta_json_host_of_the_wrong_shape_is_one_line(tmp_path, capsys, host)
 
 def test_a_lock_that_is_a_fifo_names_its_path(tmp_path):
     from bench.errors import BadInput
-    from bench.store import RunWriter
+    from bench.record.store import RunWriter
 
     run = gpu_run(tmp_path)
     (run / ".lock").unlink()
@@ -234,7 +234,7 @@ def _hold_lock(run: Path, fork: bool) -> tuple[subprocess.Popen, str]:
     from tests.conftest import ROOT
 
     code = (
-        "import os, sys, time\nfrom bench.store import RunLock\nheld = RunLock(sys.argv[1])\n"
+        "import os, sys, time\nfrom bench.record.store import RunLock\nheld = RunLock(sys.argv[1])\n"
         "taker = os.getpid()\n"
         + (
             "if os.fork():\n    os._exit(0)\nwhile os.getppid() == taker:\n    time.sleep(0.01)\n"
@@ -258,7 +258,7 @@ def test_a_held_lock_names_its_holder(tmp_path):
     import socket
 
     from bench.errors import BadInput
-    from bench.store import RunLock
+    from bench.record.store import RunLock
 
     run = gpu_run(tmp_path)
     (run / ".lock").write_text("4242\n")  # what a copy of another machine's run holds
@@ -275,7 +275,7 @@ def test_a_held_lock_names_its_holder(tmp_path):
 def test_a_child_of_a_dead_sweep_does_not_hold_its_lock(tmp_path):
     """A sweep that took the lock and died leaves it free, even where a process it forked
     goes on: the lock is not inherited, so no refusal names the dead sweep's PID."""
-    from bench.store import RunLock
+    from bench.record.store import RunLock
 
     run = gpu_run(tmp_path)
     proc, _ = _hold_lock(run, fork=True)
@@ -297,7 +297,7 @@ def test_a_run_of_a_newer_format_is_refused_not_rewritten(tmp_path, capsys):
 
 
 def test_a_resume_leaves_a_newer_record_where_it_is(tmp_path, capsys):
-    from bench.store import RunWriter
+    from bench.record.store import RunWriter
 
     run = gpu_run(tmp_path)
     records = lines_of(run)
@@ -360,7 +360,7 @@ def test_plot_into_a_plots_folder_that_is_a_link_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("run_id", ["../../evil", "/tmp/evil", ".hidden", "a/b", "", "UPPER"])
 def test_a_fleet_node_never_names_a_local_path(tmp_path, run_id):
     from bench.errors import BadInput
-    from bench.fleet.receive import LocalRun
+    from bench.sweep.fleet.receive import LocalRun
 
     meta = (gpu_run(tmp_path, "made") / "meta.json").read_text()
     out = tmp_path / "out"
@@ -372,7 +372,7 @@ def test_a_fleet_node_never_names_a_local_path(tmp_path, run_id):
 
 
 def test_a_fleet_node_record_that_is_not_one_is_left_out(tmp_path):
-    from bench.fleet.receive import LocalRun
+    from bench.sweep.fleet.receive import LocalRun
 
     meta = (gpu_run(tmp_path, "made") / "meta.json").read_text()
     out = tmp_path / "out"
@@ -649,7 +649,7 @@ def test_a_results_folder_nested_too_deep_is_one_line(tmp_path, capsys):
 
 def test_a_reader_that_may_not_write_the_lock_still_tells_a_sweep_is_writing(tmp_path, monkeypatch):
     from bench import files
-    from bench.store import RunLock, lock_held
+    from bench.record.store import RunLock, lock_held
 
     run = gpu_run(tmp_path)
     held = RunLock(run)
@@ -695,7 +695,7 @@ def test_config_files_named_on_the_command_line_may_be_links(write_sweep, tmp_pa
 
 
 def test_a_corrupt_format_field_is_moved_aside_not_taken_for_a_newer_version(tmp_path):
-    from bench.store import RunWriter
+    from bench.record.store import RunWriter
 
     run = gpu_run(tmp_path)
     records = lines_of(run)

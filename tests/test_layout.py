@@ -12,12 +12,12 @@ import pytest
 from tests.conftest import ROOT
 
 SWEEP_PATH = (
-    "bench.runner",
-    "bench.worker",
+    "bench.sweep.runner",
+    "bench.sweep.worker",
     "bench.measure",
-    "bench.workloads",
-    "bench.models",
-    "bench.plan",
+    "bench.models.workloads",
+    "bench.models.build",
+    "bench.sweep.plan",
 )
 
 
@@ -54,10 +54,10 @@ def test_readers_of_runs_never_load_the_sweep_path_or_torch(modules):
 
 def test_compare_loads_neither_the_config_nor_the_registry_nor_yaml():
     loaded = loaded_by("bench.analysis.compare")
-    assert not {"bench.config", "bench.registry", "bench.cases", "yaml"} & loaded, loaded
+    assert not {"bench.sweep.config", "bench.models.registry", "bench.sweep.cases", "yaml"} & loaded, loaded
 
 
 def test_the_run_format_and_its_store_load_nothing_heavy():
-    loaded = loaded_by("bench.record", "bench.store")
-    assert {"bench.record", "bench.store"} <= loaded
+    loaded = loaded_by("bench.record.run", "bench.record.store")
+    assert {"bench.record.run", "bench.record.store"} <= loaded
     assert not {"yaml", "pandas", "matplotlib", "scipy", "torch"} & loaded, loaded

@@ -7,7 +7,7 @@ import torch
 
 from bench.measure.cpu import CpuBackend
 from bench.measure.protocol import Protocol
-from bench.record import Timing
+from bench.record.run import Timing
 
 MIB = 1024 * 1024
 SIZE = 256 * MIB

@@ -10,14 +10,14 @@ import pytest
 import torch
 import yaml
 
-from bench.cases import tiling_in_force
 from bench.cli import main
 from bench.errors import BadInput
-from bench.models import Weights, build, count_params, model_class, resolve_weights
-from bench.record import Case
-from bench.registry import load_registry
-from bench.store import open_run
-from bench.workloads import prepare
+from bench.models.build import Weights, build, count_params, model_class, resolve_weights
+from bench.models.registry import load_registry
+from bench.models.workloads import prepare
+from bench.record.run import Case
+from bench.record.store import open_run
+from bench.sweep.cases import tiling_in_force
 from tests.conftest import FIXTURES
 
 REGISTRY = load_registry()

@@ -18,9 +18,9 @@ from bench.docs.labels import label_set
 from bench.docs.styles import Cell, Row, render
 from bench.docs.tables import TABLES_MD, write_run_tables
 from bench.measure.protocol import Protocol, judge, time_calls, warm_up
-from bench.record import Clocks, Timing
+from bench.record.run import Clocks, Timing
+from bench.record.store import open_run
 from bench.stats import median_interval
-from bench.store import open_run
 from tests.cli_helpers import only_run
 from tests.conftest import REFERENCE
 from tests.doc_helpers import record as doc_record

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from bench.cli import main
-from bench.record import RunMeta
-from bench.store import RunWriter, open_run
+from bench.record.run import RunMeta
+from bench.record.store import RunWriter, open_run
 from tests.cli_helpers import one_error_line, only_run, start, wait_for_cases, wait_for_run
 from tests.conftest import FIXTURES, ROOT, TINY_REGISTRY
 from tests.runs import case, write_run

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.record import FORMAT_VERSION, Case
-from bench.store import open_run
+from bench.record.run import FORMAT_VERSION, Case
+from bench.record.store import open_run
 from tests.cli_helpers import only_run, start, wait_for_cases, wait_for_run
 
 RECORD_FIELDS = [
@@ -243,7 +243,7 @@ torch.cuda._is_compiled = lambda: True
 torch.cuda._device_count_nvml = lambda: 1
 torch._C._cuda_getDeviceCount = lambda: calls.append("cudaGetDeviceCount") or 1
 torch.accelerator.current_accelerator = lambda check_available=False: torch.device("cuda")
-from bench import runner
+from bench.sweep import runner
 for name in runner.PRELOAD:
     __import__(name)
 print(json.dumps(calls))
@@ -269,7 +269,7 @@ def test_the_worker_server_preload_leaves_cuda_uninitialised():
     """diffusers asks at import which accelerator the host has; torch's default answer
     initialises CUDA and every worker forked afterwards fails on the GPU. With the
     server's environment, the same imports never reach the CUDA runtime."""
-    from bench import runner
+    from bench.sweep import runner
 
     bare = {k: v for k, v in os.environ.items() if k not in runner.SERVER_ENV}
     assert _preload_calls(bare), "the probe no longer sees diffusers ask the CUDA runtime"
@@ -277,7 +277,7 @@ def test_the_worker_server_preload_leaves_cuda_uninitialised():
 
 
 def test_a_worker_that_finds_cuda_spoiled_is_started_again_by_spawn(write_sweep, tmp_path, monkeypatch):
-    from bench import runner, worker
+    from bench.sweep import runner, worker
 
     monkeypatch.setattr(runner, "_CONTEXT", None)  # this test's server, and put back after
     told = []

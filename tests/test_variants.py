@@ -12,18 +12,20 @@ import pytest
 import torch
 import yaml
 
-from bench import cli, variants, worker
+from bench import cli
 from bench.analysis.advise import advise, render
-from bench.cases import expand
-from bench.config import from_dict, load_sweep
 from bench.errors import BadInput
-from bench.measure import make_backend
+from bench.measure.driver import make_backend
 from bench.measure.protocol import Protocol
-from bench.models import Weights, build
-from bench.plan import make_plan
-from bench.quality import compare
-from bench.record import Case, Quality
-from bench.store import open_run
+from bench.models import variants
+from bench.models.build import Weights, build
+from bench.models.quality import compare
+from bench.record.run import Case, Quality
+from bench.record.store import open_run
+from bench.sweep import worker
+from bench.sweep.cases import expand
+from bench.sweep.config import from_dict, load_sweep
+from bench.sweep.plan import make_plan
 from tests.cli_helpers import one_error_line, only_run
 from tests.conftest import ROOT, TINY_REGISTRY
 from tests.runs import GIB, MIB, case, noisy, write_run

@@ -11,17 +11,17 @@ import math
 import pytest
 import yaml
 
-from bench import worker
 from bench.analysis.summary import summary_table
-from bench.cases import expand
 from bench.cli import main
-from bench.config import from_dict, load_sweep
-from bench.measure import make_backend
+from bench.measure.driver import make_backend
 from bench.measure.protocol import Protocol
-from bench.models import Weights, build
-from bench.record import Case
-from bench.registry import load_registry
-from bench.store import open_run
+from bench.models.build import Weights, build
+from bench.models.registry import load_registry
+from bench.record.run import Case
+from bench.record.store import open_run
+from bench.sweep import worker
+from bench.sweep.cases import expand
+from bench.sweep.config import from_dict, load_sweep
 from tests.conftest import REFERENCE
 from tests.test_config import CONFIGS, ROOT, base_sweep, reject, tree, ws  # noqa: F401
 from tests.test_families import FAMILIES, VIDEO, tiny_registry

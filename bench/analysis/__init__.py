@@ -2,5 +2,5 @@
 case (`compare`, with its statistical test in `significance` and its printing in
 `report`), medians across runs (`history`), and figures (`plot`).
 
-Reads runs through `bench.store` only; never measures, never loads the runner, the
+Reads runs through `bench.record.store` only; never measures, never loads the runner, the
 worker, the measurement backends, torch, or the sweep's config and registry."""

@@ -16,10 +16,10 @@ from tabulate import tabulate
 from bench.analysis.fit import MIB, cuda_context
 from bench.analysis.summary import SECONDS, psnr, quality_caveat
 from bench.errors import BadInput
-from bench.quality import is_reference
-from bench.record import CaseRecord, variant_words
+from bench.models.quality import is_reference
+from bench.record.run import CaseRecord, variant_words
+from bench.record.store import Run
 from bench.stats import overlap
-from bench.store import Run
 
 
 @dataclass

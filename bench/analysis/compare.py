@@ -23,8 +23,8 @@ from typing import Any
 
 from bench.analysis import significance
 from bench.errors import BadInput
-from bench.record import CaseRecord, RunMeta
-from bench.store import Run, open_run
+from bench.record.run import CaseRecord, RunMeta
+from bench.record.store import Run, open_run
 
 GPU_FACTOR = 1.10
 # CPU runs on shared machines drift more between runs of the same case (up to 15%

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.errors import BadInput, shown
-from bench.record import CaseRecord, series_label
-from bench.store import Run
+from bench.record.run import CaseRecord, series_label
+from bench.record.store import Run
 
 MIB = 1024**2
 GIB = 1024**3

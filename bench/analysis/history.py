@@ -28,8 +28,8 @@ from bench.analysis.compare import (
 )
 from bench.analysis.summary import seconds
 from bench.errors import BadInput, shown
-from bench.record import CaseRecord
-from bench.store import Run, find_runs
+from bench.record.run import CaseRecord
+from bench.record.store import Run, find_runs
 
 METRICS = ("time", "memory")
 UNITS = {"time": "median time (s)", "memory": "peak memory (MiB)"}

@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from bench.files import folder_inside, slug, write_atomic
-from bench.record import CaseRecord, variant_words
+from bench.record.run import CaseRecord, variant_words
+from bench.record.store import Run, open_run
 from bench.stats import overlap
-from bench.store import Run, open_run
 
 GIB = 1024**3
 CARD_SIZES_GB = (8, 10, 12, 16, 24)  # common card memory; a "24 GB" card has 24 GiB

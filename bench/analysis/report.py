@@ -10,8 +10,8 @@ from tabulate import tabulate
 
 from bench.analysis.compare import CHANGED, IMPROVEMENT, MIB, REGRESSION, UNCHANGED, CaseDiff, Comparison
 from bench.analysis.summary import SECONDS
-from bench.record import CaseRecord
-from bench.store import Run
+from bench.record.run import CaseRecord
+from bench.record.store import Run
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from tabulate import tabulate
 
-from bench.record import Case, CaseRecord
+from bench.record.run import Case, CaseRecord
 
 # Every terminal report prints a median time so: summary, compare and history.
 SECONDS = ".4f"

@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from bench.analysis.advise import advise, render
-    from bench.store import open_run
+    from bench.record.store import open_run
 
     run = open_run(args.run, strict=True, need_cases=True)
     name, total = card_budget(args)

@@ -24,7 +24,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from bench.analysis.capacity import fit_card, render_fit
     from bench.analysis.fit import model_run, parse_vram
-    from bench.store import open_run
+    from bench.record.store import open_run
 
     rm = model_run(open_run(args.run, strict=True, need_cases=True))
     name, total = card_budget(args)

@@ -66,14 +66,14 @@ def _token_mode_if_given() -> None:
 def run(args) -> int:
     _token_mode_if_given()
     try:
-        from bench.fleet import driver
+        from bench.sweep.fleet import driver
     except ImportError as exc:
         if "ray" not in str(exc):
             raise
         raise BadInput(None, None, "vae-bench fleet needs Ray: pip install -e '.[fleet]'") from None
-    from bench import config
-    from bench.fleet.receive import LocalRun
-    from bench.store import RunWriter, open_run
+    from bench.record.store import RunWriter, open_run
+    from bench.sweep import config
+    from bench.sweep.fleet.receive import LocalRun
 
     if bool(args.config) == bool(args.resume):
         raise BadInput(None, "config", "give a sweep file, or --resume RUN_DIR ... (not both)")
@@ -131,7 +131,7 @@ def run(args) -> int:
 def _labelled(sweep, kind: str) -> dict:
     """The sweep with the kind as its device_label; a kind's name that cannot name a
     table row stops here, before any node runs."""
-    from bench.config import overridden
+    from bench.sweep.config import overridden
 
     try:
         return overridden(sweep, label=kind).to_dict()
@@ -140,7 +140,7 @@ def _labelled(sweep, kind: str) -> dict:
 
 
 def _or_bad(get, field: str):
-    from bench.fleet.driver import FleetError
+    from bench.sweep.fleet.driver import FleetError
 
     try:
         return get()
@@ -160,7 +160,7 @@ def _report(runs, finished: bool) -> int:
     from bench.analysis.summary import summary_table
     from bench.commands.run import report
     from bench.docs.spec import specs_of_sweep
-    from bench.store import open_run
+    from bench.record.store import open_run
 
     sources, labels, dirs = [], [], []
     code = EXIT_OK

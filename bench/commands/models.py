@@ -14,7 +14,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from tabulate import tabulate
 
-    from bench.registry import load_registry
+    from bench.models.registry import load_registry
 
     rows = [
         [s.name, s.cls, s.family, s.repo or "-", s.subfolder or "-", s.params or "-"]

@@ -23,7 +23,7 @@ def run(args) -> int:
     from bench.analysis.capacity import render_project
     from bench.analysis.fit import model_run
     from bench.cards import find_card, load_cards
-    from bench.store import open_run
+    from bench.record.store import open_run
 
     table = load_cards()
     cards = [find_card(table, name.strip()) for name in args.cards.split(",") if name.strip()]

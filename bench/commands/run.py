@@ -59,10 +59,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from bench import config, runner, store, worker
-    from bench.host import host_devices
-    from bench.plan import make_plan, resume_plan, stored_ids
-    from bench.progress import Progress
+    from bench.record import store
+    from bench.sweep import config, runner, worker
+    from bench.sweep.host import host_devices
+    from bench.sweep.plan import make_plan, resume_plan, stored_ids
+    from bench.sweep.progress import Progress
 
     if args.resume:
         kept = {
@@ -73,7 +74,7 @@ def run(args) -> int:
         for option, (given, what) in kept.items():
             if given:
                 raise BadInput(None, option, f"a resumed run keeps {what}")
-        from bench.store import open_run
+        from bench.record.store import open_run
 
         if (open_run(args.resume).meta.extra.get("host") or {}).get("runs"):
             return _run_host(args, resume=args.resume)
@@ -128,7 +129,7 @@ def run(args) -> int:
 
 def _overridden(sweep, devices: str | None, label: str | None):
     """The sweep with the command line's --devices and --device-label in force."""
-    from bench.config import overridden
+    from bench.sweep.config import overridden
 
     try:
         return overridden(sweep, devices, label)
@@ -139,10 +140,11 @@ def _overridden(sweep, devices: str | None, label: str | None):
 
 def _run_host(args, sweep=None, devices=None, resume=None) -> int:
     """Several GPUs of this host side by side: one run folder each."""
-    from bench import host, store, worker
     from bench.analysis.summary import plan_table
-    from bench.plan import stored_ids
-    from bench.progress import Progress
+    from bench.record import store
+    from bench.sweep import host, worker
+    from bench.sweep.plan import stored_ids
+    from bench.sweep.progress import Progress
 
     if resume:
         plans = host.resume_plans(resume, dry_run=args.dry_run, trust_code=args.trust_code)
@@ -226,7 +228,7 @@ def report(run_dir: Path) -> int:
     """The end of a sweep: its summary, its tables.md, and exit 1 if a case failed."""
     from bench.analysis.summary import summary_table
     from bench.docs.tables import write_run_tables
-    from bench.store import CASES, open_run
+    from bench.record.store import CASES, open_run
 
     run = open_run(run_dir)
     records = run.records

@@ -15,7 +15,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from bench.analysis.summary import summary_table
-    from bench.store import open_run
+    from bench.record.store import open_run
 
     run = open_run(args.run_dir)
     print(summary_table(run.records))

@@ -3,5 +3,5 @@ the published tables (`labels`, `styles`), which tables a page holds (`spec`), s
 runs rendered as tables (`tables`), a page updated in place (`update`) or linted
 (`check`), and published tables read back into runs (`published`).
 
-Reads runs through `bench.store` only; never measures, never loads the runner, the
+Reads runs through `bench.record.store` only; never measures, never loads the runner, the
 worker, the measurement backends or torch."""

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cards import card_mib, load_cards
-from bench.cases import tiling_in_force
-from bench.config import load_sweep
 from bench.docs.labels import oom_words
 from bench.docs.pages import (
     block_table,
@@ -33,9 +31,11 @@ from bench.docs.spec import SIZE_RE, BlockSpec, DocSpec, load_spec, shipped_spec
 from bench.docs.styles import parse_percent, parse_time
 from bench.errors import BadInput, shown
 from bench.files import slug
-from bench.record import MAX_SIDE, Case, CaseRecord, Memory, RunMeta, Timing, label_problem
-from bench.registry import load_registry
-from bench.store import RunWriter
+from bench.models.registry import load_registry
+from bench.record.run import MAX_SIDE, Case, CaseRecord, Memory, RunMeta, Timing, label_problem
+from bench.record.store import RunWriter
+from bench.sweep.cases import tiling_in_force
+from bench.sweep.config import load_sweep
 
 MIB = 2**20
 APPROXIMATE = (

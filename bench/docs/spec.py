@@ -17,8 +17,8 @@ from bench.docs.labels import LANGS, VARIANTS
 from bench.docs.styles import STYLES
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
-from bench.record import DTYPES, OPS
-from bench.registry import CONFIGS_DIR, check_knob, load_registry, normalize_knobs
+from bench.models.registry import CONFIGS_DIR, check_knob, load_registry, normalize_knobs
+from bench.record.run import DTYPES, OPS
 
 SPECS_DIR = CONFIGS_DIR / "docs"
 ROW_ORDERS = ("device", "resolution")

@@ -20,9 +20,9 @@ from bench.docs.spec import BlockSpec, DocSpec, size_key
 from bench.docs.styles import Cell, Row, render
 from bench.errors import BadInput, shown
 from bench.files import write_atomic
-from bench.record import CaseRecord, table_groups, variant_words
-from bench.store import TABLES as TABLES_MD
-from bench.store import Run, open_run
+from bench.record.run import CaseRecord, table_groups, variant_words
+from bench.record.store import TABLES as TABLES_MD
+from bench.record.store import Run, open_run
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from bench.docs.published import Published, block_setups, read_table
 from bench.docs.spec import DocSpec
 from bench.docs.tables import Measurements
 from bench.errors import BadInput
-from bench.record import CaseRecord
+from bench.record.run import CaseRecord
 
 MIB = 1024**2
 REPRODUCES, OUTSIDE, NOT_COMPARED, SETUP_DIFFERS = "reproduces", "outside", "not compared", "setup differs"

@@ -10,8 +10,9 @@ import os
 import time
 from pathlib import Path
 
-from bench.measure import FIRST_CALL, TIMED, WARMUP, Measured, protocol
-from bench.record import Memory, Timing
+from bench.measure import protocol
+from bench.measure.driver import FIRST_CALL, TIMED, WARMUP, Measured
+from bench.record.run import Memory, Timing
 
 
 def _libc():

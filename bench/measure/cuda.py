@@ -7,9 +7,10 @@ import gc
 import os
 from contextlib import nullcontext
 
-from bench.measure import FIRST_CALL, TIMED, WARMUP, Measured, protocol
+from bench.measure import protocol
+from bench.measure.driver import FIRST_CALL, TIMED, WARMUP, Measured
 from bench.measure.nvml import ClockSettle, Nvml, Sampler, norm_uuid
-from bench.record import Memory, Timing
+from bench.record.run import Memory, Timing
 
 
 class CudaBackend:

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from bench.record import THROTTLE_REASONS, Clocks
+from bench.record.run import THROTTLE_REASONS, Clocks
 from bench.stats import median
 
 
@@ -26,7 +26,7 @@ def norm_uuid(uuid: str) -> str:
 
 
 def _reason_bits(nv) -> dict[str, int]:
-    """bench.record.THROTTLE_REASONS -> the bit NVML sets for it."""
+    """bench.record.run.THROTTLE_REASONS -> the bit NVML sets for it."""
     names = {
         "sw_power_cap": "SwPowerCap",
         "hw_slowdown": "HwSlowdown",

@@ -40,8 +40,8 @@ def bare_loop(config: str) -> None:
     """The same calls as the harness makes, with nothing around them."""
     import torch
 
-    from bench.cases import expand
-    from bench.config import load_sweep
+    from bench.sweep.cases import expand
+    from bench.sweep.config import load_sweep
 
     sweep = load_sweep(config)
     specs = sweep.specs()

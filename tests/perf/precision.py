@@ -26,7 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.store import open_run  # noqa: E402
+from bench.record.store import open_run  # noqa: E402
 
 PAIR_TARGET = 0.02
 PAIRS = [

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import ray
 
-from bench.fleet.kinds import Kind, choose, kinds_of
-from bench.fleet.receive import LocalRun
-from bench.fleet.remote import run_sweep
+from bench.sweep.fleet.kinds import Kind, choose, kinds_of
+from bench.sweep.fleet.receive import LocalRun
+from bench.sweep.fleet.remote import run_sweep
 
 
 class FleetError(Exception):
@@ -123,7 +123,7 @@ class Fleet:
                 run.lost(f"the task on {run.kind} ended without its last message")
 
     def _progress(self, run: LocalRun, record) -> None:
-        from bench.progress import outcome_text
+        from bench.sweep.progress import outcome_text
 
         self.say(f"[{run.kind}] {record.case.label}: {outcome_text(record)}")
 
@@ -153,7 +153,7 @@ class Fleet:
 
 def stored_files(run_dir: Path) -> dict:
     from bench.files import MAX_CASES_BYTES, read_text, regular_or_absent
-    from bench.store import CASES, META
+    from bench.record.store import CASES, META
 
     cases = run_dir / CASES
     return {

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from bench import files
 from bench.errors import BadInput
 from bench.files import MAX_CASES_BYTES, slug
-from bench.record import CaseRecord, RunMeta
+from bench.record.run import CaseRecord, RunMeta
 from bench.strict import Invalid, Newer
 
 if TYPE_CHECKING:

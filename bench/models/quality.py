@@ -9,7 +9,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from bench.record import Case, Quality
+from bench.record.run import Case, Quality
 
 DECODE_RANGE = 2.0  # decoded pixels lie in [-1, 1]
 

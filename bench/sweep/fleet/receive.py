@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bench.errors import BadInput
 from bench.files import parse_json_line, plain_name
-from bench.record import RunMeta
-from bench.store import RunWriter, read_record
+from bench.record.run import RunMeta
+from bench.record.store import RunWriter, read_record
 from bench.strict import Invalid
 
 # meta.json keys that the node's run knows best once it has ended

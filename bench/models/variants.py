@@ -1,4 +1,4 @@
-"""A case's variant axes (bench.record.VARIANT_DEFAULTS): which a model and a device
+"""A case's variant axes (bench.record.run.VARIANT_DEFAULTS): which a model and a device
 can take, checked when a sweep is planned, and putting them in force on the model for
 one case and taking them back after it (the worker reuses one model for every case)."""
 
@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from bench.record import Case
-from bench.registry import ModelSpec
+from bench.models.registry import ModelSpec
+from bench.record.run import Case
 
 # attention: sdpa-* -> the torch.nn.attention.SDPBackend it pins
 SDPA_BACKENDS = {

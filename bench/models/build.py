@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.errors import BadInput
-from bench.registry import ModelSpec
+from bench.models.registry import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from bench.measure.protocol import Protocol
-from bench.models import Weights
-from bench.record import Case, CaseRecord, Memory
-from bench.registry import ModelSpec
+from bench.models.build import Weights
+from bench.models.registry import ModelSpec
+from bench.record.run import Case, CaseRecord, Memory
 
 SETUP = "setup"  # the phase before a backend's own (bench.measure: first_call, warmup, timed)
 
@@ -96,8 +96,8 @@ def main(conn, job: Job, lifeline) -> None:
 
 
 def _serve(conn, job: Job) -> None:
-    from bench.measure import make_backend
-    from bench.models import build, count_params
+    from bench.measure.driver import make_backend
+    from bench.models.build import build, count_params
 
     if job.device.startswith("cuda") and _in_bad_fork():
         conn.send(("bad_fork", BAD_FORK))
@@ -160,8 +160,8 @@ def record(job: Job, case: Case, status: str, started_at: str, **values) -> Case
 def measure_case(model, backend, job: Job, case: Case) -> CaseRecord:
     import torch
 
-    from bench import variants
-    from bench.workloads import prepare
+    from bench.models import variants
+    from bench.models.workloads import prepare
 
     started = now()
     if case.axis("compile") != "none":
@@ -231,7 +231,7 @@ def _output(call):
     """One more call, after the measured ones, for its output (on the CPU)."""
     import torch
 
-    from bench.quality import on_cpu
+    from bench.models.quality import on_cpu
 
     with torch.inference_mode():
         return on_cpu(call())
@@ -242,8 +242,8 @@ def _quality(model, backend, job: Job, case: Case, output):
     calls were measured; a reference that fails leaves the figures empty, with why."""
     import torch
 
-    from bench import quality
-    from bench.workloads import prepare
+    from bench.models import quality
+    from bench.models.workloads import prepare
 
     dtype = "float32" if job.quality == "float32" else None
     words = quality.reference_words(case, dtype)

@@ -2,7 +2,7 @@
 
 Each entry names the diffusers class, where pretrained weights live, the bundled
 diffusers config used for random weights, and the shape and tiling facts the
-workloads need. This module only reads data; building models is bench.models.
+workloads need. This module only reads data; building models is bench.models.build.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from bench.errors import BadInput, shown
 from bench.files import read_json, read_yaml
 from bench.strict import NAME_RE
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
 
 # image: one picture, no frames axis (4D input, or 5D with one frame for models
@@ -70,7 +70,7 @@ STRIDES = (
 
 FRAME_RULE_RE = re.compile(r"^1\+(\d+)k$")
 # `class`: a diffusers class by name, or `package.module:Class` for a class of one's own
-# (imported only with --trust-code; see bench.models.model_class).
+# (imported only with --trust-code; see bench.models.build.model_class).
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 CLASS_RE = re.compile(rf"^({_IDENT}(\.{_IDENT})*:)?{_IDENT}$")
 

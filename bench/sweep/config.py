@@ -14,8 +14,7 @@ from typing import Any
 
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
-from bench.record import DTYPES, MAX_BATCH, MAX_FRAMES, MAX_SIDE, OPS, VARIANT_DEFAULTS, label_problem
-from bench.registry import (
+from bench.models.registry import (
     ModelSpec,
     check_knob,
     check_strides,
@@ -23,13 +22,14 @@ from bench.registry import (
     load_registry,
     normalize_knobs,
 )
+from bench.record.run import DTYPES, MAX_BATCH, MAX_FRAMES, MAX_SIDE, OPS, VARIANT_DEFAULTS, label_problem
 from bench.strict import MAX_SECONDS, Invalid, number
 
 WEIGHTS = ("auto", "pretrained", "random")
 # Which peak the `percent` figure is computed from; all of them are recorded anyway.
 # auto: reserved on CUDA (what the caching allocator took from the card), process on CPU.
 MEMORY_METRICS = ("auto", "reserved", "allocated", "nvml", "process")
-# Variant axes (bench.record.VARIANT_DEFAULTS): what each may be.
+# Variant axes (bench.record.run.VARIANT_DEFAULTS): what each may be.
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 # sdpa-*: pin one of torch's scaled-dot-product-attention kernels (CUDA only)
 ATTENTION = ("sdpa", "naive", "sdpa-flash", "sdpa-efficient", "sdpa-math", "sdpa-cudnn")

@@ -12,15 +12,15 @@ import warnings
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
-from bench import config
-from bench.cases import expand
-from bench.config import Sweep
 from bench.errors import BadInput, shown
 from bench.measure.protocol import Protocol
-from bench.models import Weights, check_class, resolve_weights
-from bench.record import Case, RunMeta, as_label
-from bench.registry import CONFIGS_DIR, ModelSpec
-from bench.store import META, open_run
+from bench.models.build import Weights, check_class, resolve_weights
+from bench.models.registry import CONFIGS_DIR, ModelSpec
+from bench.record.run import Case, RunMeta, as_label
+from bench.record.store import META, open_run
+from bench.sweep import config
+from bench.sweep.cases import expand
+from bench.sweep.config import Sweep
 
 GIB = 1024**3
 
@@ -35,7 +35,7 @@ class Plan:
     cases: list[Case]
     warnings: list[str] = field(default_factory=list)
     resume: Path | None = None  # the run folder it continues
-    trust_code: bool = False  # the command line's --trust-code (see bench.models.model_class)
+    trust_code: bool = False  # the command line's --trust-code (see bench.models.build.model_class)
 
     @property
     def protocol(self) -> Protocol:
@@ -165,7 +165,7 @@ def make_plan(
     runs no code a file names); `pinned` gives the weights of a run being resumed, which
     are not looked for again.
     """
-    from bench.workloads import io_bytes
+    from bench.models.workloads import io_bytes
 
     device, device_name, total = resolve_device(sweep)
     specs = sweep.specs()
@@ -205,7 +205,7 @@ def make_plan(
 def _check_variants(sweep: Sweep, specs: dict[str, ModelSpec], classes: dict, device: str) -> None:
     """Each variant axis's values against each model that takes them, on this device
     (what a class allows, where its class was imported)."""
-    from bench.variants import refusal
+    from bench.models.variants import refusal
 
     for i, (name, spec) in enumerate(specs.items()):
         cls = classes[name]
@@ -287,7 +287,7 @@ def _check_resumable(meta: RunMeta, run_dir: Path, plan: Plan, weights: bool = T
         )
     for name, spec in plan.specs.items():
         now = model_entry(spec, plan.weights[name])
-        then = meta.models.get(name)  # an entry is a mapping (bench.record read it)
+        then = meta.models.get(name)  # an entry is a mapping (bench.record.run read it)
         if then is None:
             raise BadInput(run_dir, f"models.{name}", "not recorded in meta.json; this run cannot be resumed")
         for key in ("class", "repo", "subfolder", "config_sha256"):
@@ -313,7 +313,7 @@ def _pinned_weights(meta: RunMeta) -> dict[str, Weights]:
     """The random weights a run was made with stay random on resume, even when the hub
     can be reached now: one run measures one set of weights."""
     pinned = {}
-    for name, entry in meta.models.items():  # entries and their weights are mappings (bench.record)
+    for name, entry in meta.models.items():  # entries and their weights are mappings (bench.record.run)
         w = entry.get("weights")
         if w and w.get("kind") == "random":
             pinned[name] = Weights(**{k: w.get(k) for k in ("kind", "path", "source", "revision", "note")})

@@ -1,4 +1,4 @@
-"""Expand a sweep into the cases it measures (`bench.record.Case`), with the tiling
+"""Expand a sweep into the cases it measures (`bench.record.run.Case`), with the tiling
 knobs each one runs with."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from bench.config import VARIANT_AXES, Sweep, knob_combinations
-from bench.record import VARIANT_DEFAULTS, Case
-from bench.registry import ModelSpec
+from bench.models.registry import ModelSpec
+from bench.record.run import VARIANT_DEFAULTS, Case
+from bench.sweep.config import VARIANT_AXES, Sweep, knob_combinations
 
 
 def tiling_in_force(spec: ModelSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from bench.record import Case
-from bench.registry import ModelSpec
+from bench.models.registry import ModelSpec
+from bench.record.run import Case
 
 FRAMEWISE = ("use_framewise_encoding", "use_framewise_decoding")
 
@@ -83,7 +83,7 @@ def prepare(model, spec: ModelSpec, case: Case, device: str) -> Callable[[], Any
     g = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(input_shape(case, spec), generator=g).to(device=device, dtype=getattr(torch, case.dtype))
     if case.axis("channels_last"):
-        from bench.variants import memory_format
+        from bench.models.variants import memory_format
 
         x = x.contiguous(memory_format=memory_format(spec))
 

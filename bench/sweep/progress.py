@@ -8,7 +8,7 @@ import time
 
 from tqdm import tqdm
 
-from bench.record import Case, CaseRecord
+from bench.record.run import Case, CaseRecord
 
 
 def outcome_text(record: CaseRecord) -> str:

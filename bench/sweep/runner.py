@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import worker
-from bench.plan import Plan
-from bench.record import Case, CaseRecord, Memory
-from bench.store import RunWriter
+from bench.record.run import Case, CaseRecord, Memory
+from bench.record.store import RunWriter
+from bench.sweep import worker
+from bench.sweep.plan import Plan
 
 
 class Interrupted(Exception):
@@ -55,7 +55,7 @@ def describe_exit(code: int | None) -> str:
 # re-initialize CUDA in forked subprocess"). Asked through NVML, the same question
 # leaves the server clean. The server inherits this from our environment when it starts.
 SERVER_ENV = {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
-PRELOAD = ["torch", "diffusers", "bench.worker", "bench.models", "bench.measure"]
+PRELOAD = ["torch", "diffusers", "bench.sweep.worker", "bench.models.build", "bench.measure"]
 _CONTEXT = None
 
 

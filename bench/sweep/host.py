@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-from bench.config import Sweep
 from bench.errors import BadInput
-from bench.plan import Plan, make_plan, resume_plan
-from bench.record import Case
+from bench.record.run import Case
+from bench.sweep.config import Sweep
+from bench.sweep.plan import Plan, make_plan, resume_plan
 
 Key = tuple[str, str]  # (model, dtype): what one worker measures
 
@@ -66,7 +66,7 @@ def deal(costs: dict[Key, float], devices: list[str]) -> dict[str, list[Key]]:
 
 def previous_times(run_dirs: list[str | Path]) -> dict[str, float]:
     """Seconds per case_id in earlier runs: setup, calls and quality, as each record says."""
-    from bench.store import open_run
+    from bench.record.store import open_run
 
     times: dict[str, float] = {}
     for run_dir in run_dirs:
@@ -107,11 +107,11 @@ def assigned(plan: Plan) -> list[list[str]]:
 
 def resume_plans(run_dir: str | Path, dry_run: bool = False, trust_code: bool = False) -> list[Plan]:
     """The plans that continue a host run: every run of it, found beside `run_dir`."""
-    from bench.store import open_run
+    from bench.record.store import open_run
 
     run_dir = Path(run_dir)
     host = open_run(run_dir).meta.extra.get("host") or {}
-    siblings = [run_dir.parent / run_id for run_id in host.get("runs", [])]  # plain names (bench.record)
+    siblings = [run_dir.parent / run_id for run_id in host.get("runs", [])]  # plain names (bench.record.run)
     for sibling in siblings:  # every one checked before any is planned
         if sibling.is_symlink():
             raise BadInput(
@@ -162,7 +162,7 @@ class _Tagged:
 def run_side_by_side(parts, progress) -> list:
     """Each (plan, writer) swept in a thread of its own; Ctrl-C (in the main thread)
     stops every one, keeping what each stored. The outcomes, in the order of `parts`."""
-    from bench import runner
+    from bench.sweep import runner
 
     stop = threading.Event()
     lock = threading.Lock()

@@ -1,0 +1,9 @@
+"""The run format: what a case is and what was measured of it, a run's meta.json, how
+runs are stored and opened, and the rules every reader shares for a series of cases.
+See ARCHITECTURE.md."""
+
+# The public API for scripts and notebooks: open a run, read its cases as a frame.
+from bench.record.run import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.record.store import Run, RunWriter, find_runs, open_run
+
+__all__ = ["Case", "CaseRecord", "Memory", "Run", "RunMeta", "RunWriter", "Timing", "find_runs", "open_run"]
