@@ -654,7 +654,7 @@ def test_a_reader_that_may_not_write_the_lock_still_tells_a_sweep_is_writing(tmp
     run = gpu_run(tmp_path)
     held = RunLock(run)
     try:
-        real = files._file_lock
+        real = files.locks._file_lock
 
         def read_only(path):
             lock = real(path)
@@ -665,7 +665,7 @@ def test_a_reader_that_may_not_write_the_lock_still_tells_a_sweep_is_writing(tmp
             lock.acquire = refuse
             return lock
 
-        monkeypatch.setattr(files, "_file_lock", read_only)
+        monkeypatch.setattr(files.locks, "_file_lock", read_only)
         assert lock_held(run) is True
     finally:
         held.release()
