@@ -37,6 +37,28 @@ def test_a_known_allocation_shows_in_the_allocator_peak_exactly_and_in_nvml():
     assert len(result.time.samples) == 3 and result.first_call_s > 0
 
 
+def test_the_hooks_the_driver_calls_measure_the_card():
+    """timer, reset and peaks, each alone: the driver's figures are only as right as these."""
+    import torch
+
+    from bench.measure.cuda import CudaBackend
+    from bench.measure.driver import TIMED
+
+    backend = CudaBackend("cuda:0", "allocated")
+    before = torch.cuda.memory_allocated(0)
+    backend.reset()
+    block = torch.empty(32 * MIB, dtype=torch.uint8, device="cuda:0")
+    peaks = backend.peaks()
+    assert peaks["allocated"] == before + 32 * MIB and peaks["reserved"] >= peaks["allocated"]
+    del block
+    backend.reset()
+    assert backend.peaks()["allocated"] == before
+    x = torch.randn(1024, 1024, device="cuda:0")
+    assert 0 < backend.timer(lambda: x @ x)() < 1
+    backend.run(lambda: x @ x, Protocol(warmup=1, repeats=2))
+    assert backend.phase == TIMED
+
+
 def test_a_forced_oom_is_recorded_and_the_sweep_goes_on(write_sweep, tmp_path):
     sweep = write_sweep(
         models=["tiny-capped"],

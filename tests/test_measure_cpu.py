@@ -1,4 +1,5 @@
-"""The CPU backend's peak memory against allocations of known size."""
+"""The phase driver every backend runs (against a fake backend), and the CPU backend's
+peak memory against allocations of known size."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import pytest
 import torch
 
 from bench.measure.cpu import CpuBackend
+from bench.measure.driver import FIRST_CALL, TIMED, WARMUP, Backend
 from bench.measure.protocol import Protocol
-from bench.record.run import Timing
+from bench.record.run import Clocks, Timing
 
 MIB = 1024 * 1024
 SIZE = 256 * MIB
@@ -15,6 +17,91 @@ SIZE = 256 * MIB
 
 def floats(nbytes: int) -> int:
     return nbytes // 4
+
+
+class Scripted(Backend):
+    """A backend whose calls take the seconds given and whose peak is the size of the
+    call that made it; it notes each hook the driver calls, with the phase then."""
+
+    device, metric = "fake", "allocated"
+
+    def __init__(self, sizes, fail_at: int | None = None, settles_after: int | None = None):
+        self.sizes, self.fail_at, self.settles_after = iter(sizes), fail_at, settles_after
+        self.warnings, self.log, self.calls, self.high = [], [], 0, 0
+
+    def timer(self, call):
+        def timed() -> float:
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise RuntimeError("boom")
+            self.high = max(self.high, next(self.sizes))
+            self.log.append(("call", self.phase))
+            return 0.001 * self.calls
+
+        return timed
+
+    def reset(self) -> None:
+        self.high = 0
+        self.log.append(("reset", self.phase))
+
+    def peaks(self) -> dict:
+        self.log.append(("peaks", self.phase))
+        return {"allocated": self.high}
+
+    def settle(self):
+        if self.settles_after is None:
+            return None
+        return lambda: self.calls >= self.settles_after
+
+    def watch(self):
+        backend = self
+
+        class Watch:
+            def __enter__(self):
+                backend.log.append(("watch", backend.phase))
+                return "seen"
+
+            def __exit__(self, *exc):
+                backend.log.append(("unwatch", backend.phase))
+
+        return Watch()
+
+    def seen(self, watched, settled):
+        assert watched == "seen"
+        return {"nvml_peak_used": 7}, Clocks(settled=settled)
+
+    def total(self) -> int:
+        return 1000
+
+
+def test_the_driver_runs_the_phases_in_order_and_keeps_the_first_peak_apart():
+    backend = Scripted([900, 10, 10, 30, 20, 10], settles_after=3)
+    m = backend.run(lambda: None, Protocol(warmup=2, repeats=3))
+    assert backend.log == [
+        ("reset", FIRST_CALL),
+        ("call", FIRST_CALL),
+        ("peaks", FIRST_CALL),
+        ("call", WARMUP),
+        ("call", WARMUP),  # the clock settles after the third call
+        ("reset", WARMUP),
+        ("watch", TIMED),
+        *[("call", TIMED)] * 3,
+        ("unwatch", TIMED),
+        ("peaks", TIMED),
+    ]
+    assert (m.warmup_calls, m.time.calls, m.time.samples) == (3, 3, (0.004, 0.005, 0.006))
+    assert m.first_call_s == 0.001 and m.warmup_s >= m.first_call_s
+    assert (m.mem.first_call_allocated, m.mem.peak_allocated, m.mem.nvml_peak_used) == (900, 30, 7)
+    assert (m.mem.metric, m.mem.total, m.mem.percent) == ("allocated", 1000, 3.0)
+    assert m.clocks == Clocks(settled=True)
+
+
+@pytest.mark.parametrize("fail_at,phase", [(1, FIRST_CALL), (2, WARMUP), (4, TIMED)])
+def test_a_failing_call_leaves_the_phase_it_failed_in(fail_at, phase):
+    backend = Scripted(iter(lambda: 1, None), fail_at=fail_at)
+    with pytest.raises(RuntimeError, match="boom"):
+        backend.run(lambda: None, Protocol(warmup=2, repeats=3))
+    assert backend.phase == phase
 
 
 # The peak is the whole process's RSS high-water mark, which is why the harness measures

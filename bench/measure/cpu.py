@@ -10,9 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.measure import protocol
-from bench.measure.driver import FIRST_CALL, TIMED, WARMUP, Measured
-from bench.record.run import Memory, Timing
+from bench.measure.driver import Backend
 
 
 def _libc():
@@ -52,14 +50,13 @@ def reset_hwm() -> bool:
         return False
 
 
-class CpuBackend:
+class CpuBackend(Backend):
     device = "cpu"
     metric = "process"
 
     def __init__(self):
         self.libc = _libc()
         self.base_rss: int | None = None
-        self.phase: str | None = None
         self.warnings: list[str] = []
         if rss_bytes() is None or not reset_hwm():
             self.warnings.append("peak RSS cannot be read or reset here; CPU memory is not measured")
@@ -85,9 +82,7 @@ class CpuBackend:
     def device_info(self) -> dict:
         return {"total_memory": self.total(), "threads": _threads()}
 
-    def run(self, call, p: protocol.Protocol) -> Measured:
-        import torch
-
+    def timer(self, call):
         def timed() -> float:
             t0 = time.perf_counter()
             out = call()
@@ -95,29 +90,17 @@ class CpuBackend:
             del out
             return elapsed
 
-        with torch.inference_mode():
-            self.phase = FIRST_CALL
-            self._settle()
-            reset_hwm()
-            first = timed()
-            first_peak = self._peak()
-            self.phase = WARMUP
-            calls, warm_s, _ = protocol.warm_up(timed, p, first)
-            self._settle()
-            reset_hwm()
-            self.phase = TIMED
-            samples = protocol.time_calls(timed, p)
-            peak = self._peak()
-        _, met = protocol.judge(samples, p)
-        mem = Memory(
-            process_peak=peak, total=self.total(), metric=self.metric, first_call_process=first_peak
-        ).with_percent()
-        return Measured(first, calls, warm_s, Timing.of(samples), met, mem)
+        return timed
 
-    def _peak(self) -> int | None:
+    def reset(self) -> None:
+        self._settle()
+        reset_hwm()  # VmHWM back to the RSS now: the next peak is the calls' own
+
+    def peaks(self) -> dict[str, int | None]:
         """The RSS high-water mark since the last reset, over the RSS before the model."""
         hwm = hwm_bytes()
-        return hwm - self.base_rss if self.can_measure and hwm and self.base_rss is not None else None
+        measured = self.can_measure and hwm and self.base_rss is not None
+        return {"process": hwm - self.base_rss if measured else None}
 
     def recover(self) -> None:
         self._settle()

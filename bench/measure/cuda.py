@@ -7,13 +7,12 @@ import gc
 import os
 from contextlib import nullcontext
 
-from bench.measure import protocol
-from bench.measure.driver import FIRST_CALL, TIMED, WARMUP, Measured
+from bench.measure.driver import Backend
 from bench.measure.nvml import ClockSettle, Nvml, Sampler, norm_uuid
-from bench.record.run import Memory, Timing
+from bench.record.run import Clocks
 
 
-class CudaBackend:
+class CudaBackend(Backend):
     def __init__(self, device: str, metric: str):
         # Read before this process touches CUDA, so that the difference to the peak
         # includes our CUDA context as well as the model.
@@ -31,7 +30,6 @@ class CudaBackend:
         self.nvml_handle = self.nvml.handle(uuid=self.uuid) if self.uuid else None
         self.nvml_baseline = baselines.get(self.uuid) if self.uuid else None
         self.metric = "reserved" if metric == "auto" else metric
-        self.phase: str | None = None
         self.warnings: list[str] = []
         if self.uuid is None:
             self.warnings.append("NVML not sampled: torch gives no device UUID to find it by")
@@ -61,10 +59,8 @@ class CudaBackend:
         info.update({f"nvml_{k}": v for k, v in self.nvml.device_info(self.nvml_handle).items()})
         return info
 
-    def run(self, call, p: protocol.Protocol) -> Measured:
-        torch = self.torch
-        dev = self.index
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    def timer(self, call):
+        start, end = self.torch.cuda.Event(enable_timing=True), self.torch.cuda.Event(enable_timing=True)
 
         def timed() -> float:
             start.record()
@@ -74,37 +70,30 @@ class CudaBackend:
             del out
             return start.elapsed_time(end) / 1000
 
-        with torch.inference_mode():
-            # The first call's own peaks: cuDNN's algorithm search and lazy
-            # initialization can take more than any later call.
-            self.phase = FIRST_CALL
-            self._reset()
-            first = timed()
-            first_peaks = int(torch.cuda.max_memory_allocated(dev)), int(torch.cuda.max_memory_reserved(dev))
-            self.phase = WARMUP
-            settle = ClockSettle(self.nvml, self.nvml_handle) if self.nvml_handle is not None else None
-            calls, warm_s, settled = protocol.warm_up(timed, p, first, settled=settle)
-            self._reset()
-            self.phase = TIMED
-            watch = Sampler(self.nvml, self.nvml_handle) if self.nvml_handle is not None else nullcontext()
-            with watch as sampler:
-                samples = protocol.time_calls(timed, p)
-        _, met = protocol.judge(samples, p)
-        mem = Memory(
-            peak_allocated=int(torch.cuda.max_memory_allocated(dev)),
-            peak_reserved=int(torch.cuda.max_memory_reserved(dev)),
-            nvml_peak_used=sampler.peak_used if sampler else None,
-            nvml_baseline_used=self.nvml_baseline,
-            process_peak=sampler.peak_process if sampler else None,
-            total=self.total(),
-            metric=self.metric,
-            first_call_allocated=first_peaks[0],
-            first_call_reserved=first_peaks[1],
-        ).with_percent()
-        clocks = sampler.clocks(settled) if sampler else None
-        return Measured(first, calls, warm_s, Timing.of(samples), met, mem, clocks)
+        return timed
 
-    def _reset(self, sync: bool = True) -> None:
+    def peaks(self) -> dict[str, int | None]:
+        cuda = self.torch.cuda
+        return {
+            "allocated": int(cuda.max_memory_allocated(self.index)),
+            "reserved": int(cuda.max_memory_reserved(self.index)),
+        }
+
+    def settle(self):
+        return ClockSettle(self.nvml, self.nvml_handle) if self.nvml_handle is not None else None
+
+    def watch(self):
+        return Sampler(self.nvml, self.nvml_handle) if self.nvml_handle is not None else nullcontext()
+
+    def seen(self, sampler: Sampler | None, settled: bool | None) -> tuple[dict, Clocks | None]:
+        fields = {
+            "nvml_peak_used": sampler.peak_used if sampler else None,
+            "nvml_baseline_used": self.nvml_baseline,
+            "process_peak": sampler.peak_process if sampler else None,
+        }
+        return fields, sampler.clocks(settled) if sampler else None
+
+    def reset(self, sync: bool = True) -> None:
         """Free what earlier calls left in the allocator's cache and start its peaks anew."""
         if sync:
             self.torch.cuda.synchronize(self.index)
@@ -113,7 +102,7 @@ class CudaBackend:
         self.torch.cuda.reset_peak_memory_stats(self.index)
 
     def recover(self) -> None:
-        self._reset(sync=False)  # after a fatal CUDA error, a sync raises again
+        self.reset(sync=False)  # after a fatal CUDA error, a sync raises again
 
     def close(self) -> None:
         pass
