@@ -1,5 +1,5 @@
 """Helpers for the documentation-table tests: the fixture pages, and runs written by
-hand in the run format of DESIGN.md."""
+hand in the run format of ARCHITECTURE.md."""
 
 from __future__ import annotations
 
