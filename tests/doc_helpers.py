@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.docs.pages import find_blocks, read_lines, tables_in
-from bench.record.run import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.record.case import Case
+from bench.record.figures import Memory, Timing
+from bench.record.run import CaseRecord, RunMeta
 from bench.record.store import RunWriter
 from tests.conftest import FIXTURES, ROOT
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from bench.record.run import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.record.case import Case
+from bench.record.figures import Memory, Timing
+from bench.record.run import CaseRecord, RunMeta
 from bench.record.store import RunWriter
 from tests.conftest import TINY_REGISTRY
 

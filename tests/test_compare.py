@@ -12,7 +12,7 @@ import pytest
 from bench.analysis import significance
 from bench.analysis.compare import compare_runs
 from bench.cli import main
-from bench.record.run import Timing
+from bench.record.figures import Timing
 from tests.runs import GIB, MIB, case, noisy, write_run
 
 

@@ -17,7 +17,7 @@ import yaml
 from bench.models.build import Weights, build, count_params, model_class, resolve_weights
 from bench.models.registry import CONFIGS_DIR, frame_step, load_registry
 from bench.models.workloads import FRAMEWISE, input_shape, output_shape, prepare
-from bench.record.run import Case
+from bench.record.case import Case
 from bench.sweep.cases import tiling_in_force
 from tests.conftest import FIXTURES
 

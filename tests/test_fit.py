@@ -12,7 +12,7 @@ from bench.analysis.capacity import fit_card, project
 from bench.analysis.fit import MIB, fit, model_run, parse_vram
 from bench.cli import main
 from bench.errors import BadInput
-from bench.record.run import Memory
+from bench.record.figures import Memory
 from bench.record.store import open_run
 from tests.conftest import REFERENCE, REFERENCE_H200
 from tests.runs import GIB, case, write_run

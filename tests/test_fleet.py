@@ -60,10 +60,10 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_runs(out)) < 2:
         time.sleep(0.1)
-    by_kind = {open_run(p).meta.extra["fleet"]["kind"]: p for p in _runs(out)}
+    by_kind = {open_run(p).meta.fleet.kind: p for p in _runs(out)}
     assert set(by_kind) == {"Fake-A", "Fake-B"}
     wait_for_cases(by_kind["Fake-A"], 2, proc, timeout=120)
-    os.kill(open_run(by_kind["Fake-A"]).meta.extra["fleet"]["node_pid"], signal.SIGKILL)
+    os.kill(open_run(by_kind["Fake-A"]).meta.fleet.node_pid, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "[Fake-B] tiny-slow encode 32x32" in stderr and "== Fake-A" in stdout
@@ -83,10 +83,10 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     a = open_run(a.path)
     ids = [r.case_id for r in a.records]
     assert a.meta.status == "complete" and len(ids) == len(set(ids)) == 6 and a.meta.resumed_at
-    assert a.meta.extra["fleet"]["kind"] == "Fake-A" and a.device_name == b.device_name
+    assert a.meta.fleet.kind == "Fake-A" and a.device_name == b.device_name
     assert (a.device_label, b.device_label) == ("Fake-A", "Fake-B")
     assert a.meta.config_file == str(sweep) and "--label-by-kind" in b.meta.command
-    assert a.meta.extra["fleet"]["node_command"].startswith("vae-bench run ")
+    assert a.meta.fleet.node_command.startswith("vae-bench run ")
 
     capsys.readouterr()
     spec = tmp_path / "spec.yaml"

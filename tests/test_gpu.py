@@ -141,10 +141,10 @@ def test_device_all_runs_one_pinned_run_per_gpu(write_sweep, tmp_path):
     metas = [open_run(r).meta for r in runs]
     devices = [m.device_kind for m in metas]
     assert len(set(devices)) == len(runs) and all(d.startswith("cuda:") for d in devices)
-    host = metas[0].extra["host"]
-    assert sorted(host["devices"]) == sorted(devices) and sorted(host["runs"]) == [r.name for r in runs]
-    for seen in (host["at_start"], host["at_end"]):
-        for d in host["devices"]:
+    host = metas[0].host
+    assert sorted(host.devices) == sorted(devices) and sorted(host.runs) == [r.name for r in runs]
+    for seen in (host.at_start, host.at_end):
+        for d in host.devices:
             assert isinstance(seen["gpu_processes"][d], list)  # NVML answered: a list, maybe empty
     assert all(m.status == "complete" for m in metas)
     records = [x for r in runs for x in open_run(r).records]

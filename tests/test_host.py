@@ -110,12 +110,12 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
     runs = sorted((tmp_path / "runs").iterdir())
     assert len(runs) == 2 and "resume them all with: vae-bench run --resume" in err
     metas = [open_run(r).meta for r in runs]
-    assigned = sorted(tuple(m.extra["host"]["assigned"][0]) for m in metas)
+    assigned = sorted(tuple(m.host.assigned[0]) for m in metas)
     assert assigned == [("tiny", "float32"), ("tiny-slow", "float32")]  # one group each
     assert all(m.status == "interrupted" for m in metas)
-    assert metas[0].extra["host"]["runs"] == metas[1].extra["host"]["runs"] == [r.name for r in runs]
-    assert "loadavg" in metas[0].extra["host"]["at_start"]
-    assert metas[0].extra["host"]["at_end"] == {"gpu_processes": {}}  # no GPU here to ask NVML about
+    assert metas[0].host.runs == metas[1].host.runs == [r.name for r in runs]
+    assert "loadavg" in metas[0].host.at_start
+    assert metas[0].host.at_end == {"gpu_processes": {}}  # no GPU here to ask NVML about
     stored = sum(len(open_run(r).records) for r in runs)
     assert 2 <= stored < 16
 
@@ -123,10 +123,10 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
     for r in runs:
         run = open_run(r)
         ids = [x.case_id for x in run.records]
-        (model, _) = run.meta.extra["host"]["assigned"][0]
+        (model, _) = run.meta.host.assigned[0]
         assert run.meta.status == "complete" and len(ids) == len(set(ids)) == 8
         assert {x.case.model for x in run.records} == {model}
-        assert "loadavg" in run.meta.extra["host"]["at_resume"] and "at_start" in run.meta.extra["host"]
+        assert "loadavg" in run.meta.host.at_resume and run.meta.host.at_start is not None
     out = capsys.readouterr()
     assert "== cpu" in out.out
 

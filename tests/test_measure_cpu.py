@@ -9,7 +9,7 @@ import torch
 from bench.measure.cpu import CpuBackend
 from bench.measure.driver import FIRST_CALL, TIMED, WARMUP, Backend
 from bench.measure.protocol import Protocol
-from bench.record.run import Clocks, Timing
+from bench.record.figures import Clocks, Timing
 
 MIB = 1024 * 1024
 SIZE = 256 * MIB

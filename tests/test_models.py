@@ -15,7 +15,7 @@ from bench.errors import BadInput
 from bench.models.build import Weights, build, count_params, model_class, resolve_weights
 from bench.models.registry import load_registry
 from bench.models.workloads import prepare
-from bench.record.run import Case
+from bench.record.case import Case
 from bench.record.store import open_run
 from bench.sweep.cases import tiling_in_force
 from tests.conftest import FIXTURES

@@ -9,7 +9,7 @@ import pytest
 
 from bench.analysis import plot
 from bench.cli import main
-from bench.record.run import Clocks, Timing
+from bench.record.figures import Clocks, Timing
 from tests.conftest import REFERENCE
 from tests.runs import GIB, case, noisy, write_run
 

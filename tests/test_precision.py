@@ -18,7 +18,7 @@ from bench.docs.labels import label_set
 from bench.docs.styles import Cell, Row, render
 from bench.docs.tables import TABLES_MD, write_run_tables
 from bench.measure.protocol import Protocol, judge, time_calls, warm_up
-from bench.record.run import Clocks, Timing
+from bench.record.figures import Clocks, Timing
 from bench.record.store import open_run
 from bench.stats import median_interval
 from tests.cli_helpers import only_run

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.record.run import FORMAT_VERSION, Case
+from bench.record.case import Case
+from bench.record.run import FORMAT_VERSION
 from bench.record.store import open_run
 from tests.cli_helpers import only_run, start, wait_for_cases, wait_for_run
 

@@ -20,7 +20,8 @@ from bench.measure.protocol import Protocol
 from bench.models import variants
 from bench.models.build import Weights, build
 from bench.models.quality import compare
-from bench.record.run import Case, Quality
+from bench.record.case import Case
+from bench.record.figures import Quality
 from bench.record.store import open_run
 from bench.sweep import worker
 from bench.sweep.cases import expand

@@ -17,7 +17,7 @@ from bench.measure.driver import make_backend
 from bench.measure.protocol import Protocol
 from bench.models.build import Weights, build
 from bench.models.registry import load_registry
-from bench.record.run import Case
+from bench.record.case import Case
 from bench.record.store import open_run
 from bench.sweep import worker
 from bench.sweep.cases import expand

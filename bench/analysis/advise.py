@@ -17,7 +17,8 @@ from bench.analysis.fit import MIB, cuda_context
 from bench.analysis.summary import SECONDS, psnr, quality_caveat
 from bench.errors import BadInput
 from bench.models.quality import is_reference
-from bench.record.run import CaseRecord, variant_words
+from bench.record.run import CaseRecord
+from bench.record.series import variant_words
 from bench.record.store import Run
 from bench.stats import overlap
 

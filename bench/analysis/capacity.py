@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from tabulate import tabulate
 
 from bench.analysis.fit import MIB, Cell, RunModel, Series, largest_side, on_card, pixels
-from bench.record.run import CaseRecord, table_groups, variant_words
+from bench.record.run import CaseRecord
+from bench.record.series import table_groups, variant_words
 from bench.stats import overlap
 
 # Beyond the largest measured side, the sizes a user asks about next.

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.errors import BadInput, shown
-from bench.record.run import CaseRecord, series_label
+from bench.record.run import CaseRecord
+from bench.record.series import series_label
 from bench.record.store import Run
 
 MIB = 1024**2

@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from bench.files import folder_inside, slug, write_atomic
-from bench.record.run import CaseRecord, variant_words
+from bench.record.run import CaseRecord
+from bench.record.series import variant_words
 from bench.record.store import Run, open_run
 from bench.stats import overlap
 

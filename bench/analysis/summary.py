@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 
 from tabulate import tabulate
 
-from bench.record.run import Case, CaseRecord
+from bench.record.case import Case
+from bench.record.run import CaseRecord
 
 # Every terminal report prints a median time so: summary, compare and history.
 SECONDS = ".4f"

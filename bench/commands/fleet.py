@@ -83,7 +83,7 @@ def run(args) -> int:
         metas = {}
         for run_dir in args.resume:
             meta = open_run(run_dir).meta
-            kind = (meta.extra.get("fleet") or {}).get("kind")
+            kind = meta.fleet.kind if meta.fleet is not None else None
             if not kind:
                 raise BadInput(Path(run_dir) / "meta.json", "fleet.kind", "missing: not a fleet run")
             metas[run_dir] = (meta, kind)
@@ -100,7 +100,7 @@ def run(args) -> int:
             for run_dir, (meta, kind_name) in metas.items():
                 (kind,) = _or_bad(lambda k=kind_name: driver.pick([k]), "--resume")
                 writer = RunWriter.reopen(run_dir)
-                local = LocalRun(kind.name, {**meta.extra.get("fleet", {}), **fleet_info}, writer=writer)
+                local = LocalRun(kind.name, {**meta.fleet.to_json(), **fleet_info}, writer=writer)
                 fleet.say(f"resuming {run_dir} on {kind.name}")
                 fleet.start(
                     kind, local, stored=driver.stored_files(Path(run_dir)), trust_code=args.trust_code

@@ -76,7 +76,8 @@ def run(args) -> int:
                 raise BadInput(None, option, f"a resumed run keeps {what}")
         from bench.record.store import open_run
 
-        if (open_run(args.resume).meta.extra.get("host") or {}).get("runs"):
+        host = open_run(args.resume).meta.host
+        if host is not None and host.runs:
             return _run_host(args, resume=args.resume)
         plan = resume_plan(args.resume, args.config, resolve=not args.dry_run, trust_code=args.trust_code)
     elif args.config:
@@ -140,8 +141,11 @@ def _overridden(sweep, devices: str | None, label: str | None):
 
 def _run_host(args, sweep=None, devices=None, resume=None) -> int:
     """Several GPUs of this host side by side: one run folder each."""
+    from dataclasses import replace
+
     from bench.analysis.summary import plan_table
     from bench.record import store
+    from bench.record.sections import HostSection
     from bench.sweep import host, worker
     from bench.sweep.plan import stored_ids
     from bench.sweep.progress import Progress
@@ -167,7 +171,7 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
             writers = [store.RunWriter.reopen(p.resume) for p in plans]
             seen = host.others_on(devices)
             for w in writers:
-                w.meta.extra.setdefault("host", {})["at_resume"] = seen
+                w.meta.host = replace(w.meta.host or HostSection(), at_resume=seen)
                 w.save_meta()
         else:
             started = worker.now()
@@ -179,13 +183,9 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
             dealt_by = "the case times of " + ", ".join(args.times_from) if args.times_from else "case count"
             seen = host.others_on(devices)
             for plan, w in zip(plans, writers, strict=True):
-                w.meta.extra["host"] = {
-                    "devices": devices,
-                    "runs": runs,
-                    "assigned": host.assigned(plan),
-                    "dealt_by": dealt_by,
-                    "at_start": seen,
-                }
+                w.meta.host = HostSection(
+                    devices=devices, runs=runs, assigned=host.assigned(plan), dealt_by=dealt_by, at_start=seen
+                )
                 w.save_meta()
         done = [len({c.case_id for c in p.cases} & w.done_ids()) for p, w in zip(plans, writers, strict=True)]
         total = sum(len(p.cases) for p in plans)
@@ -198,7 +198,7 @@ def _run_host(args, sweep=None, devices=None, resume=None) -> int:
         # and stayed shows here
         seen = host.others_on(devices, load=False)
         for w in writers:
-            w.meta.extra.setdefault("host", {})["at_end"] = seen
+            w.meta.host = replace(w.meta.host or HostSection(), at_end=seen)
             w.save_meta()
     finally:
         for w in writers:

@@ -29,7 +29,7 @@ from bench.docs.pages import (
 )
 from bench.docs.styles import change, parse_percent, parse_time
 from bench.errors import shown
-from bench.record.run import label_problem
+from bench.record.series import label_problem
 
 _HTML = re.compile(r"<(?:[/!?]?[A-Za-z]|!--)|&[A-Za-z#][A-Za-z0-9]*;")
 

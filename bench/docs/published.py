@@ -32,7 +32,10 @@ from bench.docs.styles import parse_percent, parse_time
 from bench.errors import BadInput, shown
 from bench.files import slug
 from bench.models.registry import load_registry
-from bench.record.run import MAX_SIDE, Case, CaseRecord, Memory, RunMeta, Timing, label_problem
+from bench.record.case import MAX_SIDE, Case
+from bench.record.figures import Memory, Timing
+from bench.record.run import CaseRecord, RunMeta
+from bench.record.series import label_problem
 from bench.record.store import RunWriter
 from bench.sweep.cases import tiling_in_force
 from bench.sweep.config import load_sweep

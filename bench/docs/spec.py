@@ -18,7 +18,7 @@ from bench.docs.styles import STYLES
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
 from bench.models.registry import CONFIGS_DIR, check_knob, load_registry, normalize_knobs
-from bench.record.run import DTYPES, OPS
+from bench.record.case import DTYPES, OPS
 
 SPECS_DIR = CONFIGS_DIR / "docs"
 ROW_ORDERS = ("device", "resolution")

@@ -20,7 +20,8 @@ from bench.docs.spec import BlockSpec, DocSpec, size_key
 from bench.docs.styles import Cell, Row, render
 from bench.errors import BadInput, shown
 from bench.files import write_atomic
-from bench.record.run import CaseRecord, table_groups, variant_words
+from bench.record.run import CaseRecord
+from bench.record.series import table_groups, variant_words
 from bench.record.store import TABLES as TABLES_MD
 from bench.record.store import Run, open_run
 

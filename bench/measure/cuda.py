@@ -9,7 +9,7 @@ from contextlib import nullcontext
 
 from bench.measure.driver import Backend
 from bench.measure.nvml import ClockSettle, Nvml, Sampler, norm_uuid
-from bench.record.run import Clocks
+from bench.record.figures import Clocks
 
 
 class CudaBackend(Backend):

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from bench.record.run import THROTTLE_REASONS, Clocks
+from bench.record.figures import THROTTLE_REASONS, Clocks
 from bench.stats import median
 
 

@@ -9,7 +9,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from bench.record.run import Case, Quality
+from bench.record.case import Case
+from bench.record.figures import Quality
 
 DECODE_RANGE = 2.0  # decoded pixels lie in [-1, 1]
 

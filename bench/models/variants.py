@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from bench.models.registry import ModelSpec
-from bench.record.run import Case
+from bench.record.case import Case
 
 # attention: sdpa-* -> the torch.nn.attention.SDPBackend it pins
 SDPA_BACKENDS = {

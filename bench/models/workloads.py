@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from bench.models.registry import ModelSpec
-from bench.record.run import Case
+from bench.record.case import Case
 
 FRAMEWISE = ("use_framewise_encoding", "use_framewise_decoding")
 

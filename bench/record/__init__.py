@@ -3,7 +3,9 @@ runs are stored and opened, and the rules every reader shares for a series of ca
 See ARCHITECTURE.md."""
 
 # The public API for scripts and notebooks: open a run, read its cases as a frame.
-from bench.record.run import Case, CaseRecord, Memory, RunMeta, Timing
+from bench.record.case import Case
+from bench.record.figures import Memory, Timing
+from bench.record.run import CaseRecord, RunMeta
 from bench.record.store import Run, RunWriter, find_runs, open_run
 
 __all__ = ["Case", "CaseRecord", "Memory", "Run", "RunMeta", "RunWriter", "Timing", "find_runs", "open_run"]

@@ -99,7 +99,7 @@ class Run:
         said = f"{self.path}: {status}, {len(self.records)}{planned} cases stored"
         if status.startswith("still"):
             return said
-        command = "fleet" if self.meta.extra.get("fleet") else "run"
+        command = "fleet" if self.meta.fleet is not None else "run"
         return f"{said}; resume with: vae-bench {command} --resume {self.path}"
 
     @property

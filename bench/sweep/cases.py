@@ -7,7 +7,7 @@ import itertools
 from typing import Any
 
 from bench.models.registry import ModelSpec
-from bench.record.run import VARIANT_DEFAULTS, Case
+from bench.record.case import VARIANT_DEFAULTS, Case
 from bench.sweep.config import VARIANT_AXES, Sweep, knob_combinations
 
 

@@ -22,7 +22,8 @@ from bench.models.registry import (
     load_registry,
     normalize_knobs,
 )
-from bench.record.run import DTYPES, MAX_BATCH, MAX_FRAMES, MAX_SIDE, OPS, VARIANT_DEFAULTS, label_problem
+from bench.record.case import DTYPES, MAX_BATCH, MAX_FRAMES, MAX_SIDE, OPS, VARIANT_DEFAULTS
+from bench.record.series import label_problem
 from bench.strict import MAX_SECONDS, Invalid, number
 
 WEIGHTS = ("auto", "pretrained", "random")

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from bench.errors import BadInput
-from bench.record.run import Case
+from bench.record.case import Case
+from bench.record.sections import HostSection
 from bench.sweep.config import Sweep
 from bench.sweep.plan import Plan, make_plan, resume_plan
 
@@ -110,8 +111,8 @@ def resume_plans(run_dir: str | Path, dry_run: bool = False, trust_code: bool = 
     from bench.record.store import open_run
 
     run_dir = Path(run_dir)
-    host = open_run(run_dir).meta.extra.get("host") or {}
-    siblings = [run_dir.parent / run_id for run_id in host.get("runs", [])]  # plain names (bench.record.run)
+    host = open_run(run_dir).meta.host or HostSection()
+    siblings = [run_dir.parent / run_id for run_id in host.runs or []]  # plain names (bench.record.sections)
     for sibling in siblings:  # every one checked before any is planned
         if sibling.is_symlink():
             raise BadInput(
@@ -121,14 +122,14 @@ def resume_plans(run_dir: str | Path, dry_run: bool = False, trust_code: bool = 
             raise BadInput(sibling, None, f"a run of this host sweep is missing (expected beside {run_dir})")
     out = []
     for sibling in siblings:
-        sibling_host = open_run(sibling).meta.extra.get("host") or {}
+        sibling_host = open_run(sibling).meta.host or HostSection()
         plan = resume_plan(sibling, None, resolve=not dry_run, trust_code=trust_code)
         out.append(only_assigned(plan, sibling_host))
     return out
 
 
-def only_assigned(plan: Plan, host: dict) -> Plan:
-    groups = {tuple(k) for k in host.get("assigned", [])}
+def only_assigned(plan: Plan, host: HostSection) -> Plan:
+    groups = {tuple(k) for k in host.assigned or []}
     if groups:
         plan.cases = [c for c in plan.cases if key(c) in groups]
     return plan

@@ -16,7 +16,9 @@ from bench.errors import BadInput, shown
 from bench.measure.protocol import Protocol
 from bench.models.build import Weights, check_class, resolve_weights
 from bench.models.registry import CONFIGS_DIR, ModelSpec
-from bench.record.run import Case, RunMeta, as_label
+from bench.record.case import Case
+from bench.record.run import RunMeta
+from bench.record.series import as_label
 from bench.record.store import META, open_run
 from bench.sweep import config
 from bench.sweep.cases import expand

@@ -8,7 +8,8 @@ import time
 
 from tqdm import tqdm
 
-from bench.record.run import Case, CaseRecord
+from bench.record.case import Case
+from bench.record.run import CaseRecord
 
 
 def outcome_text(record: CaseRecord) -> str:

@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.record.run import Case, CaseRecord, Memory
+from bench.record.case import Case
+from bench.record.figures import Memory
+from bench.record.run import CaseRecord
 from bench.record.store import RunWriter
 from bench.sweep import worker
 from bench.sweep.plan import Plan

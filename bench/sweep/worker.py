@@ -16,7 +16,9 @@ from datetime import datetime, timezone
 from bench.measure.protocol import Protocol
 from bench.models.build import Weights
 from bench.models.registry import ModelSpec
-from bench.record.run import Case, CaseRecord, Memory
+from bench.record.case import Case
+from bench.record.figures import Memory
+from bench.record.run import CaseRecord
 
 SETUP = "setup"  # the phase before a backend's own (bench.measure: first_call, warmup, timed)
 

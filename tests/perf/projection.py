@@ -27,7 +27,7 @@ from bench.analysis.fit import model_run, on_card  # noqa: E402
 from bench.cards import find_card, load_cards  # noqa: E402
 from bench.docs.published import read_page  # noqa: E402
 from bench.docs.spec import load_spec  # noqa: E402
-from bench.record.run import Case  # noqa: E402
+from bench.record.case import Case  # noqa: E402
 from bench.record.store import open_run  # noqa: E402
 
 RUN = ROOT / "results" / "reference" / "20261126-054619-nvidia-h200-docs"

@@ -4,11 +4,13 @@ so that it fills case by case as a local run's does and reads like one."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from bench.errors import BadInput
 from bench.files import parse_json_line, plain_name
 from bench.record.run import RunMeta
+from bench.record.sections import FleetSection
 from bench.record.store import RunWriter, read_record
 from bench.strict import Invalid
 
@@ -43,7 +45,7 @@ class LocalRun:
         self.kind = kind
         self.sweep_file = sweep_file  # the caller's, not the node's scratch copy
         self.command = command
-        self.fleet = {**fleet, "kind": kind}
+        self.fleet = FleetSection.from_json({**fleet, "kind": kind})  # fleet: what the caller knows
         self.out = out
         self.writer = writer
         self.done = writer.done_ids() if writer is not None else set()
@@ -58,14 +60,16 @@ class LocalRun:
     def take(self, msg: tuple) -> None:
         what = msg[0]
         if what == "started":
-            self.fleet.update(node_pid=msg[1]["pid"], sweep_pid=msg[1]["sweep_pid"], host=msg[1]["host"])
+            self.fleet = replace(
+                self.fleet, node_pid=msg[1]["pid"], sweep_pid=msg[1]["sweep_pid"], host=msg[1]["host"]
+            )
             if self.writer is not None:
                 self._save_fleet()
         elif what == "meta" and self.writer is None:
             meta = _node_meta(msg[2])
-            self.fleet["node_command"] = meta.command
+            self.fleet = replace(self.fleet, node_command=meta.command)
             meta.config_file, meta.command = self.sweep_file, self.command or meta.command
-            meta.extra["fleet"] = self.fleet
+            meta.fleet = self.fleet
             # the node names the run: a plain folder name, or bad input (never a path)
             self.writer = RunWriter.create(
                 self.out, plain_name(msg[1], self.out, "fleet node's run id"), meta
@@ -98,7 +102,7 @@ class LocalRun:
         self._save_fleet()
 
     def _save_fleet(self) -> None:
-        self.writer.meta.extra["fleet"] = self.fleet
+        self.writer.meta.fleet = self.fleet
         self.writer.save_meta()
 
     def lost(self, why: str) -> None:
