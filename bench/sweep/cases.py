@@ -8,7 +8,9 @@ from typing import Any
 
 from bench.models.registry import ModelSpec
 from bench.record.case import VARIANT_DEFAULTS, Case
-from bench.sweep.config import VARIANT_AXES, Sweep, knob_combinations
+from bench.sweep.config import Sweep
+from bench.sweep.fields import VARIANT_AXES
+from bench.sweep.parsers import knob_combinations
 
 
 def tiling_in_force(spec: ModelSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:
