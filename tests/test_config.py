@@ -1,5 +1,6 @@
 """Sweep files: bad input stops with one line and writes nothing; valid input parses
-into the `Sweep` it says; a sweep expands into the cases it measures.
+into the `Sweep` it says; a sweep expands into the cases it measures. (`run --resume`
+is tests.test_resume.)
 
 Everything here runs on CPU and never runs a sweep: a guard makes any test that
 would start measuring fail at once.
@@ -7,27 +8,36 @@ would start measuring fail at once.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-import bench.sweep.runner
 from bench.cli import main
 from bench.errors import BadInput
 from bench.record.run import Case
 from bench.sweep.cases import expand
 from bench.sweep.config import Sweep, from_dict, load_sweep
+from bench.sweep.fields import FIELDS, REQUIRED
+from tests.sweep_helpers import (
+    CONFIGS,
+    ROOT,
+    SD_V1_JSON,
+    Workspace,
+    assert_one_error_line,
+    base_sweep,
+    reject,
+    run_cli,
+    tree,
+    workspace,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "configs"
-SD_V1_JSON = CONFIGS / "models" / "sd-v1.json"
 KNOWN_MODELS = ("sd-v1", "sdxl", "flux", "sd3")
 
 
@@ -40,108 +50,9 @@ def _torch_has_cuda() -> bool:
 needs_no_cuda = pytest.mark.skipif(_torch_has_cuda(), reason="this test needs a machine without CUDA")
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def base_sweep(**fields) -> dict:
-    """A small valid sweep against the bundled registry; `fields` replace or add keys
-    (a value of `...` removes the key)."""
-    sweep = {
-        "name": "t",
-        "models": ["sd-v1"],
-        "ops": ["encode"],
-        "resolutions": [64],
-        "dtype": "float32",
-        "device": "cpu",
-        "weights": "random",
-    }
-    sweep.update(fields)
-    return {k: v for k, v in sweep.items() if v is not ...}
-
-
-def tree(root: Path) -> dict[str, bytes | None]:
-    """Every path under root, with the bytes of each file (None for folders)."""
-    if not root.exists():
-        return {}
-    return {
-        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))
-    }
-
-
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
-    """A workspace: cwd is an empty tmp folder, the hub is offline, and no test can
-    start a real sweep."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)
-
-    def no_sweeps(self):
-        raise AssertionError("the sweep was accepted and started running; it should have been rejected")
-
-    monkeypatch.setattr(bench.sweep.runner.Runner, "run", no_sweeps)
-    return Workspace(tmp_path)
-
-
-class Workspace:
-    def __init__(self, root: Path):
-        self.root = root
-        self.runs = root / "runs"  # every sweep written here has `output:` pointing at it
-        self.out = root / "out"  # and --out, where given, points here
-
-    def sweep(self, content: dict | str | bytes, name: str = "sweep.yaml", output: bool = True) -> Path:
-        """Write a sweep file: a dict (dumped as YAML, with `output:` added), or raw text/bytes."""
-        path = self.root / name
-        if isinstance(content, dict):
-            content = dict(content)
-            if output:
-                content.setdefault("output", str(self.runs))
-            path.write_text(yaml.safe_dump(content, sort_keys=False))
-        elif isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-        return path
-
-    def registry(self, repo: str, name: str = "models.yaml") -> Path:
-        """A one-model registry: the bundled sd-v1 entry with another `repo`."""
-        bundled = yaml.safe_load((CONFIGS / "models.yaml").read_text())
-        entry = dict(bundled["sd-v1"], repo=repo, config=str(SD_V1_JSON))
-        path = self.root / name
-        path.write_text(yaml.safe_dump({"sd-v1": entry}))
-        return path
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(["run", *map(str, argv)])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
-def assert_one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected exactly one line on stderr, got {len(lines)}:\n{err}"
-    assert lines[0].startswith("vae-bench: error: "), lines[0]
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def reject(
-    ws: Workspace, capsys, path: Path, *needles: str, extra: tuple[str, ...] = (), names_file: bool = True
-) -> str:
-    """Run `vae-bench run PATH` in-process; it must be bad input (exit 2) with one
-    line holding every needle, and must leave the workspace as it found it."""
-    before = tree(ws.root)
-    rc, out, err = run_cli(capsys, path, *extra)
-    line = assert_one_error_line(err)
-    assert rc == 2, f"exit status {rc}, stderr: {err}"
-    assert out == ""
-    if names_file:
-        assert str(path) in line, f"the message does not name the file {path}: {line}"
-    for needle in needles:
-        assert needle in line, f"{needle!r} not in: {line}"
-    assert not ws.runs.exists() and not ws.out.exists(), "a run folder was made"
-    assert tree(ws.root) == before, "bad input wrote something"
-    return line
+    return workspace(tmp_path, monkeypatch)
 
 
 # ---------------------------------------------------------------- 1. bad sweep files
@@ -208,6 +119,11 @@ BAD_FIELDS = [
         "unknown-memory-metric",
         {"memory_metric": "peak"},
         ["memory_metric", "auto, reserved, allocated, nvml, process", "'peak'"],
+    ),
+    (
+        "own-axis-named-by-its-place-in-models",
+        {"models": ["sd-v1", {"name": "sdxl", "dtype": "fp8"}]},
+        ["models[1].dtype: 'fp8' is not allowed"],
     ),
     ("output-empty", {"output": ""}, ["output", "folder path"]),
     ("registry-int", {"registry": 3}, ["registry", "path to a models.yaml"]),
@@ -393,15 +309,6 @@ def test_missing_registry_file(ws, capsys):
     assert str(ws.root / "missing-models.yaml") in line
 
 
-def test_no_config_and_no_resume(ws, capsys):
-    before = tree(ws.root)
-    rc, _, err = run_cli(capsys)
-    line = assert_one_error_line(err)
-    assert rc == 2
-    assert "config" in line and "--resume" in line
-    assert tree(ws.root) == before
-
-
 def test_non_utf8_file_is_bad_input(ws, capsys):
     path = ws.sweep(b"name: caf\xe9\nmodels: [sd-v1]\nops: [encode]\nresolutions: [64]\n")
     reject(ws, capsys, path, "UTF-8")
@@ -501,140 +408,6 @@ def test_subprocess_bad_input(ws, content, needles, with_out):
     assert tree(ws.root) == before
 
 
-# ------------------------------------------------------------------- 2. --resume
-
-
-def make_stored_run(folder: Path, sweep: Sweep) -> Path:
-    folder.mkdir(parents=True)
-    from bench.models.build import Weights
-    from bench.sweep.plan import model_entry
-
-    models = {name: model_entry(spec, Weights("random")) for name, spec in sweep.specs().items()}
-    meta = {"run_id": folder.name, "config": sweep.to_dict(), "device": {"device": "cpu"}, "models": models}
-    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    (folder / "cases.jsonl").write_text("")
-    return folder
-
-
-def test_resume_folder_without_meta_json(ws, capsys):
-    run_dir = ws.root / "runs-by-hand" / "20250101-000000-cpu-t"
-    run_dir.mkdir(parents=True)
-    (run_dir / "cases.jsonl").write_text("")
-    path = ws.sweep(base_sweep())
-    line = reject(
-        ws,
-        capsys,
-        path,
-        "meta.json",
-        "not a vae-bench run folder",
-        extra=("--resume", str(run_dir)),
-        names_file=False,
-    )
-    assert str(run_dir) in line
-
-
-def test_resume_folder_without_meta_json_and_without_config(ws, capsys):
-    run_dir = ws.root / "empty-run"
-    run_dir.mkdir()
-    before = tree(ws.root)
-    rc, _, err = run_cli(capsys, "--resume", run_dir)
-    line = assert_one_error_line(err)
-    assert rc == 2
-    assert str(run_dir / "meta.json") in line
-    assert tree(ws.root) == before
-
-
-def test_resume_folder_that_does_not_exist(ws, capsys):
-    run_dir = ws.root / "no-such-run"
-    rc, _, err = run_cli(capsys, "--resume", run_dir)
-    line = assert_one_error_line(err)
-    assert rc == 2
-    assert str(run_dir) in line and "no such run folder" in line
-    assert not run_dir.exists()
-
-
-def test_resume_meta_without_config(ws, capsys):
-    run_dir = ws.root / "run"
-    run_dir.mkdir()
-    (run_dir / "meta.json").write_text(json.dumps({"run_id": "run", "device": {"device": "cpu"}}))
-    before = tree(ws.root)
-    rc, _, err = run_cli(capsys, "--resume", run_dir)
-    line = assert_one_error_line(err)
-    assert rc == 2
-    assert "config" in line and "cannot resume" in line
-    assert tree(ws.root) == before
-
-
-# (id, fields changed in the resumed sweep, the field the message must name)
-RESUME_DIFFS = [
-    ("repeats", {"repeats": 7}, "repeats"),
-    ("warmup", {"warmup": 3}, "warmup"),
-    ("resolutions", {"resolutions": [64, 128]}, "resolutions"),
-    ("dtype", {"dtype": "float16"}, "dtype"),
-    ("tiled", {"tiled": [False, True]}, "tiled"),
-    ("tiling", {"tiling": {"sd-v1": {"tile_sample_min_size": 128}}}, "tiling"),
-    ("models", {"models": ["sd-v1", "sdxl"]}, "models"),
-    ("name", {"name": "other"}, "name"),
-]
-
-
-@pytest.mark.parametrize("fields,field", [c[1:] for c in RESUME_DIFFS], ids=[c[0] for c in RESUME_DIFFS])
-def test_resume_with_a_different_config(ws, capsys, fields, field):
-    stored = from_dict(base_sweep(tiled=[False]))
-    run_dir = make_stored_run(ws.root / "stored" / "20250101-000000-cpu-t", stored)
-    path = ws.sweep(base_sweep(**{"tiled": [False], **fields}), output=False)
-    before = tree(ws.root)
-    rc, _, err = run_cli(capsys, path, "--resume", run_dir)
-    line = assert_one_error_line(err)
-    assert rc == 2
-    assert line.startswith(
-        f"vae-bench: error: {path}: {field}: differs from the sweep stored in {run_dir}"
-    ), line
-    assert "resume without a config" in line
-    assert tree(ws.root) == before, "the stored run was touched"
-
-
-def test_resume_with_the_same_config_is_accepted(ws, capsys):
-    """The control for the test above: the same sweep passes the check (dry run)."""
-    path = ws.sweep(
-        base_sweep(
-            resolutions=[64, "128x64"], tiled=[False, True], tiling={"sd-v1": {"tile_sample_min_size": 64}}
-        ),
-        output=False,
-    )
-    run_dir = make_stored_run(ws.root / "stored" / "run", load_sweep(path))
-    before = tree(ws.root)
-    rc, out, err = run_cli(capsys, path, "--resume", run_dir, "--dry-run")
-    assert rc == 0, err
-    assert "4 cases on cpu" in out
-    assert out.count("to run") == 4
-    assert tree(ws.root) == before
-
-
-def test_resume_without_config_uses_the_stored_sweep(ws, capsys):
-    stored = from_dict(base_sweep(ops=["encode", "decode"], resolutions=[64, 128]))
-    run_dir = make_stored_run(ws.root / "run", stored)
-    case = expand(stored, stored.specs())[0]
-    stored_case = {"case_id": case.case_id, **case.params(), "status": "ok", "time_s": {"median": 0.1}}
-    (run_dir / "cases.jsonl").write_text(json.dumps(stored_case) + "\n")
-    before = tree(ws.root)
-    rc, out, err = run_cli(capsys, "--resume", run_dir, "--dry-run")
-    assert rc == 0, err
-    assert "4 cases on cpu" in out
-    assert out.count("stored") == 1 and out.count("to run") == 3
-    assert tree(ws.root) == before
-
-
-def test_resume_output_and_registry_may_differ(ws, capsys):
-    """`output` and `registry` say where, not what: they are not compared."""
-    stored = from_dict(base_sweep(output="somewhere/else"))
-    run_dir = make_stored_run(ws.root / "run", stored)
-    path = ws.sweep(base_sweep(registry=str(CONFIGS / "models.yaml")))
-    rc, out, err = run_cli(capsys, path, "--resume", run_dir, "--dry-run")
-    assert rc == 0, err
-    assert "1 cases on cpu" in out
-
-
 # ------------------------------------------------------------------ 3. valid parsing
 
 
@@ -663,24 +436,90 @@ def test_scalars_become_tuples(ws):
     assert sweep.tiled == (True,)
 
 
-def test_defaults(ws):
-    path = ws.sweep("name: minimal\nmodels: sd-v1\nops: [encode, decode]\nresolutions: [256]\n")
+MINIMAL = {"name": "minimal", "models": "sd-v1", "ops": ["encode", "decode"], "resolutions": [256]}
+
+
+def test_a_sweep_leaving_fields_out_stores_the_documented_defaults(ws):
+    """What meta.json holds of a sweep that gives only the required fields: every other
+    field at its default, in the order meta.json has always stored them."""
+    path = ws.sweep(MINIMAL, output=False)
     sweep = load_sweep(path)
-    assert sweep.name == "minimal"
-    assert sweep.warmup == 1
-    assert sweep.repeats == "auto"
-    assert (sweep.warmup_time, sweep.min_time, sweep.precision) == ("auto", "auto", 0.01)
-    assert (sweep.min_repeats, sweep.max_repeats, sweep.max_time) == (5, 300, 20.0)
-    assert sweep.device == "auto"
-    assert sweep.weights == "auto"
-    assert sweep.memory_metric == "auto"
-    assert sweep.dtype == ("float16",)
-    assert sweep.batch == (1,)
-    assert sweep.tiled == (False,)
-    assert sweep.tiling == {}
-    assert sweep.output == "results/runs"
-    assert sweep.registry is None
     assert sweep.source == str(path)
+    stored = json.loads(json.dumps(sweep.to_dict()))
+    assert list(stored.items()) == [
+        ("name", "minimal"),
+        ("models", ["sd-v1"]),
+        ("ops", ["encode", "decode"]),
+        ("resolutions", ["256x256"]),
+        ("frames", None),
+        ("batch", [1]),
+        ("dtype", ["float16"]),
+        ("tiled", [False]),
+        ("tiling", {}),
+        ("channels_last", [False]),
+        ("compile", ["none"]),
+        ("attention", ["sdpa"]),
+        ("cudnn_benchmark", [False]),
+        ("slicing", [False]),
+        ("quality", False),
+        ("warmup", 1),
+        ("warmup_time", "auto"),
+        ("repeats", "auto"),
+        ("precision", 0.01),
+        ("min_repeats", 5),
+        ("min_time", "auto"),
+        ("max_time", 20.0),
+        ("max_repeats", 300),
+        ("device", "auto"),
+        ("weights", "auto"),
+        ("memory_metric", "auto"),
+        ("output", "results/runs"),
+        ("registry", None),
+    ]
+
+
+# The README's sweep-file block shows these fields at their defaults.
+README_DEFAULTS = (
+    "batch",
+    "dtype",
+    "warmup_time",
+    "repeats",
+    "precision",
+    "min_repeats",
+    "min_time",
+    "max_time",
+    "max_repeats",
+    "device",
+    "weights",
+    "memory_metric",
+    "output",
+)
+
+
+def test_the_readme_shows_the_defaults_a_sweep_gets():
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Sweep files", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    shown = yaml.safe_load(block)
+    left_out = from_dict(MINIMAL)
+    for name in README_DEFAULTS:
+        given = from_dict({**MINIMAL, name: shown[name]})
+        assert getattr(given, name) == getattr(left_out, name), name
+
+
+def test_each_default_in_the_field_table_reads_as_leaving_the_field_out():
+    """A default that its own parser refuses, or that reads as another value than the
+    Sweep's default, fails here; so does a Sweep whose fields are not the table's."""
+    names = [f.name for f in dataclasses.fields(Sweep)]
+    assert names[: len(FIELDS)] == list(FIELDS)
+    assert set(names[len(FIELDS) :]) == {"source", "per_model", "known"}
+    left_out = from_dict(MINIMAL)
+    for name, f in FIELDS.items():
+        if f.default is REQUIRED:
+            assert name in MINIMAL
+            continue
+        given = from_dict(json.loads(json.dumps({**MINIMAL, name: f.default})))
+        assert given == left_out, name
+        assert given.to_dict() == left_out.to_dict(), name
 
 
 def test_explicit_values_are_kept(ws):
@@ -776,6 +615,19 @@ def test_to_dict_round_trips_with_a_registry(ws):
     assert from_dict(d).specs()["sd-v1"].repo == str(registry.parent.resolve() / "nowhere")
 
 
+def test_the_registry_is_read_once(ws, monkeypatch):
+    import bench.sweep.config
+
+    reads = []
+    real = bench.sweep.config.load_registry
+    monkeypatch.setattr(bench.sweep.config, "load_registry", lambda path: reads.append(path) or real(path))
+    sweep = load_sweep(ws.sweep(base_sweep(models=["sd-v1", "sdxl"])))
+    assert set(sweep.specs()) == {"sd-v1", "sdxl"}
+    again = bench.sweep.config.overridden(sweep, devices="cuda:1", label="box")
+    assert again.specs() == sweep.specs() and again.device_label == "box"
+    assert reads == [None]
+
+
 def test_from_dict_without_a_source_names_a_placeholder():
     with pytest.raises(BadInput) as info:
         from_dict(base_sweep(repeats=0))
@@ -859,11 +711,35 @@ def test_case_ids_unique_and_hex(ws):
     assert all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids)
 
 
-def test_case_ids_stable(ws):
-    _, first = expanded(ws, RICH, name="one.yaml")
-    _, second = expanded(ws, RICH, name="two.yaml")
-    assert [c.case_id for c in first] == [c.case_id for c in second]
-    assert first == second
+CASE_IDS = """
+import json, sys
+from bench.sweep.cases import expand
+from bench.sweep.config import from_dict
+sweep = from_dict(json.loads(sys.argv[1]))
+print(json.dumps([c.case_id for c in expand(sweep, sweep.specs())]))
+"""
+
+
+def test_case_ids_are_the_same_in_another_process_for_an_equal_sweep(ws):
+    """A case id is a hash of what the case is: another interpreter (another
+    PYTHONHASHSEED, other object ids), given the sweep with its keys and tiling knobs
+    in another order, computes the same ids."""
+    _, cases = expanded(ws, RICH)
+    here = [c.case_id for c in cases]
+    knobs = RICH["tiling"]["sd-v1"]
+    reordered = dict(reversed(RICH.items()), tiling={"sd-v1": dict(reversed(knobs.items()))})
+    for seed, raw in (("0", RICH), ("4242", reordered)):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
+        proc = subprocess.run(
+            [sys.executable, "-c", CASE_IDS, json.dumps(raw)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert json.loads(proc.stdout) == here, seed
 
 
 def test_case_ids_ignore_what_is_not_a_case_parameter(ws):
