@@ -173,6 +173,7 @@ def measure_in_process(tmp_path, model_name: str, quality=False, **fields):
     return model, cases, [worker.measure_case(model, backend, job, c) for c in cases]
 
 
+@pytest.mark.slow  # 26 s on its own, about 100 s beside other test workers
 def test_each_axis_is_in_force_during_the_calls_and_taken_back_after(tmp_path):
     from tests.fakes import Recorder
 
@@ -264,6 +265,7 @@ def test_psnr_against_figures_worked_out_by_hand():
     assert q.psnr_db is None and "shape" in q.note
 
 
+@pytest.mark.slow  # 20 s on its own, about 75 s beside other test workers
 def test_quality_is_recorded_per_case_against_the_plain_reference(tmp_path):
     _, cases, records = measure_in_process(
         tmp_path,
