@@ -16,7 +16,7 @@ from bench.files import read_yaml
 from bench.models.registry import ModelSpec, load_registry
 from bench.sweep.fields import AXES, FIELDS, REQUIRED_FIELDS, VARIANT_AXES, Reading, defaults
 
-__all__ = ["FIELDS", "VARIANT_AXES", "Sweep", "from_dict", "load_sweep", "overridden"]
+__all__ = ["FIELDS", "VARIANT_AXES", "Sweep", "from_dict", "load_sweep", "overridden", "with_defaults"]
 
 DEFAULT = defaults()
 # The order a model's own axes are read in and stored in meta.json (the order they
@@ -95,6 +95,17 @@ class Sweep:
     def specs(self) -> dict[str, ModelSpec]:
         known = self.known if self.known is not None else load_registry(self.registry)
         return {name: known[name] for name in self.models}
+
+
+def with_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """A sweep as a meta.json stored it, with each field added since at its default as
+    to_dict writes it, to compare with the to_dict of a sweep read now."""
+    added = {
+        name: f.dump(DEFAULT[name], None)
+        for name, f in FIELDS.items()
+        if name not in stored and name in DEFAULT and f.stored_unset
+    }
+    return {**added, **stored}
 
 
 def overridden(sweep: Sweep, devices: str | None = None, label: str | None = None) -> Sweep:
