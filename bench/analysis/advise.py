@@ -17,8 +17,9 @@ from bench.analysis.fit import MIB, cuda_context
 from bench.analysis.summary import SECONDS, psnr, quality_caveat
 from bench.errors import BadInput
 from bench.models.quality import is_reference
+from bench.record.figures import peak_of
 from bench.record.run import CaseRecord
-from bench.record.series import variant_words
+from bench.record.series import card_need, fits, input_key, interval, setting_label
 from bench.record.store import Run
 from bench.stats import overlap
 
@@ -40,7 +41,7 @@ class Advice:
 
     @property
     def plain_fits(self) -> bool | None:
-        return None if self.plain_need is None else self.plain_need <= self.total
+        return fits(self.plain_need, self.total)
 
     @property
     def time_saved(self) -> float | None:
@@ -55,7 +56,7 @@ class Advice:
         overlap (a difference within them is not one to act on)."""
         if self.time_saved is None or self.best is self.plain:
             return False
-        a, b = _interval(self.best), _interval(self.plain)
+        a, b = interval(self.best, unmet=True), interval(self.plain, unmet=True)
         return a is None or b is None or overlap(a, b)
 
     @property
@@ -79,13 +80,8 @@ class Answer:
 
 
 def setting(r: CaseRecord) -> str:
-    """What to turn on: `float16, tiled (tile_sample_min_size 256), channels_last`."""
-    c = r.case
-    words = [c.dtype]
-    if c.batch != 1:
-        words.append(f"batch {c.batch}")
-    words.append("tiled" if c.tiled else "untiled")
-    return f"{', '.join(words)} [{variant_words(c.variant)}]" if c.variant else ", ".join(words)
+    """What to turn on (bench.record.series.setting_label)."""
+    return setting_label(r.case)
 
 
 def _psnr_ok(r: CaseRecord, floor: float | None) -> bool:
@@ -110,7 +106,7 @@ def _pick(good: list[CaseRecord], plain: CaseRecord | None) -> CaseRecord | None
     fastest = min(good, key=lambda r: r.median)
 
     def tied(r: CaseRecord) -> bool:
-        a, b = _interval(r), _interval(fastest)
+        a, b = interval(r, unmet=True), interval(fastest, unmet=True)
         if a is not None and b is not None:
             return overlap(a, b)
         return r.median <= fastest.median * (1 + TIE)
@@ -119,12 +115,6 @@ def _pick(good: list[CaseRecord], plain: CaseRecord | None) -> CaseRecord | None
         (r for r in good if tied(r)),
         key=lambda r: (r is not plain, r.case.tiled, len(r.case.variant or ()), r.median),
     )
-
-
-def _interval(r: CaseRecord) -> tuple[float, float] | None:
-    """The median's 95% interval, met precision or not: it is what tells two apart."""
-    t = r.time
-    return None if t is None or t.ci_low is None or t.ci_high is None else (t.ci_low, t.ci_high)
 
 
 def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
@@ -136,30 +126,27 @@ def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
             "run a sweep on a GPU",
         )
     ok = [r for r in run.records if r.ok and r.median is not None]
+    # A GPU run's need is the allocated peak with its context; a CPU run has its RSS alone.
     if run.is_gpu:
         context, note = cuda_context(ok)
+        metric = "allocated"
         rule = f"allocated peak + CUDA context within {card}; {note}"
-
-        def need(r: CaseRecord) -> float | None:
-            return None if r.mem.peak_allocated is None else r.mem.peak_allocated + (context or 0)
     else:
+        context, metric = None, "process"
         rule = f"process's peak RSS on {run.device_name} within {card}: CPU memory, not what a GPU would need"
 
-        def need(r: CaseRecord) -> float | None:
-            return r.mem.process_peak
+    def need(r: CaseRecord) -> float | None:
+        return card_need(peak_of(r.mem, metric), context)
 
     quality_measured = any(r.quality is not None for r in run.records)
     floor = min_psnr if quality_measured else None
     groups: dict[tuple, list[CaseRecord]] = {}
     for r in run.records:
-        c = r.case
-        groups.setdefault((c.model, c.op, c.size_label, c.batch), []).append(r)
+        groups.setdefault(input_key(r.case), []).append(r)
     rows = []
     for (model, op, size, batch), records in groups.items():
         plain = next((r for r in records if is_reference(r.case, None)), None)
-        fitting = [
-            r for r in records if r.ok and r.median is not None and need(r) is not None and need(r) <= total
-        ]
+        fitting = [r for r in records if r.ok and r.median is not None and fits(need(r), total)]
         good = [r for r in fitting if _psnr_ok(r, floor)]
         best = _pick(good, plain)
         why = None

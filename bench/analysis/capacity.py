@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from bench.analysis.fit import MIB, Cell, RunModel, Series, largest_side, on_card, pixels
 from bench.record.run import CaseRecord
-from bench.record.series import table_groups, variant_words
+from bench.record.series import SeriesKey, series_key, table_groups, table_title, untiled_partner
 from bench.stats import overlap
 
 # Beyond the largest measured side, the sizes a user asks about next.
@@ -43,24 +43,15 @@ class Answer:
 
 
 def _groups(rm: RunModel) -> list[tuple[str, Series | None, Series | None]]:
-    """(title, untiled, tiled) per model, op, dtype, batch and variant; a tiling swept
-    as a list makes a group of each setting, beside the same untiled series."""
-    untiled: dict[tuple, Series] = {}
-    tiled: dict[tuple, Series] = {}
-    for s in rm.series:
-        case = s.records[0].case
-        base = (s.model, s.op, s.dtype, s.batch, case.axes)
-        if s.tiled:
-            tiled[(*base, case.swept_tiling)] = s
-        else:
-            untiled[base] = s
+    """(title, untiled, tiled) per table of the run (bench.record.series.table_groups):
+    a tiling swept as a list makes a group of each setting, beside one untiled series."""
+    by_key = {series_key(s.records[0].case): s for s in rm.series}
     out = []
-    for model, op, dtype, batch, axes, swept in table_groups(s.records[0].case for s in rm.series):
-        title = f"{model} {op} {dtype}" + (f", batch {batch}" if batch != 1 else "")
-        words = variant_words(tuple(sorted((axes or ()) + (swept or ()))))
-        title += f" [{words}]" if words else ""
-        base = (model, op, dtype, batch, axes)
-        out.append((title, untiled.get(base), tiled.get((*base, swept))))
+    for table in table_groups(s.records[0].case for s in rm.series):
+        model, op, dtype, batch = table[:4]
+        tiled = SeriesKey(*table, tiled=True)
+        title = table_title(f"{model} {op} {dtype}", batch, tiled.variant)
+        out.append((title, by_key.get(untiled_partner(tiled)), by_key.get(tiled)))
     return out
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from bench.errors import BadInput, shown
 from bench.record.run import CaseRecord
-from bench.record.series import series_label
+from bench.record.series import SeriesKey, card_budget, card_need, fits, series_key, series_label
 from bench.record.store import Run
 
 MIB = 1024**2
@@ -189,11 +189,11 @@ def model_run(run: Run) -> RunModel:
         raise BadInput(
             run.path, None, f"needs the allocator's allocated peaks ({what}); run a sweep on a GPU"
         )
-    groups: dict[tuple, Series] = {}
+    groups: dict[SeriesKey, Series] = {}
     for r in run.records:
         c = r.case
-        key = (c.model, c.op, c.dtype, c.batch, c.tiled, c.tiling, c.variant)
-        groups.setdefault(key, Series(*key)).records.append(r)
+        series = Series(c.model, c.op, c.dtype, c.batch, c.tiled, c.tiling, c.variant)
+        groups.setdefault(series_key(c, knobs=True), series).records.append(r)
     for s in groups.values():
         s.records.sort(key=pixels)
         measured = [r for r in s.records if r.ok and r.mem.peak_allocated is not None]
@@ -239,18 +239,17 @@ class Cell:
 def on_card(series: Series, size: str, x: float, total: float, context: int | None, headroom: float) -> Cell:
     """Whether one size of a series fits a card of `total` bytes."""
     measured = next((r for r in series.records if r.case.size_label == size), None)
-    ctx = context or 0
     if measured is not None and measured.ok and measured.mem.peak_allocated is not None:
-        need = measured.mem.peak_allocated + ctx + headroom
-        return Cell(size, x, need, measured.mem.peak_reserved, need <= total, "measured", measured.status)
+        need = card_need(measured.mem.peak_allocated, context, headroom)
+        return Cell(size, x, need, measured.mem.peak_reserved, fits(need, total), "measured", measured.status)
     model = series.allocated
     peak = model(x) if model is not None else None
     if peak is None:
         return Cell(size, x, None, None, None, "unknown", measured.status if measured else None)
     reserved = series.reserved(x) if series.reserved is not None else None
-    need = peak + ctx + headroom
+    need = card_need(peak, context, headroom)
     how = "extrapolated" if model.extrapolated(x) else "fitted"
-    return Cell(size, x, need, reserved, need <= total, how, measured.status if measured else None)
+    return Cell(size, x, need, reserved, fits(need, total), how, measured.status if measured else None)
 
 
 def largest_side(
@@ -260,8 +259,7 @@ def largest_side(
     it lies beyond the measured sizes."""
     if series.allocated is None:
         return None, False
-    budget = total - (context or 0) - headroom
-    most = series.allocated.largest(budget)
+    most = series.allocated.largest(card_budget(total, context, headroom))
     if most is None or most <= 0:
         return None, False
     side = int(math.sqrt(min(most, 1e12)) // SIDE_STEP * SIDE_STEP)

@@ -19,6 +19,7 @@ from bench.errors import BadInput, shown
 from bench.files import read_yaml
 from bench.models.registry import CONFIGS_DIR, check_knob, load_registry, normalize_knobs
 from bench.record.case import DTYPES, OPS
+from bench.record.series import SeriesKey, untiled_partner
 
 SPECS_DIR = CONFIGS_DIR / "docs"
 ROW_ORDERS = ("device", "resolution")
@@ -47,10 +48,10 @@ class BlockSpec:
     variant: tuple[tuple[str, Any], ...] | None = None
     swept: tuple[tuple[str, Any], ...] | None = None
 
-    def key_variant(self, tiled: bool) -> tuple[tuple[str, Any], ...] | None:
-        """The Case.variant of the block's untiled or tiled cases."""
-        both = tuple(sorted((self.variant or ()) + ((self.swept or ()) if tiled else ())))
-        return both or None
+    def series(self, dtype: str, batch: int, tiled: bool) -> SeriesKey:
+        """The series of the block's tiled column, or of the untiled one beside it."""
+        key = SeriesKey(self.model, self.op, dtype, batch, self.variant, self.swept, True)
+        return key if tiled else untiled_partner(key)
 
     @property
     def tiling_dict(self) -> dict[str, Any]:

@@ -21,21 +21,38 @@ from bench.docs.styles import Cell, Row, render
 from bench.errors import BadInput, shown
 from bench.files import write_atomic
 from bench.record.run import CaseRecord
-from bench.record.series import table_groups, variant_words
+from bench.record.series import SeriesKey, series_key, table_groups, table_title
 from bench.record.store import TABLES as TABLES_MD
 from bench.record.store import Run, open_run
 
 
 @dataclass(frozen=True)
 class Key:
+    """One cell's case: a device, a series (bench.record.series) and a size."""
+
     device: str
-    model: str
-    op: str
-    dtype: str
-    batch: int
+    series: SeriesKey
     size: str  # Case.size_label: WxH, or WxHxF for video
-    tiled: bool
-    variant: tuple | None = None  # Case.variant
+
+    @property
+    def model(self) -> str:
+        return self.series.model
+
+    @property
+    def op(self) -> str:
+        return self.series.op
+
+    @property
+    def dtype(self) -> str:
+        return self.series.dtype
+
+    @property
+    def batch(self) -> int:
+        return self.series.batch
+
+    @property
+    def tiled(self) -> bool:
+        return self.series.tiled
 
 
 class Measurements:
@@ -71,8 +88,7 @@ class Measurements:
         if device not in self.devices:
             self.devices.append(device)
         for rec in records:
-            c = rec.case
-            key = Key(device, c.model, c.op, c.dtype, c.batch, c.size_label, c.tiled, c.variant)
+            key = Key(device, series_key(rec.case), rec.case.size_label)
             if key in self.owner and self.owner[key] != source:
                 raise BadInput(
                     source,
@@ -138,13 +154,7 @@ def check_setup(block: BlockSpec, data: Measurements, batch: int) -> None:
 
 
 def in_block(k: Key, block: BlockSpec, dtype: str, batch: int) -> bool:
-    return (k.model, k.op, k.dtype, k.batch, k.variant) == (
-        block.model,
-        block.op,
-        dtype,
-        batch,
-        block.key_variant(k.tiled),
-    )
+    return k.series == block.series(dtype, batch, k.tiled)
 
 
 def cell(rec: CaseRecord | None) -> Cell:
@@ -207,10 +217,7 @@ def block_rows(
     )
     rows = []
     for device, size in pairs:
-        recs = [
-            data.get(Key(device, block.model, block.op, dtype, batch, size, t, block.key_variant(t)))
-            for t in (False, True)
-        ]
+        recs = [data.get(Key(device, block.series(dtype, batch, t), size)) for t in (False, True)]
         if not strict and all(r is None for r in recs):
             continue
         if strict:
@@ -303,11 +310,9 @@ def default_blocks(
     blocks = []
     for model, op, dtype, batch, axes, swept in data.groups():
         verb = labels.encoding if op == "encode" else labels.decoding
-        title = f"{verb} - {model}, {dtype}" + (f", batch {batch}" if batch != 1 else "")
-        block = BlockSpec(title, model, op, style or op, variant=axes, swept=swept)
-        if block.key_variant(True):
-            block = replace(block, title=f"{title} [{variant_words(block.key_variant(True))}]")
-        blocks.append((block, dtype, batch))
+        block = BlockSpec("", model, op, style or op, variant=axes, swept=swept)
+        title = table_title(f"{verb} - {model}, {dtype}", batch, block.series(dtype, batch, True).variant)
+        blocks.append((replace(block, title=title), dtype, batch))
     return blocks
 
 

@@ -18,6 +18,7 @@ from bench.record import sections, upgrade
 from bench.record.case import CASE_ID_RE, Case, read_case
 from bench.record.figures import Clocks, Measured, Memory, Quality, Timing
 from bench.record.sections import DEVICE_RE, WEIGHT_KINDS, FleetSection, HostSection
+from bench.record.series import interval
 from bench.strict import MAX_SECONDS, Invalid, Newer, Obj, printable_tree
 
 # 1: runs written before records and meta.json stored a version; 2: both store it.
@@ -124,11 +125,9 @@ class CaseRecord:
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        """The median's 95% interval, where the case ran and it met the precision."""
-        t = self.time
-        if not self.ok or not self.precision_met or t is None or t.ci_low is None or t.ci_high is None:
-            return None
-        return t.ci_low, t.ci_high
+        """The median's 95% interval, where the case ran and it met the precision
+        (bench.record.series.interval)."""
+        return interval(self)
 
     # -- the case, for short (its other parameters: record.case.model, ...) -----------
 
