@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 from bench.measure import protocol
-from bench.record.run import Clocks, Memory, Timing
+from bench.record.figures import Clocks, Measured, Memory, Timing
 
 FIRST_CALL, WARMUP, TIMED = "first_call", "warmup", "timed"
 
@@ -29,19 +28,6 @@ PEAK_FIELDS = {
     "reserved": ("peak_reserved", "first_call_reserved"),
     "process": ("process_peak", "first_call_process"),
 }
-
-
-@dataclass(frozen=True)
-class Measured:
-    """What a backend measured of one case."""
-
-    first_call_s: float
-    warmup_calls: int
-    warmup_s: float
-    time: Timing
-    precision_met: bool
-    mem: Memory
-    clocks: Clocks | None = None
 
 
 class Backend:
