@@ -26,7 +26,7 @@ def norm_uuid(uuid: str) -> str:
 
 
 def _reason_bits(nv) -> dict[str, int]:
-    """bench.record.run.THROTTLE_REASONS -> the bit NVML sets for it."""
+    """bench.record.figures.THROTTLE_REASONS -> the bit NVML sets for it."""
     names = {
         "sw_power_cap": "SwPowerCap",
         "hw_slowdown": "HwSlowdown",

@@ -1,4 +1,4 @@
-"""A case's variant axes (bench.record.run.VARIANT_DEFAULTS): which a model and a device
+"""A case's variant axes (bench.record.case.VARIANT_DEFAULTS): which a model and a device
 can take, checked when a sweep is planned, and putting them in force on the model for
 one case and taking them back after it (the worker reuses one model for every case)."""
 

@@ -1,4 +1,4 @@
-"""Expand a sweep into the cases it measures (`bench.record.run.Case`), with the tiling
+"""Expand a sweep into the cases it measures (`bench.record.case.Case`), with the tiling
 knobs each one runs with."""
 
 from __future__ import annotations
