@@ -1,4 +1,4 @@
-"""Runs on disk (see DESIGN.md): one loader, `open_run`, and one writer, `RunWriter`.
+"""Runs on disk (see ARCHITECTURE.md): one loader, `open_run`, and one writer, `RunWriter`.
 
 A run is a folder with meta.json and cases.jsonl. Each finished case is appended as
 one JSON line and flushed to disk at once, so a run that dies loses at most the case
@@ -9,8 +9,9 @@ its lock (an flock on `.lock`) until it ends, so that two sweeps never write one
 from __future__ import annotations
 
 import json
+import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +60,12 @@ class Run:
     meta: RunMeta
     records: list[CaseRecord]
     skipped: int = 0  # lines of cases.jsonl that are not case records, left out
+    # what a resume needs of this read besides the records (see RunWriter.reopen)
+    read: _Read | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def case_ids(self) -> set[str]:
+        return {r.case_id for r in self.records}
 
     @property
     def run_id(self) -> str:
@@ -149,61 +156,90 @@ def read_record(line: bytes) -> CaseRecord:
     return CaseRecord.from_json(raw)
 
 
-def _lines(run_dir: str | Path) -> list[tuple[int, bytes]]:
-    """(line number, bytes) of every non-blank line of cases.jsonl."""
-    path = Path(run_dir) / CASES
-    if not files.regular_or_absent(path, "run's case records (cases.jsonl)"):
-        return []
-    return _split(files.read_bytes(path, "run's case records (cases.jsonl)", MAX_CASES_BYTES))
+@dataclass
+class _Read:
+    """What a resume needs of a read besides the records (RunWriter.reopen)."""
+
+    stamp: tuple = ()  # the files' before it: a resume reads again if they changed by its lock
+    bad: list[tuple[int, bytes]] = field(default_factory=list)  # lines that are not records
+    newer: BadInput | None = None  # the first record of a newer vae-bench: no resume moves it
+    data: bytes | None = None  # cases.jsonl as read, kept only where a resume repairs it
+
+
+def _cases_bytes(run_dir: str | Path) -> bytes | None:
+    """cases.jsonl as stored (None where there is none): the one place it is read."""
+    path, what = Path(run_dir) / CASES, "run's case records (cases.jsonl)"
+    return files.read_bytes(path, what, MAX_CASES_BYTES) if files.regular_or_absent(path, what) else None
+
+
+def _stamp(run_dir: str | Path) -> tuple:
+    """What changes when either file of a run is written (meta.json is replaced: a new inode)."""
+    stamp = []
+    for name in (META, CASES):
+        try:
+            st = os.stat(Path(run_dir) / name, follow_symlinks=False)
+            stamp.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:  # the read that follows says what is wrong
+            stamp.append(None)
+    return tuple(stamp)
 
 
 def _split(data: bytes) -> list[tuple[int, bytes]]:
     return [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
 
 
-def _read_cases(run_dir: str | Path, strict: bool = False) -> tuple[list[CaseRecord], int]:
-    """Every stored case, one per case_id, and the count of lines left out. A line that
+def _read_cases(run_dir: str | Path, strict: bool = False) -> tuple[list[CaseRecord], _Read, int]:
+    """Every stored case, one per case_id, and what else the read found. A line that
     is not a case record is a warning naming its field (or, with `strict`, bad input);
     a run killed mid-write leaves at most one such line, the last. A case_id stored
     twice (two sweeps that wrote one run before runs were locked) is said once, and its
     last record is the one used."""
     path = Path(run_dir) / CASES
+    data = _cases_bytes(run_dir)
+    read = _Read()
     by_id: dict[str, CaseRecord] = {}
-    repeated = 0
-    skipped = []
-    for n, line in _lines(run_dir):
+    repeated, skipped = 0, []
+    for n, line in _split(data or b""):
         try:
             rec = read_record(line)
         except Invalid as exc:
             if strict:
                 raise BadInput(path, f"line {n}", f"corrupt case record: {exc}") from None
+            if isinstance(exc, Newer):
+                read.newer = read.newer or BadInput(path, f"line {n}", exc.why)
+            else:
+                read.bad.append((n, line))
             skipped.append(f"line {n}: corrupt case record: {exc}")
             continue
         if rec.case_id in by_id:
             repeated += 1
         by_id[rec.case_id] = rec
-    for said in skipped[:NAMED_LINES]:
-        warnings.warn(f"{path}: {said}; left out", stacklevel=3)
+    if read.bad or (data and not data.endswith(b"\n")):
+        read.data = data
+    said = [f"{path}: {line}; left out" for line in skipped[:NAMED_LINES]]
     if len(skipped) > NAMED_LINES:
-        warnings.warn(f"{path}: {len(skipped) - NAMED_LINES} more records left out", stacklevel=3)
+        said.append(f"{path}: {len(skipped) - NAMED_LINES} more records left out")
     if repeated:
-        warnings.warn(
+        said.append(
             f"{path}: {repeated} case record(s) repeat a case_id stored before; the last record "
-            "of each case is used",
-            stacklevel=3,
+            "of each case is used"
         )
-    return list(by_id.values()), len(skipped)
+    for text in said:
+        warnings.warn(text, stacklevel=3)
+    return list(by_id.values()), read, len(skipped)
 
 
 def open_run(run_dir: str | Path, strict: bool = False, need_cases: bool = False) -> Run:
     """The one way to read a run folder. Bad input for a missing folder or meta.json,
     a corrupt meta.json, and, with `strict`, a corrupt case line (else a warning);
     with `need_cases`, for a run with no case stored."""
+    stamp = _stamp(run_dir)
     meta = _read_meta(run_dir)
-    records, skipped = _read_cases(run_dir, strict=strict)
+    records, read, skipped = _read_cases(run_dir, strict=strict)
     if need_cases and not records:
         raise BadInput(Path(run_dir) / CASES, None, "no case stored in this run")
-    return Run(Path(run_dir), meta, records, skipped)
+    read.stamp = stamp
+    return Run(Path(run_dir), meta, records, skipped, read)
 
 
 def find_runs(root: str | Path) -> list[Run]:
@@ -248,12 +284,14 @@ class RunLock(files.Lock):
 
 class RunWriter:
     """Writes one run folder; made by `create` (a new run) or `reopen` (a resume), each
-    of which takes the run's lock first."""
+    of which takes the run's lock first. `run`: the run as read once, and appended since."""
 
-    def __init__(self, run_dir: Path, lock: RunLock | None = None):
-        self.dir = Path(run_dir)
+    def __init__(self, run: Run, lock: RunLock | None = None):
+        self.dir = run.path
         self.lock = lock
-        self.meta = _read_meta(self.dir)
+        self.run = run
+        self.meta = run.meta
+        self._at = {r.case_id: i for i, r in enumerate(run.records)}
 
     @classmethod
     def create(cls, root: str | Path, run_id: str, meta: RunMeta, unique: bool = True) -> RunWriter:
@@ -276,64 +314,71 @@ class RunWriter:
         meta.run_id = name
         _write_meta(run_dir, meta)
         files.append(run_dir / CASES, b"", run_dir)
-        return cls(run_dir, lock)
+        return cls(Run(run_dir, _read_meta(run_dir), []), lock)
 
     @classmethod
-    def reopen(cls, run_dir: str | Path) -> RunWriter:
+    def reopen(cls, run: Run | str | Path) -> RunWriter:
+        """The stored run, locked, its unreadable lines moved aside; from the Run a resume
+        was planned from (read again only if a sweep wrote it since), or read here."""
+        run_dir = run.path if isinstance(run, Run) else Path(run)
         for name in RUN_FILES:
-            files.regular_or_absent(Path(run_dir) / name, f"run's {name}")
-        lock = RunLock(Path(run_dir))
-        writer = cls(Path(run_dir), lock)
-        writer._repair()
+            files.regular_or_absent(run_dir / name, f"run's {name}")
+        if isinstance(run, Run) and run.read is not None and run.read.newer is not None:
+            raise run.read.newer  # before the lock: a refused resume writes nothing
+        lock = RunLock(run_dir)
+        try:
+            if not isinstance(run, Run) or run.read is None or _stamp(run_dir) != run.read.stamp:
+                run = open_run(run_dir)
+            writer = cls(run, lock)
+            writer._repair(run.read)
+            run.read = None  # spent: the writer changes the files from here on
+        except BaseException:
+            lock.release()
+            raise
         return writer
 
     def close(self) -> None:
         if self.lock is not None:
             self.lock.release()
 
-    def _repair(self) -> None:
+    def _repair(self, read: _Read) -> None:
         """Move every line that is not a case record aside, into cases.jsonl.torn with
         its bytes as they were, and rewrite cases.jsonl atomically without them, so
         that its cases run again and every reader can read the run."""
         path = self.dir / CASES
-        if not files.regular_or_absent(path, "run's case records (cases.jsonl)"):
+        if read.newer is not None:  # a newer vae-bench's record: not ours to move
+            raise read.newer
+        data = read.data
+        if data is None:  # nothing to mend (made if absent)
             files.append(path, b"", self.dir)
             return
-        data = files.read_bytes(path, "run's case records (cases.jsonl)", MAX_CASES_BYTES)
-        lines = _split(data)
-        bad = []
-        for n, line in lines:
-            try:
-                read_record(line)
-            except Newer as exc:  # a newer vae-bench's record: not ours to move
-                raise BadInput(path, f"line {n}", exc.why) from None
-            except Invalid:
-                bad.append((n, line))
-        if not bad:
-            if data and not data.endswith(b"\n"):  # a whole record that only lacks its newline
-                files.append(path, b"\n", self.dir)
+        if not read.bad:  # a whole record that only lacks its newline
+            files.append(path, b"\n", self.dir)
             return
-        last = lines[-1][0]
-        torn = [n for n, _ in bad if n == last and not data.endswith(b"\n")]
+        lines, bad = _split(data), read.bad
+        torn = [n for n, _ in bad if n == lines[-1][0] and not data.endswith(b"\n")]
         other = [n for n, _ in bad if n not in torn]
         said = []
         if torn:
             said.append(f"the last line was cut off when the run died (line {torn[0]})")
         if other:
             said.append(f"line(s) {', '.join(map(str, other))} are not case records")
-        warnings.warn(f"{path}: {'; '.join(said)}; moved to {TORN}, and their cases run again", stacklevel=2)
+        warnings.warn(f"{path}: {'; '.join(said)}; moved to {TORN}, and their cases run again", stacklevel=3)
         files.append(self.dir / TORN, b"".join(line + b"\n" for _, line in bad), self.dir)
         bad_numbers = {n for n, _ in bad}
         files.write_atomic(
             path, b"".join(line + b"\n" for n, line in lines if n not in bad_numbers), self.dir
         )
+        self.run.skipped = 0
 
     def done_ids(self) -> set[str]:
-        return {r.case_id for r in _read_cases(self.dir)[0]}
+        return set(self._at)
 
     def append(self, record: CaseRecord) -> None:
-        line = json.dumps(record.to_json(), separators=(",", ":"), allow_nan=False) + "\n"
-        files.append(self.dir / CASES, line.encode(), self.dir)
+        files.append(self.dir / CASES, case_lines([record]), self.dir)
+        # as a reader would find it: the last record of a case_id, in its first place
+        at = self._at.setdefault(record.case_id, len(self.run.records))
+        self.run.records[at : at + 1] = [record]
 
     def save_meta(self) -> None:
         """Write `self.meta` as it now is."""
@@ -342,6 +387,13 @@ class RunWriter:
     def add_warnings(self, messages) -> None:
         if self.meta.add_warnings(messages):
             self.save_meta()
+
+
+def case_lines(records: list[CaseRecord]) -> bytes:
+    """Records as cases.jsonl holds them, one JSON line each."""
+    return b"".join(
+        (json.dumps(r.to_json(), separators=(",", ":"), allow_nan=False) + "\n").encode() for r in records
+    )
 
 
 def _write_meta(run_dir: Path, meta: RunMeta) -> None:
