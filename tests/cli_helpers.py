@@ -84,3 +84,15 @@ def no_hang(seconds: int = 60):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def fake_gpus(monkeypatch) -> None:
+    """Every device a sweep asks for (cuda:0, cuda:1) resolves to this CPU, so that the
+    runs of a host sweep go side by side here."""
+    from bench.sweep import plan
+    from bench.sweep.config import from_dict
+
+    real = plan.resolve_device
+    monkeypatch.setattr(
+        plan, "resolve_device", lambda sweep: real(from_dict({**sweep.to_dict(), "device": "cpu"}))
+    )

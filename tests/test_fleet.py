@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from traceback import extract_stack
 
 import pytest
 
@@ -39,11 +40,14 @@ def _runs(root):
     return sorted(p for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []
 
 
-def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep, tmp_path, capsys):
+def test_one_run_per_kind_arrives_and_a_killed_task_resumes(
+    cluster, write_sweep, tmp_path, capsys, monkeypatch
+):
     """Both kinds run the sweep at once; Fake-A's task is killed after two cases. Fake-B's
-    run arrives complete; Fake-A's keeps what arrived, and its resume completes it
-    without duplicates. Both runs then render into one table, a row per kind: the kinds
-    share this machine's CPU, so each run's device is labelled by its kind."""
+    run arrives complete; Fake-A's keeps what arrived, and its resume (which reads the
+    run's cases.jsonl once) completes it without duplicates. Both runs then render into
+    one table, a row per kind: the kinds share this machine's CPU, so each run's device is
+    labelled by its kind."""
     sweep = write_sweep(models=["tiny-slow"], resolutions=[32, 40, 48, 56, 64, 72])
     out = tmp_path / "fleet"
     # the fleet command in a process of its own, as a user runs it, on this test's cluster
@@ -79,7 +83,19 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(cluster, write_sweep
     a = open_run(by_kind["Fake-A"])
     assert a.meta.status == "interrupted" and 2 <= len(a.records) < 6
     assert any("fleet --resume" in w for w in a.meta.warnings)
+    from bench.record import store
+
+    real, reads = store._cases_bytes, []
+
+    def counted(run_dir):
+        if not any(f.filename.endswith(os.path.join("bench", "docs", "tables.py")) for f in extract_stack()):
+            reads.append(Path(run_dir).resolve())  # a read of the resume's, not tables.md's writer's
+        return real(run_dir)
+
+    monkeypatch.setattr(store, "_cases_bytes", counted)
     assert main(["fleet", "--trust-code", "--resume", str(a.path)]) == 0
+    assert reads == [a.path.resolve()]
+    monkeypatch.undo()
     a = open_run(a.path)
     ids = [r.case_id for r in a.records]
     assert a.meta.status == "complete" and len(ids) == len(set(ids)) == 6 and a.meta.resumed_at
@@ -180,15 +196,17 @@ def test_a_refused_connection_says_what_token_auth_needs(monkeypatch):
 
 def test_the_end_says_when_kinds_name_their_device_alike(tmp_path, capsys):
     """Two kinds whose nodes hold one model of card, run without --label-by-kind."""
-    from types import SimpleNamespace
-
-    from bench.commands.fleet import _report
+    from bench.sweep.fleet.driver import Fleet
+    from bench.sweep.fleet.receive import LocalRun
+    from bench.sweep.launch import Ending, Outcome
     from tests.runs import case, write_run
 
-    runs = [
-        SimpleNamespace(kind=k, dir=write_run(tmp_path, k, [case()]), added=1, ended={}) for k in ("a", "b")
-    ]
-    assert _report(runs, True) == 0
+    parts = []
+    for kind in ("a", "b"):
+        part = LocalRun(kind, {}, stored=open_run(write_run(tmp_path, kind, [case()])))
+        part.added, part.ended, part.outcome = 1, {}, Outcome("complete", 1, 1, 1)
+        parts.append(part)
+    assert Fleet(parts, {}).report() == Ending.OK
     out = capsys.readouterr().out
     assert "name their device alike (NVIDIA GeForce RTX 4090)" in out and "--label-by-kind" in out
     assert "--spec SPEC" in out  # a sweep no shipped spec names

@@ -7,15 +7,16 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
 from bench.cli import main
 from bench.errors import BadInput
 from bench.record.store import open_run
-from bench.sweep import host, plan
+from bench.sweep import host
 from bench.sweep.config import from_dict
-from tests.cli_helpers import one_error_line
+from tests.cli_helpers import fake_gpus, one_error_line
 
 
 def test_groups_are_dealt_longest_first_to_the_least_loaded_device():
@@ -72,16 +73,7 @@ def test_device_all_without_a_gpu_is_refused(write_sweep, capsys, monkeypatch):
 @pytest.fixture
 def two_fake_gpus(monkeypatch):
     """cuda:0 and cuda:1 resolve to this CPU, so that two runs go side by side here."""
-    from bench.measure.environment import cpu_name
-
-    real = plan.resolve_device
-
-    def resolve(sweep):
-        device, name, total = real(from_dict({**sweep.to_dict(), "device": "cpu"}))
-        return device, name, total
-
-    monkeypatch.setattr(plan, "resolve_device", resolve)
-    return cpu_name()
+    fake_gpus(monkeypatch)
 
 
 def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_path, capsys, two_fake_gpus):
@@ -141,20 +133,25 @@ def test_what_else_is_on_the_gpus_is_read_for_each(monkeypatch):
     assert host.others_on(["cuda:1", "cpu"], load=False) == {"gpu_processes": {"cuda:1": seen[1]}}
 
 
-def test_a_sweep_thread_that_fails_stops_the_others_and_raises_here(monkeypatch):
-    """A bug in one GPU's sweep is not an interruption: it surfaces, and the other GPU stops."""
-    from types import SimpleNamespace
+def test_a_sweep_thread_that_fails_stops_the_others_and_raises_here():
+    """A bug in one GPU's sweep is not an interruption: it surfaces, and the other GPU
+    stops at once (it would wait 30 s for the stop)."""
+    from bench.sweep.launch import Launcher, Part
 
-    from bench.sweep import runner
+    seen = {}
 
-    def sweep(plan, writer, progress_factory, stop=None):
-        if plan.device == "cuda:0":
-            raise RuntimeError("a bug")
-        assert stop.wait(30)  # the failure stops this one too
-        return "stopped"
+    class Failing(Launcher):
+        several = True
 
-    monkeypatch.setattr(runner, "sweep", sweep)
-    progress = SimpleNamespace(close=lambda: None)
-    parts = [(SimpleNamespace(device=d), None) for d in ("cuda:0", "cuda:1")]
+        def open(self):
+            pass
+
+        def measure(self, part, progress, stop):
+            if part.name == "cuda:0":
+                raise RuntimeError("a bug")
+            seen["stopped"] = stop.wait(30)
+
+    t0 = time.monotonic()
     with pytest.raises(RuntimeError, match="a bug"):
-        host.run_side_by_side(parts, progress)
+        Failing([Part("cuda:0"), Part("cuda:1")]).launch()
+    assert seen == {"stopped": True} and time.monotonic() - t0 < 10

@@ -72,7 +72,7 @@ def test_tiny_sweep_records_every_field(write_sweep, tmp_path):
     sweep = write_sweep(ops=["encode", "decode"], resolutions=[32, "64x48"], tiled=[False, True], repeats=3)
     assert main(["run", str(sweep)]) == 0
     run = only_run(tmp_path / "runs")
-    # The file itself, as any other program reads it: the contract of DESIGN.md.
+    # The file itself, as any other program reads it: the contract of ARCHITECTURE.md.
     records = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
     assert len(records) == 8
     assert len({r["case_id"] for r in records}) == 8

@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK
 from bench.errors import BadInput
 
 HELP = "run a sweep on every kind of GPU of a Ray cluster (needs the fleet extra)"
@@ -71,7 +70,8 @@ def run(args) -> int:
         if "ray" not in str(exc):
             raise
         raise BadInput(None, None, "vae-bench fleet needs Ray: pip install -e '.[fleet]'") from None
-    from bench.record.store import RunWriter, open_run
+    from bench.commands.run import exit_status
+    from bench.record.store import open_run
     from bench.sweep import config
     from bench.sweep.fleet.receive import LocalRun
 
@@ -80,52 +80,54 @@ def run(args) -> int:
     if args.resume and args.label_by_kind:
         raise BadInput(None, "--label-by-kind", "a resumed run keeps the device label it was made with")
     if args.resume:
-        metas = {}
+        stored = []
         for run_dir in args.resume:
-            meta = open_run(run_dir).meta
-            kind = meta.fleet.kind if meta.fleet is not None else None
+            run = open_run(run_dir)  # the one read of each run: the resume, the node and the report use it
+            kind = run.meta.fleet.kind if run.meta.fleet is not None else None
             if not kind:
                 raise BadInput(Path(run_dir) / "meta.json", "fleet.kind", "missing: not a fleet run")
-            metas[run_dir] = (meta, kind)
+            stored.append((run, kind))
     else:
         sweep = config.load_sweep(args.config)
     try:
         driver.connect(args.address)
     except Exception as exc:  # ConnectionError, a bad address, no cluster running
         raise BadInput(None, "--address", f"cannot reach the Ray cluster: {exc}") from None
-    fleet = driver.Fleet()
-    fleet_info = {"address": args.address}
-    try:
-        if args.resume:
-            for run_dir, (meta, kind_name) in metas.items():
-                (kind,) = _or_bad(lambda k=kind_name: driver.pick([k]), "--resume")
-                writer = RunWriter.reopen(run_dir)
-                local = LocalRun(kind.name, {**meta.fleet.to_json(), **fleet_info}, writer=writer)
-                fleet.say(f"resuming {run_dir} on {kind.name}")
-                fleet.start(
-                    kind, local, stored=driver.stored_files(Path(run_dir)), trust_code=args.trust_code
-                )
-        else:
-            wanted = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
-            kinds = _or_bad(lambda: driver.pick(wanted), "--kinds")
-            if sweep.device_label and len(kinds) > 1 and not args.label_by_kind:
-                raise BadInput(
-                    sweep.source,
-                    "device_label",
-                    f"names one device, and the fleet runs {len(kinds)} kinds: leave it out, or give "
-                    "--label-by-kind",
-                )
-            out = Path(args.out or sweep.output)
-            command = " ".join(["vae-bench", *sys.argv[1:]])
-            fleet.say(f"{len(kinds)} kind(s): {', '.join(k.name for k in kinds)}; runs into {out}")
-            sweeps = [_labelled(sweep, k.name) if args.label_by_kind else sweep.to_dict() for k in kinds]
-            for kind, raw in zip(kinds, sweeps, strict=True):
-                local = LocalRun(kind.name, fleet_info, out=out, sweep_file=sweep.source, command=command)
-                fleet.start(kind, local, sweep=raw, trust_code=args.trust_code)
-        finished = fleet.wait()
-    finally:
-        fleet.close()
-    return _report(fleet.runs, finished)
+    info = {"address": args.address}
+    out = None
+    if args.resume:
+        parts, kinds = [], {}
+        for run, kind_name in stored:
+            (kind,) = _or_bad(lambda k=kind_name: driver.pick([k]), "--resume")
+            kinds[kind.name] = kind
+            parts.append(LocalRun(kind.name, {**run.meta.fleet.to_json(), **info}, stored=run))
+    else:
+        wanted = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
+        chosen = _or_bad(lambda: driver.pick(wanted), "--kinds")
+        if sweep.device_label and len(chosen) > 1 and not args.label_by_kind:
+            raise BadInput(
+                sweep.source,
+                "device_label",
+                f"names one device, and the fleet runs {len(chosen)} kinds: leave it out, or give "
+                "--label-by-kind",
+            )
+        out = Path(args.out or sweep.output)
+        command = " ".join(["vae-bench", *sys.argv[1:]])
+        kinds = {k.name: k for k in chosen}
+        parts = [
+            LocalRun(
+                k.name,
+                info,
+                out=out,
+                sweep_file=sweep.source,
+                command=command,
+                task={"sweep": _labelled(sweep, k.name) if args.label_by_kind else sweep.to_dict()},
+            )
+            for k in chosen
+        ]
+    launcher = driver.Fleet(parts, kinds, trust_code=args.trust_code, out=out)
+    launcher.launch()
+    return exit_status(launcher.report())
 
 
 def _labelled(sweep, kind: str) -> dict:
@@ -146,56 +148,3 @@ def _or_bad(get, field: str):
         return get()
     except FleetError as exc:
         raise BadInput(None, field, str(exc)) from None
-
-
-def _shown_path(path) -> str:
-    """A path as short as the user would type it: relative to here when below here."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _report(runs, finished: bool) -> int:
-    from bench.analysis.summary import summary_table
-    from bench.commands.run import report
-    from bench.docs.spec import specs_of_sweep
-    from bench.record.store import open_run
-
-    sources, labels, dirs = [], [], []
-    code = EXIT_OK
-    for local in runs:
-        print(f"\n== {local.kind}")
-        if local.dir is None:
-            tail = (local.ended or {}).get("tail", "")
-            print(f"no run came back{': ' + tail.strip().splitlines()[-1] if tail.strip() else ''}")
-            code = max(code, EXIT_FAILURES)
-            continue
-        run = open_run(local.dir)
-        sources.append(run.meta.config_file)
-        labels.append(run.device_label)
-        dirs.append(str(local.dir))
-        if run.meta.status == "complete":
-            code = max(code, report(local.dir))  # the summary, tables.md, and errors said
-        else:
-            print(summary_table(run.records))
-            print(f"\n{run.meta.status}: resume with vae-bench fleet --resume {local.dir}")
-            code = EXIT_INTERRUPTED
-        print(f"{local.added} case(s) of it arrived now")
-    alike = sorted({x for x in labels if labels.count(x) > 1})
-    if alike:
-        print(
-            f"\nnote: several kinds' runs name their device alike ({', '.join(alike)}): their rows "
-            "collide in one table; new fleet runs made with --label-by-kind name each by its kind"
-        )
-    if dirs:
-        runs_text = " ".join(dirs)
-        print("\nthe tables of every kind, from these runs:")
-        print(f"  vae-bench tables {runs_text}")
-        specs = list(dict.fromkeys(s for src in sources for s in specs_of_sweep(src)))
-        for spec in specs or ["SPEC"]:
-            print(f"  vae-bench docs update PAGE --spec {_shown_path(spec)} {runs_text}")
-    if not finished:
-        print("\nstopped: resume with vae-bench fleet --resume " + " ".join(dirs), file=sys.stderr)
-        code = EXIT_INTERRUPTED
-    return code

@@ -1,21 +1,23 @@
 """Every GPU of one host at once. The sweep's (model, dtype) groups are dealt out over
 the GPUs so that they finish close together; each GPU gets a run folder of its own (an
 ordinary run, so tables, compare and docs read it unchanged), and all are driven side by
-side, each by its own runner and worker, with one progress display. Ctrl-C stops them
+side, each by its own runner and worker, with one progress display (the `Host`
+launcher: the local one's, with the host's section of meta.json kept). Ctrl-C stops them
 all; a resume of any one of the runs resumes them all."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import threading
-import time
 from pathlib import Path
 
 from bench.errors import BadInput
 from bench.record.case import Case
 from bench.record.sections import HostSection
+from bench.record.store import Run, open_run
 from bench.sweep.config import Sweep
+from bench.sweep.launch import Part
+from bench.sweep.local import Local
 from bench.sweep.plan import Plan, make_plan, resume_plan
 
 Key = tuple[str, str]  # (model, dtype): what one worker measures
@@ -106,25 +108,23 @@ def assigned(plan: Plan) -> list[list[str]]:
     return [list(k) for k in dict.fromkeys(key(c) for c in plan.cases)]
 
 
-def resume_plans(run_dir: str | Path, dry_run: bool = False, trust_code: bool = False) -> list[Plan]:
-    """The plans that continue a host run: every run of it, found beside `run_dir`."""
-    from bench.record.store import open_run
-
-    run_dir = Path(run_dir)
-    host = open_run(run_dir).meta.host or HostSection()
-    siblings = [run_dir.parent / run_id for run_id in host.runs or []]  # plain names (bench.record.sections)
+def resume_plans(run: Run, dry_run: bool = False, trust_code: bool = False) -> list[tuple[Plan, Run]]:
+    """The plans that continue a host run, each with its run as read (once; `run`, the
+    one named, is one of them): every run of the sweep, found beside `run`."""
+    host = run.meta.host or HostSection()
+    siblings = [run.path.parent / run_id for run_id in host.runs or []]  # plain names (bench.record.sections)
     for sibling in siblings:  # every one checked before any is planned
         if sibling.is_symlink():
             raise BadInput(
                 sibling, None, "is a symbolic link; the runs of a host sweep are folders side by side"
             )
         if not (sibling / "meta.json").exists():
-            raise BadInput(sibling, None, f"a run of this host sweep is missing (expected beside {run_dir})")
+            raise BadInput(sibling, None, f"a run of this host sweep is missing (expected beside {run.path})")
     out = []
     for sibling in siblings:
-        sibling_host = open_run(sibling).meta.host or HostSection()
-        plan = resume_plan(sibling, None, resolve=not dry_run, trust_code=trust_code)
-        out.append(only_assigned(plan, sibling_host))
+        stored = run if sibling.name == run.path.name else open_run(sibling)
+        plan = resume_plan(stored, None, resolve=not dry_run, trust_code=trust_code)
+        out.append((only_assigned(plan, stored.meta.host or HostSection()), stored))
     return out
 
 
@@ -146,54 +146,55 @@ def others_on(devices: list[str], load: bool = True) -> dict:
     return seen
 
 
-class _Tagged:
-    """One run's view of the shared display: its events, tagged with its GPU."""
+class Host(Local):
+    """The runs of one sweep on several GPUs of this host, side by side."""
 
-    def __init__(self, progress, lock: threading.Lock, device: str):
-        self.progress, self.lock, self.device = progress, lock, device
+    several = True
 
-    def __call__(self, event, case, record):
-        with self.lock:
-            self.progress(event, case, record, tag=self.device)
+    def __init__(self, parts: list[Part], out: Path | None = None, dealt_by: str | None = None):
+        super().__init__(parts, out)
+        self.dealt_by = dealt_by
+        self.devices = [p.plan.device for p in parts]
 
-    def close(self):
-        pass  # the host closes the display once every run has ended
+    @classmethod
+    def starting(
+        cls, sweep: Sweep, devices: list[str], times_from: list[str] | None, out: Path, **plan
+    ) -> Host:
+        """A new host sweep: its groups dealt by the case times of `times_from`, else by case count."""
+        previous = previous_times(times_from) if times_from else None
+        dealt_by = "the case times of " + ", ".join(times_from) if times_from else "case count"
+        parts = [Part(p.named, p) for p in plans(sweep, devices, previous, **plan)]
+        return cls(parts, out, dealt_by)
 
+    @classmethod
+    def resuming(cls, run: Run, dry_run: bool = False, trust_code: bool = False) -> Host:
+        """The rest of the host sweep `run` is one run of (as read: it is not read again)."""
+        return cls(
+            [Part(plan.named, plan, stored) for plan, stored in resume_plans(run, dry_run, trust_code)]
+        )
 
-def run_side_by_side(parts, progress) -> list:
-    """Each (plan, writer) swept in a thread of its own; Ctrl-C (in the main thread)
-    stops every one, keeping what each stored. The outcomes, in the order of `parts`."""
-    from bench.sweep import runner
+    def open(self) -> None:
+        super().open()
+        seen = others_on(self.devices)
+        runs = [p.writer.dir.name for p in self.parts]
+        for part in self.parts:
+            meta = part.writer.meta
+            if part.stored is not None:
+                meta.host = dataclasses.replace(meta.host or HostSection(), at_resume=seen)
+            else:
+                meta.host = HostSection(
+                    devices=self.devices,
+                    runs=runs,
+                    assigned=assigned(part.plan),
+                    dealt_by=self.dealt_by,
+                    at_start=seen,
+                )
+            part.writer.save_meta()
 
-    stop = threading.Event()
-    lock = threading.Lock()
-    outcomes: list = [None] * len(parts)
-    failed: list[BaseException] = []
-
-    def one(i, plan, writer):
-        view = _Tagged(progress, lock, plan.device)
-        try:
-            outcomes[i] = runner.sweep(plan, writer, lambda total, done: view, stop=stop)
-        except BaseException as exc:  # a bug, not a case's error: stop the others, raise it here
-            failed.append(exc)
-            stop.set()
-
-    threads = [
-        threading.Thread(target=one, args=(i, *part), name=f"sweep-{part[0].device}")
-        for i, part in enumerate(parts)
-    ]
-    for t in threads:
-        t.start()
-    try:
-        while any(t.is_alive() for t in threads):
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        runner.hold_signals()
-        stop.set()
-        for t in threads:
-            t.join()
-    finally:
-        progress.close()
-    if failed:
-        raise failed[0]
-    return outcomes
+    def ended(self) -> None:
+        # what else is on the GPUs once ours have let go: a job that came during the sweep
+        # and stayed shows here
+        seen = others_on(self.devices, load=False)
+        for part in self.parts:
+            part.writer.meta.host = dataclasses.replace(part.writer.meta.host or HostSection(), at_end=seen)
+            part.writer.save_meta()

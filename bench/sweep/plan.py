@@ -19,7 +19,7 @@ from bench.models.registry import CONFIGS_DIR, ModelSpec
 from bench.record.case import Case
 from bench.record.run import RunMeta
 from bench.record.series import as_label
-from bench.record.store import META, open_run
+from bench.record.store import META, Run
 from bench.sweep import config
 from bench.sweep.cases import expand
 from bench.sweep.config import Sweep
@@ -223,13 +223,12 @@ def _check_variants(sweep: Sweep, specs: dict[str, ModelSpec], classes: dict, de
 
 
 def resume_plan(
-    run_dir: str | Path, config_path: str | Path | None, resolve: bool = True, trust_code: bool = False
+    run: Run, config_path: str | Path | None, resolve: bool = True, trust_code: bool = False
 ) -> Plan:
-    """The plan that continues the run in `run_dir`: its stored sweep (or `config_path`,
-    which must be the same sweep), on the device it was made on, through the registry
-    classes and configs it was made with, with the weights it used."""
-    run_dir = Path(run_dir)
-    meta = open_run(run_dir).meta
+    """The plan that continues `run` (as the resume read it, once): its stored sweep (or
+    `config_path`, which must be the same sweep), on the device it was made on, through
+    the registry classes and configs it was made with, with the weights it used."""
+    run_dir, meta = run.path, run.meta
     if meta.config is None:
         raise BadInput(run_dir / META, "config", "missing: cannot resume this run")
     if config_path:
@@ -241,11 +240,6 @@ def resume_plan(
     _check_resumable(meta, run_dir, plan, weights=resolve)
     plan.resume = run_dir
     return plan
-
-
-def stored_ids(plan: Plan) -> set[str]:
-    """The case ids the run a plan resumes holds already (none for a new run)."""
-    return {r.case_id for r in open_run(plan.resume).records} if plan.resume else set()
 
 
 def _with_defaults(stored: dict) -> dict:

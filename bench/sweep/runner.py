@@ -2,9 +2,9 @@
 and store every finished case at once.
 
 A worker that dies costs its case in flight, recorded as `error`, and a fresh worker
-takes the rest of the group. Ctrl-C (or SIGTERM, which the CLI turns into Ctrl-C)
-stops the worker and leaves every finished case stored; a resume then runs only what
-is missing.
+takes the rest of the group. Ctrl-C (or SIGTERM, which the CLI turns into Ctrl-C; the
+launcher, bench.sweep.launch, passes it on as `stop`) stops the worker and leaves every
+finished case stored; a resume then runs only what is missing.
 """
 
 from __future__ import annotations
@@ -12,32 +12,20 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bench.record.case import Case
 from bench.record.figures import Memory
 from bench.record.run import CaseRecord
 from bench.record.store import RunWriter
 from bench.sweep import worker
+from bench.sweep.launch import Outcome, hold_signals
 from bench.sweep.plan import Plan
 
 
 class Interrupted(Exception):
     """The user stopped the sweep; what finished is stored."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a sweep into a run folder ended."""
-
-    status: str  # "complete" | "interrupted"
-    planned: int
-    stored: int  # cases of the plan the run holds now
-    ran: int  # cases run by this sweep
-    time_spent: dict | None = None  # where this sweep's wall time went (see time_spent)
 
 
 def describe_exit(code: int | None) -> str:
@@ -254,21 +242,11 @@ def _groups(cases: list[Case]) -> list[list[Case]]:
     return list(groups.values())
 
 
-def hold_signals() -> None:
-    """After the first Ctrl-C or SIGTERM, ignore the next ones: what the run has must
-    be marked interrupted and the resume command printed, however often a user (or a
-    supervisor) repeats the signal. The CLI puts the handlers back when it returns.
-    Only the main thread may set handlers; a host run's sweep threads leave it to it."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = None, stop=None) -> Outcome:
+def sweep(plan: Plan, writer: RunWriter, progress: Callable | None = None, stop=None) -> Outcome:
     """Run what the run folder lacks, with its lock held, and mark in meta.json how the
     sweep ended and where its time went. A resume of a complete run changes nothing.
-    `stop` (a threading.Event) ends it as Ctrl-C does, from another thread."""
+    `progress` is told of each case (see bench.sweep.progress); `stop` (a
+    threading.Event) ends the sweep as Ctrl-C does, from another thread."""
     t0 = time.perf_counter()
     done = writer.done_ids()
     todo = [c for c in plan.cases if c.case_id not in done]
@@ -283,7 +261,6 @@ def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = Non
         meta.resumed_at.append(worker.now())
     meta.add_warnings(plan.warnings)
     writer.save_meta()
-    progress = progress_factory(len(plan.cases), len(plan.cases) - len(todo)) if progress_factory else None
     runner = Runner(plan, writer, done=done, progress=progress, stop=stop)
     status = "complete"
     try:
@@ -291,9 +268,6 @@ def sweep(plan: Plan, writer: RunWriter, progress_factory: Callable | None = Non
     except (Interrupted, KeyboardInterrupt):
         hold_signals()  # a second Ctrl-C must not cut this short
         status = "interrupted"
-    finally:
-        if progress is not None:
-            progress.close()
     spent = time_spent(time.perf_counter() - t0, runner.records, runner.workers)
     meta.status, meta.ended_at = status, worker.now()
     meta.time_spent.append(spent)

@@ -1,13 +1,12 @@
-"""The fleet, driven from the caller's machine: connect to Ray, find the kinds, start one
-task per kind (or per run to resume), and take each task's stream into its local run,
-all kinds at once. The only module that imports Ray."""
+"""The fleet, driven from the caller's machine: connect to Ray, find the kinds, and the
+fleet's launcher: one task per kind (or per run to resume), each task's stream taken into
+its local run, all kinds at once. The only module that imports Ray."""
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import ray
@@ -15,6 +14,7 @@ import ray
 from bench.sweep.fleet.kinds import Kind, choose, kinds_of
 from bench.sweep.fleet.receive import LocalRun
 from bench.sweep.fleet.remote import run_sweep
+from bench.sweep.launch import Ending, Launcher, Outcome, finished
 
 
 class FleetError(Exception):
@@ -87,79 +87,140 @@ def _task(kind: Kind):
     )
 
 
-class Fleet:
-    """Tasks in flight and their local runs; `wait` takes the streams until each ends,
-    fails, or Ctrl-C."""
+class Fleet(Launcher):
+    """Each kind's run measured by a Ray task on a node of that kind (LocalRun: the run
+    here); Ctrl-C cancels every task, and what arrived is kept."""
 
-    def __init__(self):
-        self.runs: list[LocalRun] = []
+    command = "fleet"
+    voice = "vae-bench fleet"
+    several = True
+    grace_s = 10.0  # a cancelled task's stream may never end
+
+    def __init__(self, parts: list[LocalRun], kinds: dict[str, Kind], trust_code: bool = False, out=None):
+        super().__init__(parts)
+        self.kinds = kinds  # by part name
+        self.trust_code = trust_code
+        self.out = out
         self.refs: list = []
-        self.threads: list[threading.Thread] = []
-        self.say = lambda text: print(f"vae-bench fleet: {text}", file=sys.stderr, flush=True)
         self.lock = threading.Lock()
 
-    def start(self, kind: Kind, run: LocalRun, **task_args) -> None:
-        gen = _task(kind).remote(**task_args)
-        run.on_case = self._progress
-        self.runs.append(run)
-        self.refs.append(gen)
-        t = threading.Thread(target=self._take, args=(gen, run), daemon=True, name=f"fleet-{kind.name}")
-        self.threads.append(t)
-        t.start()
+    def open(self) -> None:
+        from bench.record.store import RunWriter
 
-    def _take(self, gen, run: LocalRun) -> None:
+        for part in self.parts:
+            if part.stored is not None:
+                part.opened(RunWriter.reopen(part.stored))
+                self.say(f"resuming {part.dir} on {part.kind}")
+        if self.out is not None:
+            self.say(
+                f"{len(self.parts)} kind(s): {', '.join(p.kind for p in self.parts)}; runs into {self.out}"
+            )
+
+    def display(self) -> Callable:
+        """A line per case as it arrives: a node's plan, and so the count, is the node's."""
+        from bench.sweep.progress import outcome_text
+
+        def show(event, case, record, tag=None):
+            if event == "done":
+                self.say(f"[{tag}] {case.label}: {outcome_text(record)}")
+
+        show.close = lambda: None
+        return show
+
+    def measure(self, part: LocalRun, progress: Callable, stop: threading.Event) -> Outcome | None:
+        task = dict(part.task, trust_code=self.trust_code)
+        if part.writer is not None:
+            task["stored"] = stored_files(part.writer)
+        gen = _task(self.kinds[part.name]).remote(**task)
+        self.refs.append(gen)
+        if stop.is_set():  # stopped while this one started: on_stop may have missed it
+            ray.cancel(gen, force=True)
+        part.on_case = lambda run, record: progress("done", record.case, record)
         try:
             for ref in gen:
                 with self.lock:
-                    run.take(ray.get(ref))
+                    part.take(ray.get(ref))
         except Exception as exc:  # the node, its worker or the task died
             with self.lock:
-                run.lost(
-                    f"the task on {run.kind} ended: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                part.lost(
+                    f"the task on {part.kind} ended: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 )
-            return
-        with self.lock:
-            if run.ended is None:
-                run.lost(f"the task on {run.kind} ended without its last message")
-
-    def _progress(self, run: LocalRun, record) -> None:
-        from bench.sweep.progress import outcome_text
-
-        self.say(f"[{run.kind}] {record.case.label}: {outcome_text(record)}")
-
-    def wait(self) -> bool:
-        """True when every stream ended; False on Ctrl-C (the tasks are cancelled, what
-        arrived is kept and each run marked interrupted)."""
-        try:
-            while any(t.is_alive() for t in self.threads):
-                time.sleep(0.2)
-            return True
-        except KeyboardInterrupt:
-            for ref in self.refs:
-                ray.cancel(ref, force=True)
-            deadline = time.monotonic() + 10
-            for t in self.threads:
-                t.join(max(0.0, deadline - time.monotonic()))
+        else:
             with self.lock:
-                for run in self.runs:
-                    if run.ended is None or (run.writer and run.writer.meta.status != "complete"):
-                        run.lost("stopped by Ctrl-C")
-            return False
+                if part.ended is None:
+                    part.lost(f"the task on {part.kind} ended without its last message")
+        return part.result()
 
-    def close(self) -> None:
-        for run in self.runs:
-            run.close()
+    def on_stop(self) -> None:
+        for ref in list(self.refs):
+            ray.cancel(ref, force=True)
+
+    def ended(self) -> None:
+        if not self.interrupted:
+            return
+        with self.lock:  # what arrived is kept; each run not ended is marked interrupted
+            for part in self.parts:
+                if part.ended is None or (part.writer and part.writer.meta.status != "complete"):
+                    part.lost("stopped by Ctrl-C")
+                part.outcome = part.result()
+
+    def resume_dirs(self) -> list[str]:
+        """Each run to resume by name (a fleet's runs are resumed one by one), the complete left out."""
+        return [str(p.dir) for p in self.parts if p.dir is not None and not p.complete]
+
+    def report_part(self, part: LocalRun) -> Ending:
+        from bench.analysis.summary import summary_table
+
+        print(f"\n== {part.kind}")
+        if part.run is None:
+            tail = (part.ended or {}).get("tail", "").strip()
+            print(f"no run came back{': ' + tail.splitlines()[-1] if tail else ''}")
+            return Ending.FAILED
+        if part.complete:
+            code = finished(part.run)  # the summary, tables.md, and errors said
+        else:
+            print(summary_table(part.run.records))
+            print(f"\n{part.run.meta.status}: resume with vae-bench fleet --resume {part.dir}")
+            code = Ending.STOPPED
+        print(f"{part.added} case(s) of it arrived now")
+        return code
+
+    def epilogue(self) -> None:
+        from bench.docs.spec import specs_of_sweep
+
+        runs = [p.run for p in self.parts if p.run is not None]
+        labels = [r.device_label for r in runs]
+        alike = sorted({x for x in labels if labels.count(x) > 1})
+        if alike:
+            print(
+                f"\nnote: several kinds' runs name their device alike ({', '.join(alike)}): their rows "
+                "collide in one table; new fleet runs made with --label-by-kind name each by its kind"
+            )
+        if runs:
+            runs_text = " ".join(str(r.path) for r in runs)
+            print("\nthe tables of every kind, from these runs:")
+            print(f"  vae-bench tables {runs_text}")
+            specs = list(dict.fromkeys(s for r in runs for s in specs_of_sweep(r.meta.config_file)))
+            for spec in specs or ["SPEC"]:
+                print(f"  vae-bench docs update PAGE --spec {_shown_path(spec)} {runs_text}")
 
 
-def stored_files(run_dir: Path) -> dict:
-    from bench.files import MAX_CASES_BYTES, read_text, regular_or_absent
-    from bench.record.store import CASES, META
+def _shown_path(path) -> str:
+    """A path as short as the user would type it: relative to here when below here."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
-    cases = run_dir / CASES
+
+def stored_files(writer) -> dict:
+    """The run a node resumes, as text: its meta.json, and its records as the writer
+    holds them (cases.jsonl is not read again)."""
+    from bench.files import read_text
+    from bench.record.store import META, case_lines
+
     return {
-        "run_id": run_dir.name,
-        "meta": read_text(run_dir / META, "run's meta.json"),
-        "cases": read_text(cases, "run's case records", limit=MAX_CASES_BYTES)
-        if regular_or_absent(cases, "run's case records")
-        else "",
+        "run_id": writer.dir.name,
+        "meta": read_text(writer.dir / META, "run's meta.json"),
+        "cases": case_lines(writer.run.records).decode(),
     }

@@ -11,8 +11,9 @@ from bench.errors import BadInput
 from bench.files import parse_json_line, plain_name
 from bench.record.run import RunMeta
 from bench.record.sections import FleetSection
-from bench.record.store import RunWriter, read_record
+from bench.record.store import Run, RunWriter, read_record
 from bench.strict import Invalid
+from bench.sweep.launch import Outcome, Part
 
 # meta.json keys that the node's run knows best once it has ended
 # (time_spent too: the node's run holds every sweep into it)
@@ -29,29 +30,47 @@ FROM_NODE = (
 )
 
 
-class LocalRun:
-    """One kind's run folder here. New (`out` given) or resumed (`writer` of a stored
-    run, its lock held)."""
+class LocalRun(Part):
+    """One kind's run folder here, a part of the fleet's launch: new (made in `out` once
+    the node's meta.json arrives), or the `stored` run, resumed (`opened` with its writer,
+    its lock held). `task` holds what the node's task is given besides the stored run."""
 
     def __init__(
         self,
         kind: str,
         fleet: dict,
         out: Path | None = None,
-        writer: RunWriter | None = None,
+        stored: Run | None = None,
         sweep_file: str | None = None,
         command: str | None = None,
+        task: dict | None = None,
     ):
+        super().__init__(kind, stored=stored)
         self.kind = kind
         self.sweep_file = sweep_file  # the caller's, not the node's scratch copy
         self.command = command
         self.fleet = FleetSection.from_json({**fleet, "kind": kind})  # fleet: what the caller knows
         self.out = out
-        self.writer = writer
-        self.done = writer.done_ids() if writer is not None else set()
+        self.task = task or {}
+        self.done: set[str] = set()
+        self.spent_before = 0  # the sweeps whose time the run held when opened
         self.added = 0
         self.ended: dict | None = None
         self.on_case = None  # called with each new record
+
+    def opened(self, writer: RunWriter) -> None:
+        self.writer = writer
+        self.done = writer.done_ids()
+        self.spent_before = len(writer.meta.time_spent)
+
+    def result(self) -> Outcome | None:
+        """How the node's sweep ended, as far as the run here knows (None: no run came back)."""
+        if self.writer is None:
+            return None
+        meta = self.writer.meta
+        spent = meta.time_spent[-1] if len(meta.time_spent) > self.spent_before else None
+        status = "complete" if meta.status == "complete" else "interrupted"
+        return Outcome(status, self.planned, self.kept, self.added, spent)
 
     @property
     def dir(self) -> Path | None:
