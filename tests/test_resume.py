@@ -183,11 +183,6 @@ def test_a_stored_sweep_gets_the_fields_added_since_at_their_defaults_as_stored(
     assert with_defaults({**older, "slicing": [True]})["slicing"] == [True]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bench.sweep.plan._with_defaults fills the parsed defaults ((False,), not [False]); "
-    "config.with_defaults gives them as stored. Remove this mark once plan uses it.",
-)
 def test_a_run_stored_before_the_variant_axes_resumes_with_its_config(ws, capsys):
     path = ws.sweep(base_sweep(), output=False)
     run_dir = make_stored_run(ws.root / "run", load_sweep(path))

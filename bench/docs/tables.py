@@ -59,7 +59,7 @@ class Measurements:
     """Every case of several runs, by device name and case parameters; which run each
     came from, and which runs a rendering has used."""
 
-    def __init__(self, run_dirs: Sequence[str | Path]):
+    def __init__(self, run_dirs: Sequence[str | Path | Run]):
         if not run_dirs:
             raise BadInput(None, "runs", "give at least one run folder")
         self.records: dict[Key, CaseRecord] = {}
@@ -70,7 +70,8 @@ class Measurements:
         # an update: the devices each block's table on the page has rows of, in its order
         self.page_order: dict[str, list[str]] = {}
         for run_dir in run_dirs:
-            run = open_run(run_dir, strict=True)
+            # a Run is taken as it was opened (a sweep's writer holds the one it wrote)
+            run = run_dir if isinstance(run_dir, Run) else open_run(run_dir, strict=True)
             device = run.meta.device_label
             field = "device.label" if run.meta.device.get("label") else "device.name"
             if not device:
@@ -321,7 +322,7 @@ def details(title: str, table: str) -> str:
 
 
 def tables_markdown(
-    run_dirs: Sequence[str | Path],
+    run_dirs: Sequence[str | Path | Run],
     spec: DocSpec | None = None,
     lang: str | None = None,
     style: str | None = None,
@@ -340,14 +341,18 @@ def tables_markdown(
     )
 
 
-def write_run_tables(run_dir: str | Path, lang: str = "en") -> Path:
+def write_run_tables(run: str | Path | Run, lang: str = "en") -> Path:
     """The run's tables.md, written next to its cases.jsonl: the tables in the styles
-    of the docs, then every case with the precision of its median."""
+    of the docs, then every case with the precision of its median. A Run is used as it
+    is (the end of a sweep reads nothing again); a folder is opened once."""
     from bench.analysis.summary import summary_table
 
+    if not isinstance(run, Run):
+        run = open_run(run, strict=True)
+    run_dir = run.path
     path = Path(run_dir) / TABLES_MD
-    text = tables_markdown([run_dir], lang=lang)
-    records = open_run(run_dir).records
+    text = tables_markdown([run], lang=lang)
+    records = run.records
     if records:
         text += (
             "\n## Every case\n\nEach median with its 95% interval (distribution-free, as a share of "

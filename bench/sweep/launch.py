@@ -271,7 +271,7 @@ def finished(run: Run) -> Ending:
         say(f"warning: {run.left_out}")
     print(f"\nrun stored in {run.path}")
     try:
-        print(f"tables written to {write_run_tables(run.path)}")
+        print(f"tables written to {write_run_tables(run)}")
     except Exception as exc:  # the cases are stored; the tables can be rendered later
         say(f"warning: tables.md not written: {exc}")
     errors = sum(r.status == "error" for r in run.records)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from dataclasses import MISSING, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BadInput, shown
@@ -233,20 +233,13 @@ def resume_plan(
         raise BadInput(run_dir / META, "config", "missing: cannot resume this run")
     if config_path:
         sweep = config.load_sweep(config_path)
-        _check_same_sweep(sweep.to_dict(), _with_defaults(meta.config), config_path, run_dir)
+        _check_same_sweep(sweep.to_dict(), config.with_defaults(meta.config), config_path, run_dir)
     else:
         sweep = config.from_dict(meta.config, source=run_dir / META)
     plan = make_plan(sweep, resolve=resolve, pinned=_pinned_weights(meta), trust_code=trust_code)
     _check_resumable(meta, run_dir, plan, weights=resolve)
     plan.resume = run_dir
     return plan
-
-
-def _with_defaults(stored: dict) -> dict:
-    """A stored sweep with the fields added since it was stored, at their defaults."""
-    fields = config.Sweep.__dataclass_fields__.values()
-    added = {f.name: f.default for f in fields if f.name in config.FIELDS and f.name not in stored}
-    return {**{k: v for k, v in added.items() if v is not MISSING}, **stored}
 
 
 def _check_same_sweep(new: dict, stored: dict, config_path, run_dir) -> None:
