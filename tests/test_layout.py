@@ -5,8 +5,8 @@ from the source), and what importing a reader really loads (in a fresh interpret
 - bench.record, the run format, stands on the loose modules alone.
 - Readers of runs (bench.docs, bench.analysis) never reach the sweep's execution
   path (planning, launching, workers), model building or the measurement backends;
-  they may read a sweep's description (bench.sweep.config, bench.sweep.cases, the
-  registry) and the quality reference rule.
+  bench.docs may read a sweep's description (bench.sweep.config, bench.sweep.cases,
+  the registry); bench.analysis reads runs alone.
 - The measurement and model layers never reach up into the sweep, the readers or
   the command line; nothing but the command line imports bench.commands.
 """
@@ -51,7 +51,7 @@ RULES = [
         + COMMAND_LINE,
     ),
     ("bench.docs", EXECUTION + COMMAND_LINE),
-    ("bench.analysis", EXECUTION + ("bench.docs",) + COMMAND_LINE),
+    ("bench.analysis", EXECUTION + ("bench.models", "bench.docs") + COMMAND_LINE),
     ("bench.measure", ("bench.sweep", "bench.docs", "bench.analysis") + COMMAND_LINE),
     ("bench.models", ("bench.sweep", "bench.measure", "bench.docs", "bench.analysis") + COMMAND_LINE),
     ("bench.sweep", COMMAND_LINE),

@@ -16,10 +16,9 @@ from tabulate import tabulate
 from bench.analysis.fit import MIB, cuda_context
 from bench.analysis.summary import SECONDS, psnr, quality_caveat
 from bench.errors import BadInput
-from bench.models.quality import is_reference
 from bench.record.figures import peak_of
 from bench.record.run import CaseRecord
-from bench.record.series import card_need, fits, input_key, interval, setting_label
+from bench.record.series import card_need, fits, input_key, interval, is_reference, setting_label
 from bench.record.store import Run
 from bench.stats import overlap
 

@@ -1,31 +1,17 @@
 """Quality cost of a case: how far its output lies from the reference output of the
 same model, op, input and size (untiled, no variant; in the case's dtype, or in
 float32 where the sweep says `quality: float32`). Computed after the timed calls, with
-both outputs moved to the CPU, so that neither counts in the case's peak."""
+both outputs moved to the CPU, so that neither counts in the case's peak. Which case is
+a case's reference is a series rule (bench.record.series.reference_case)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
-from bench.record.case import Case
 from bench.record.figures import Quality
 
 DECODE_RANGE = 2.0  # decoded pixels lie in [-1, 1]
-
-
-def plain(case: Case, dtype: str | None = None) -> Case:
-    """The reference case of `case`: untiled, no variant, in `dtype` (its own by default)."""
-    return replace(case, tiled=False, tiling=None, variant=None, dtype=dtype or case.dtype)
-
-
-def reference_words(case: Case, dtype: str | None) -> str:
-    return f"untiled {dtype or case.dtype}, no variant"
-
-
-def is_reference(case: Case, dtype: str | None) -> bool:
-    return case == plain(case, dtype)
 
 
 def on_cpu(output: Any):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bench.errors import shown as _shown
@@ -222,3 +223,20 @@ def legend_label(
     elif swept:
         parts.append(swept)
     return ", ".join(parts)
+
+
+# -- the quality reference of a case ------------------------------------------------
+
+
+def reference_case(case: Case, dtype: str | None = None) -> Case:
+    """The case whose output `case`'s is measured against: untiled, no variant, in
+    `dtype` (its own by default)."""
+    return replace(case, tiled=False, tiling=None, variant=None, dtype=dtype or case.dtype)
+
+
+def reference_words(case: Case, dtype: str | None) -> str:
+    return f"untiled {dtype or case.dtype}, no variant"
+
+
+def is_reference(case: Case, dtype: str | None) -> bool:
+    return case == reference_case(case, dtype)

@@ -240,12 +240,13 @@ def _quality(model, backend, job: Job, case: Case, output):
 
     from bench.models import quality
     from bench.models.workloads import prepare
+    from bench.record import series
 
     dtype = "float32" if job.quality == "float32" else None
-    words = quality.reference_words(case, dtype)
-    if quality.is_reference(case, dtype):
+    words = series.reference_words(case, dtype)
+    if series.is_reference(case, dtype):
         return quality.compare(output, output, case.op, "itself")
-    ref_case = quality.plain(case, dtype)
+    ref_case = series.reference_case(case, dtype)
     try:
         if dtype:
             model.to(getattr(torch, dtype))
