@@ -1,12 +1,12 @@
-"""Nothing stored is lost or mixed: one sweep at a time writes a run, a resume goes
-through the registry the run was made with, unreadable lines are moved aside, run ids
-never collide, signals always leave a resumable run, and every OS error or oversized
-input is one line with exit status 2 before anything is written."""
+"""Nothing stored is lost or mixed, sweep by sweep: one sweep at a time writes a run,
+a resume goes through the registry the run was made with, unreadable lines are moved
+aside, signals always leave a resumable run, and every OS error or oversized input is
+one line with exit status 2 before anything is written. (The store itself, called
+without a sweep: tests.test_store.)"""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from bench.cli import main
-from bench.record.run import RunMeta
-from bench.record.store import RunWriter, open_run
+from bench.record.store import open_run
 from tests.cli_helpers import one_error_line, only_run, start, wait_for_cases, wait_for_run
 from tests.conftest import FIXTURES, ROOT, TINY_REGISTRY
 from tests.runs import case, write_run
@@ -51,36 +50,6 @@ def test_two_resumes_started_together_one_runs(write_sweep, tmp_path):
     ids = [json.loads(line)["case_id"] for line in lines]
     assert len(ids) == len(set(ids)) == 8
     assert open_run(run).meta.status == "complete"
-
-
-def test_a_run_being_written_is_not_resumed(write_sweep, tmp_path, capsys):
-    run = RunWriter.create(tmp_path, "r", RunMeta(name="t"))
-    before = tree(tmp_path)
-    with pytest.raises(Exception) as exc:
-        RunWriter.reopen(run.dir)
-    assert f"PID {os.getpid()}" in str(exc.value)
-    run.close()
-    assert tree(tmp_path) == before
-    RunWriter.reopen(run.dir).close()  # free once its writer is done
-
-
-def test_readers_use_the_last_of_duplicate_case_ids(tmp_path):
-    first = case(samples=[0.1] * 5)
-    last = case(samples=[0.2] * 5)
-    other = case(size=256)
-    run = write_run(tmp_path, "dup", [first, other, last])
-    with pytest.warns(UserWarning, match="repeat a case_id"):
-        records = open_run(run).records
-    assert [r.case_id for r in records] == [first.case_id, other.case_id]
-    assert records[0].time.median == 0.2
-
-
-def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
-    a = RunWriter.create(tmp_path, "20260101-000000-cpu-t", RunMeta(name="t"))
-    b = RunWriter.create(tmp_path, "20260101-000000-cpu-t", RunMeta(name="t"))
-    assert (a.dir.name, b.dir.name) == ("20260101-000000-cpu-t", "20260101-000000-cpu-t-2")
-    assert open_run(b.dir).meta.run_id == b.dir.name
-    a.close(), b.close()
 
 
 # -- resume ---------------------------------------------------------------------------
