@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,14 @@ REFERENCE_H200_VARIANTS = ROOT / "results" / "reference" / "20261126-054842-nvid
 
 # Nothing in the suite may reach the hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# The Ctrl-C tests send SIGINT as a terminal does. A shell that starts the suite in the
+# background without job control (a CI script's `make test &`) sets SIGINT to be
+# ignored, and an ignored signal stays ignored in every process started from here:
+# Python then never raises KeyboardInterrupt. A handler (unlike SIG_IGN) is reset to the
+# default in a child, so the sweeps these tests start react to Ctrl-C as a user's do.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def has_cuda() -> bool:

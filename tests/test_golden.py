@@ -149,7 +149,7 @@ def _capture(tmp_path: Path, monkeypatch, capsys) -> dict[str, str]:
             text += "--- drawn\n" + recorder.take() + "\n"
         if name.startswith("update-"):
             text += "--- page\n" + (work / "pages" / name.removeprefix("update-")).read_text()
-        got[name] = text.replace(str(work), "<WORK>")
+        got[name] = text.replace(str(work), "<WORK>").replace(str(ROOT), "<ROOT>")
     return got
 
 
