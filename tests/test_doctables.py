@@ -11,12 +11,12 @@ import pytest
 
 from bench import cli
 from bench.analysis.summary import summary_table
-from bench.commands.run import report
 from bench.docs.check import check_lines
 from bench.docs.spec import BlockSpec
 from bench.docs.tables import TABLES_MD, Measurements, block_rows, render_block, tables_markdown
 from bench.errors import BadInput
 from bench.record.store import open_run
+from bench.sweep.launch import Ending, finished
 from tests.conftest import REFERENCE, ROOT
 from tests.doc_helpers import record, write_run
 
@@ -169,7 +169,7 @@ def test_a_finished_sweep_writes_its_tables(tmp_path, capsys):
     run = tmp_path / REFERENCE.name
     shutil.copytree(REFERENCE, run)
     (run / TABLES_MD).unlink(missing_ok=True)
-    assert report(run) == 0
+    assert finished(open_run(run)) == Ending.OK
     out = capsys.readouterr().out
     assert f"tables written to {run / TABLES_MD}" in out
     text = (run / TABLES_MD).read_text()
@@ -180,7 +180,7 @@ def test_a_finished_sweep_writes_its_tables(tmp_path, capsys):
 
 def test_a_run_without_cases_still_reports(tmp_path, capsys):
     run = write_run(tmp_path, "empty", "GPU A", [])
-    assert report(run) == 0
+    assert finished(open_run(run)) == Ending.OK
     assert (run / TABLES_MD).read_text() == "(no cases stored)\n"
     assert "(no cases stored)" in capsys.readouterr().out
 

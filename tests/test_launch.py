@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bench.cli import main
-from bench.sweep.launch import side_by_side
+from bench.sweep.launch import Ending, Launcher, Part, side_by_side
 from tests.cli_helpers import fake_gpus
 from tests.runs import tiny_cpu_run, tiny_sweep
 
@@ -192,3 +192,67 @@ def test_a_part_that_does_not_stop_is_given_up_after_its_grace():
     assert interrupted and results == ["stopped", None] and time.monotonic() - t0 < 10
     never.set()
     assert side_by_side([("a", lambda stop: 1), ("b", lambda stop: 2)]) == ([1, 2], False)
+
+
+class _NothingComesBack(Launcher):
+    """A launcher whose parts never get a run (a fleet stopped before any node wrote one)."""
+
+    several = True
+    command = "fleet"
+
+    def open(self) -> None:
+        pass
+
+    def display(self):
+        return None
+
+    def measure(self, part, progress, stop):
+        stop.wait(30)
+        return None
+
+
+def test_ctrl_c_before_any_run_exists_still_ends_as_interrupted(capsys):
+    launcher = _NothingComesBack([Part("kind-a"), Part("kind-b")])
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    try:
+        launcher.launch()
+        assert launcher.interrupted
+        assert launcher.report() == Ending.STOPPED
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert "interrupted before any run was stored" in capsys.readouterr().err
+
+
+def test_a_signal_while_the_threads_start_is_held_until_all_have_started():
+    """Ctrl-C as the first job starts: every job still starts, and every one is stopped."""
+    started = []
+
+    def first(stop):
+        started.append("a")
+        os.kill(os.getpid(), signal.SIGINT)  # lands while the second thread is being started
+        return _wait_for_stop(stop)
+
+    def second(stop):
+        started.append("b")
+        return _wait_for_stop(stop)
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        results, interrupted = side_by_side([("a", first), ("b", second)])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert interrupted and sorted(started) == ["a", "b"] and results == ["stopped", "stopped"]
+
+
+def test_a_failed_job_gives_the_signal_handlers_back():
+    before = signal.getsignal(signal.SIGINT)
+
+    def boom(stop):
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        side_by_side([("a", boom), ("b", _wait_for_stop)])
+    assert signal.getsignal(signal.SIGINT) is before

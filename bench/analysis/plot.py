@@ -17,6 +17,7 @@ from bench.analysis.plot_cases import memory_figure, overhead_figure, time_figur
 from bench.analysis.plot_fit import fit_figure
 from bench.errors import BadInput
 from bench.files import folder_inside, slug
+from bench.record.store import PLOTS
 
 # The figures by name, for scripts and the notebook.
 __all__ = [
@@ -40,7 +41,7 @@ def plot_runs(
     default the common sizes of CARD_SIZES_GB). Returns the files written."""
     runs = load(run_dirs)
     root = Path(out) if out else runs[0].run.path
-    out = Path(out) if out else runs[0].run.path / "plots"
+    out = Path(out) if out else runs[0].run.path / PLOTS
     folder_inside(root, out)
     out.mkdir(parents=True, exist_ok=True)
     pairs = list(dict.fromkeys((r.case.model, r.case.op) for run in runs for r in run.records))
@@ -75,7 +76,7 @@ LEGEND_CHARS_PER_COLUMN = 90  # at 8 pt, half of an 11 in wide figure
 
 
 def history_figure(h) -> Figure:
-    """Each case of a `bench.history.History` across its runs; a step's first run is circled."""
+    """Each case of a `bench.analysis.history.History` across its runs; a step's first run is circled."""
     # the legend goes under the plot (two series a line where the labels are short):
     # the figure grows with it, so that many series never squeeze the plot away
     longest = max((len(s.label) for s in h.series), default=0) + 30  # a step's note

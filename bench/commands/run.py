@@ -112,12 +112,3 @@ def _overridden(sweep, devices: str | None, label: str | None):
     except BadInput as exc:
         option = {"devices": "--devices", "device_label": "--device-label"}.get(exc.field, exc.field)
         raise BadInput(None, option, exc.why) from None
-
-
-def report(run_dir: Path) -> int:
-    """The end of a sweep into the run in `run_dir`, as `run` says it (see
-    bench.sweep.launch.finished)."""
-    from bench.record.store import open_run
-    from bench.sweep.launch import finished
-
-    return exit_status(finished(open_run(run_dir)))

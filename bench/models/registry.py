@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import CONFIGS_DIR
 from bench.errors import BadInput, shown
 from bench.files import read_json, read_yaml
 from bench.strict import NAME_RE
 
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
 
 # image: one picture, no frames axis (4D input, or 5D with one frame for models

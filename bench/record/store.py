@@ -30,14 +30,13 @@ CASES = "cases.jsonl"
 TORN = CASES + ".torn"
 LOCK = ".lock"
 TABLES = "tables.md"
+PLOTS = "plots"  # vae-bench plot's default folder
 # Every file a sweep writes in its run folder: a resume refuses a run where one is not a
 # regular file (a link would have it write wherever the link points).
 RUN_FILES = (META, CASES, TORN, LOCK, TABLES)
 # Two sweeps of one name started in the same second into one folder: the second
 # gets "-2", and so on.
 MAX_SAME_SECOND = 100
-
-
 # A run's id is at most this long, so that "-N" still fits a file name.
 MAX_RUN_ID = 200
 # A run whose cases.jsonl holds many unreadable lines names the first ones, then counts.

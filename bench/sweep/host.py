@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.errors import BadInput
 from bench.record.case import Case
 from bench.record.sections import HostSection
-from bench.record.store import Run, open_run
+from bench.record.store import META, Run, open_run
 from bench.sweep.config import Sweep
 from bench.sweep.launch import Part
 from bench.sweep.local import Local
@@ -118,7 +118,7 @@ def resume_plans(run: Run, dry_run: bool = False, trust_code: bool = False) -> l
             raise BadInput(
                 sibling, None, "is a symbolic link; the runs of a host sweep are folders side by side"
             )
-        if not (sibling / "meta.json").exists():
+        if not (sibling / META).exists():
             raise BadInput(sibling, None, f"a run of this host sweep is missing (expected beside {run.path})")
     out = []
     for sibling in siblings:

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import partial
@@ -220,8 +221,13 @@ class Launcher:
         for part in self.parts:
             code = max(code, self.report_part(part))
         self.epilogue()
+        if self.interrupted:  # even where every case got stored as Ctrl-C came: exit 130
+            code = Ending.STOPPED
         if code == Ending.STOPPED:
             runs = [p for p in self.parts if p.run is not None]
+            if not runs:
+                self.say("interrupted before any run was stored", before="\n")
+                return code
             where = f"{len(runs)} runs" if self.several else str(runs[0].run.path)
             them = " them all" if self.several else ""
             self.say(
@@ -303,13 +309,16 @@ def side_by_side(
         finally:
             ended[i] = True
 
-    # a thread that may be given up on must not keep the process alive
-    for i, (name, job) in enumerate(jobs):
-        threading.Thread(target=one, args=(i, job), name=name, daemon=grace_s is not None).start()
+    # A signal while the threads start is held until all have started: one cut short
+    # there would leave a started thread writing a run nobody waits for.
+    with _deferred_signals() as pending:
+        for i, (name, job) in enumerate(jobs):
+            # a thread that may be given up on must not keep the process alive
+            threading.Thread(target=one, args=(i, job), name=name, daemon=grace_s is not None).start()
     # Only flags and sleeps here, no Thread.join or is_alive: Ctrl-C inside those can mark
     # a live thread ended (Python 3.11, bpo-45274), and the launch would close runs that
     # are still being written.
-    interrupted = stopping = False
+    interrupted, stopping = bool(pending), False
     deadline = None
     while True:
         try:
@@ -319,15 +328,43 @@ def side_by_side(
             if stop.is_set() and not stopping:
                 stopping = True
                 deadline = time.monotonic() + grace_s if grace_s is not None else None
+                # A Ctrl-C must not cut on_stop short (it is called once); after a job that
+                # failed, the handlers come back once the jobs have ended.
+                handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+                hold_signals()
                 on_stop()
             if all(ended) or (deadline is not None and time.monotonic() > deadline):
                 break
             time.sleep(POLL_S)
         except KeyboardInterrupt:  # the next round stops every job and holds further signals off
             interrupted = True
+    if stopping and not interrupted and threading.current_thread() is threading.main_thread():
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
     if failed:
         raise failed[0]
     return results, interrupted
+
+
+@contextmanager
+def _deferred_signals():
+    """Ctrl-C and SIGTERM noted, not raised, inside the block; yields the list of those
+    that came (one ignored before, as in a background job, stays ignored)."""
+    pending: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, lambda n, frame: pending.append(n))
+    try:
+        yield pending
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def hold_signals() -> None:

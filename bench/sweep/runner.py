@@ -45,7 +45,16 @@ def describe_exit(code: int | None) -> str:
 # re-initialize CUDA in forked subprocess"). Asked through NVML, the same question
 # leaves the server clean. The server inherits this from our environment when it starts.
 SERVER_ENV = {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
-PRELOAD = ["torch", "diffusers", "bench.sweep.worker", "bench.models.build", "bench.measure"]
+PRELOAD = [
+    "torch",
+    "diffusers",
+    "bench.sweep.worker",
+    "bench.models.build",
+    "bench.measure.driver",
+    "bench.measure.cpu",
+    "bench.measure.cuda",
+    "bench.measure.nvml",
+]
 _CONTEXT = None
 
 
@@ -134,7 +143,7 @@ class Runner:
         stop=None,
     ):
         self.plan = plan
-        self.stop = stop  # a threading.Event: another thread's Ctrl-C, for sweeps run side by side
+        self.stop = stop  # a threading.Event: the launcher's Ctrl-C (a launch runs the runner in a thread)
         self.writer = writer
         self.done = set(done or ())
         self.progress = progress

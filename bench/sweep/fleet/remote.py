@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from bench.files import slug
+from bench.record.store import CASES, META
 
 POLL_S = 0.2
 TAIL_CHARS = 4000
@@ -47,8 +48,8 @@ def run_sweep(
         if stored is not None:
             run_dir = work / slug(stored["run_id"], fallback="run")  # a scratch name: never a path
             run_dir.mkdir()
-            (run_dir / "meta.json").write_text(stored["meta"])
-            (run_dir / "cases.jsonl").write_text(stored["cases"])
+            (run_dir / META).write_text(stored["meta"])
+            (run_dir / CASES).write_text(stored["cases"])
             args = ["run", "--resume", str(run_dir)]
         else:
             path = work / "sweep.yaml"
@@ -70,13 +71,13 @@ def run_sweep(
         while True:
             ended = proc.poll() is not None
             if run_dir is None:
-                made = [p for p in (work / "runs").glob("*") if (p / "meta.json").exists()]
+                made = [p for p in (work / "runs").glob("*") if (p / META).exists()]
                 run_dir = made[0] if made else None
             if run_dir is not None:
-                if not sent_meta and (run_dir / "meta.json").exists():
-                    yield ("meta", run_dir.name, (run_dir / "meta.json").read_text())
+                if not sent_meta and (run_dir / META).exists():
+                    yield ("meta", run_dir.name, (run_dir / META).read_text())
                     sent_meta = True
-                offset, lines = _new_lines(run_dir / "cases.jsonl", offset)
+                offset, lines = _new_lines(run_dir / CASES, offset)
                 for line in lines:
                     yield ("case", line)
             if ended:
@@ -85,7 +86,7 @@ def run_sweep(
         log.seek(0)
         tail = log.read()[-TAIL_CHARS:]
         log.close()
-        meta = (run_dir / "meta.json").read_text() if run_dir and (run_dir / "meta.json").exists() else None
+        meta = (run_dir / META).read_text() if run_dir and (run_dir / META).exists() else None
         yield ("end", {"meta": meta, "rc": proc.returncode, "tail": tail})
     finally:
         shutil.rmtree(work, ignore_errors=True)
