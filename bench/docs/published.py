@@ -165,15 +165,17 @@ def block_setups(spec: DocSpec) -> dict[str, tuple[str, dict]]:
     return setups
 
 
-def card_total(device: str) -> int | None:
-    """The card's total memory in bytes, from configs/cards.yaml, or None."""
-    mib = card_mib(load_cards(), device)
+def card_total(device: str, cards: dict | None = None) -> int | None:
+    """The card's total memory in bytes, from `cards` (configs/cards.yaml read once by
+    the caller; read here where not given), or None."""
+    mib = card_mib(cards if cards is not None else load_cards(), device)
     return round(mib * MIB) if mib is not None else None
 
 
-def record(p: Published) -> CaseRecord:
-    """A published cell pair as a case record, marked approximate, with where it stands."""
-    total = card_total(p.device)
+def record(p: Published, cards: dict) -> CaseRecord:
+    """A published cell pair as a case record, marked approximate, with where it stands
+    (`cards`: configs/cards.yaml as load_cards read it)."""
+    total = card_total(p.device, cards)
     ok = p.status == "ok"
     mem = Memory(
         peak_reserved=round(p.percent / 100 * total) if ok and total else None,
@@ -214,10 +216,11 @@ def import_page(page: str | Path, spec: DocSpec, out: str | Path, command: str |
     sweep = load_sweep(spec.sweep).to_dict() if spec.sweep else None
     # every record made before any folder is: a figure that cannot be one stops the
     # import with nothing written
-    records = {d: [record(p) for p in published if p.device == d] for d in devices}
+    cards = load_cards()
+    records = {d: [record(p, cards) for p in published if p.device == d] for d in devices}
     written = []
     for d in devices:
-        total = card_total(d)
+        total = card_total(d, cards)
         warnings = [] if total else [f"{d}: not in configs/cards.yaml; mem.total and byte figures are null"]
         meta = RunMeta(
             name=spec.name,

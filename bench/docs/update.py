@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cards import load_cards
 from bench.docs.check import is_benchmark
 from bench.docs.pages import (
     Table,
@@ -148,6 +149,7 @@ def _keep_page_rows(page: Path, lines: list[str], spec: DocSpec, data: Measureme
     of the block's setup: maintainers with different cards update one page in turn, and
     an update with one card's run keeps every other card's rows as they are."""
     setups = block_setups(spec)
+    cards = load_cards()  # once: a page holds hundreds of rows
     for bs in spec.blocks:
         dtype, tiling = setups[bs.title]
         held = {
@@ -177,7 +179,7 @@ def _keep_page_rows(page: Path, lines: list[str], spec: DocSpec, data: Measureme
                 stacklevel=3,
             )
         for device in dict.fromkeys(p.device for p in cells):
-            data.add(device, [record(p) for p in cells if p.device == device], page)
+            data.add(device, [record(p, cards) for p in cells if p.device == device], page)
         whole = [split_row(lines[i]) for i in range(start + 2, end) if i + 1 not in broken]
         data.page_order[bs.title] = list(dict.fromkeys(cells[0] for cells in whole))
 
