@@ -32,6 +32,7 @@ from bench.record.store import (
 from tests.conftest import REFERENCE, REFERENCE_H200_DOCS
 from tests.runs import case, write_run
 from tests.sweep_helpers import tree
+from tests.test_runner import MEM_FIELDS, RECORD_FIELDS
 
 
 @pytest.fixture
@@ -330,49 +331,9 @@ def test_a_longest_run_id_still_takes_its_suffix(tmp_path):
 
 # ARCHITECTURE.md's cases.jsonl fields, as `frame()` spreads them: the case's own
 # fields as they are, then `time_s`, `mem` and `clocks` one column a field.
-CASE_COLUMNS = [
-    "case_id",
-    "model",
-    "weights",
-    "op",
-    "height",
-    "width",
-    "frames",
-    "batch",
-    "dtype",
-    "tiled",
-    "tiling",
-    "variant",
-    "device",
-    "status",
-    "error",
-    "error_phase",
-    "warmup",
-    "repeats",
-    "first_call_s",
-    "warmup_calls",
-    "warmup_s",
-    "precision_met",
-    "setup_s",
-    "measure_s",
-    "quality_s",
-    "started_at",
-    "ended_at",
-]
+CASE_COLUMNS = [f for f in RECORD_FIELDS if f not in ("time_s", "mem", "clocks", "quality", "format")]
 TIME_COLUMNS = ["median", "mean", "min", "max", "iqr", "samples", "ci_low", "ci_high", "calls"]
-MEM_COLUMNS = [
-    "peak_allocated",
-    "peak_reserved",
-    "nvml_peak_used",
-    "nvml_baseline_used",
-    "process_peak",
-    "total",
-    "percent",
-    "metric",
-    "first_call_allocated",
-    "first_call_reserved",
-    "first_call_process",
-]
+MEM_COLUMNS = MEM_FIELDS
 CLOCK_COLUMNS = [
     "sm_mhz_min",
     "sm_mhz_median",
