@@ -40,6 +40,7 @@ def _runs(root):
     return sorted(p for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []
 
 
+@pytest.mark.slow  # a Ray cluster started, two kinds swept, a task killed and resumed
 def test_one_run_per_kind_arrives_and_a_killed_task_resumes(
     cluster, write_sweep, tmp_path, capsys, monkeypatch
 ):

@@ -76,6 +76,7 @@ def two_fake_gpus(monkeypatch):
     fake_gpus(monkeypatch)
 
 
+@pytest.mark.slow  # two sweeps side by side, stopped and resumed
 def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_path, capsys, two_fake_gpus):
     sweep = write_sweep(
         models=["tiny-slow", "tiny"],
