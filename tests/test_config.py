@@ -21,7 +21,7 @@ import yaml
 
 from bench.cli import main
 from bench.errors import BadInput
-from bench.record.run import Case
+from bench.record.case import Case
 from bench.sweep.cases import expand
 from bench.sweep.config import Sweep, from_dict, load_sweep
 from bench.sweep.fields import FIELDS, REQUIRED
@@ -506,20 +506,14 @@ def test_the_readme_shows_the_defaults_a_sweep_gets():
         assert getattr(given, name) == getattr(left_out, name), name
 
 
-def test_each_default_in_the_field_table_reads_as_leaving_the_field_out():
-    """A default that its own parser refuses, or that reads as another value than the
-    Sweep's default, fails here; so does a Sweep whose fields are not the table's."""
+def test_the_sweep_holds_the_field_table_in_its_order():
+    """meta.json writes a sweep's fields in the Sweep's order: a field added to the table
+    but not to the Sweep (or in another place) fails here. That a left-out field reads
+    as its default is the test above, against README's figures."""
     names = [f.name for f in dataclasses.fields(Sweep)]
     assert names[: len(FIELDS)] == list(FIELDS)
     assert set(names[len(FIELDS) :]) == {"source", "per_model", "known"}
-    left_out = from_dict(MINIMAL)
-    for name, f in FIELDS.items():
-        if f.default is REQUIRED:
-            assert name in MINIMAL
-            continue
-        given = from_dict(json.loads(json.dumps({**MINIMAL, name: f.default})))
-        assert given == left_out, name
-        assert given.to_dict() == left_out.to_dict(), name
+    assert {name for name, f in FIELDS.items() if f.default is REQUIRED} <= set(MINIMAL)
 
 
 def test_explicit_values_are_kept(ws):

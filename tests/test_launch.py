@@ -9,7 +9,6 @@ import os
 import signal
 import threading
 import time
-import traceback
 from pathlib import Path
 
 import pytest
@@ -20,21 +19,18 @@ from bench.sweep.launch import Ending, Launcher, Part, side_by_side
 from tests.cli_helpers import fake_gpus
 from tests.runs import tiny_cpu_run, tiny_sweep
 
-TABLES = os.path.join("bench", "docs", "tables.py")
-
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Every read of a cases.jsonl, as (its run folder, whether tables.md's writer in
-    bench.docs made it: it must not, as the end of a sweep hands it the Run it holds)."""
+    """The run folder of every read of a cases.jsonl (tables.md's writer included: the end
+    of a sweep hands it the Run it holds, so it must read none)."""
     from bench.record import store
 
     real = store._cases_bytes
-    seen: list[tuple[Path, bool]] = []
+    seen: list[Path] = []
 
     def counted(run_dir):
-        by_tables = any(f.filename.endswith(TABLES) for f in traceback.extract_stack())
-        seen.append((Path(run_dir).resolve(), by_tables))
+        seen.append(Path(run_dir).resolve())
         return real(run_dir)
 
     monkeypatch.setattr(store, "_cases_bytes", counted)
@@ -42,8 +38,7 @@ def reads(monkeypatch):
 
 
 def _by_the_sweep(reads, run: Path) -> int:
-    """Reads of `run`'s cases.jsonl, tables.md's included."""
-    return sum(1 for path, _ in reads if path == run.resolve())
+    return reads.count(run.resolve())
 
 
 def _keep_first_line(run: Path) -> None:
@@ -57,7 +52,7 @@ def test_a_resume_reads_its_cases_once(tmp_path, capsys, reads):
     _keep_first_line(run)
     reads.clear()
     assert main(["run", "--resume", str(run), "--dry-run"]) == 0
-    assert reads == [(run.resolve(), False)]
+    assert reads == [run.resolve()]
     assert capsys.readouterr().out.count("to run") == 1
 
     reads.clear()
@@ -100,7 +95,7 @@ def test_a_host_resume_reads_each_run_once(tmp_path, monkeypatch, capsys, reads)
 
     reads.clear()
     assert main(["run", "--trust-code", "--resume", str(runs[1]), "--dry-run"]) == 0
-    assert sorted(path for path, _ in reads) == sorted(r.resolve() for r in runs)
+    assert sorted(reads) == sorted(r.resolve() for r in runs)
 
     reads.clear()
     assert main(["run", "--trust-code", "--resume", str(runs[1])]) == 0

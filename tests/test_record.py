@@ -1,5 +1,5 @@
 """The record package: a case and its id, the figures, a record and a meta.json read
-and written back byte for byte (both formats), the named upgrade steps, the typed host
+and written back byte for byte (both formats), format 1 read as format 2, the typed host
 and fleet sections, and each rule of bench.record.series on a case where it could go
 wrong."""
 
@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import pytest
 
-from bench.record import upgrade
 from bench.record.case import Case, read_case
 from bench.record.figures import Clocks, Measured, Memory, Timing
 from bench.record.run import FORMAT_VERSION, CaseRecord, RunMeta
@@ -192,53 +191,32 @@ def test_a_newer_format_is_refused_not_upgraded():
         RunMeta.from_json({"format": FORMAT_VERSION + 1})
 
 
-# -- the upgrade steps ----------------------------------------------------------------
+# -- format 1 ---------------------------------------------------------------------------
 
 
-def test_the_steps_reach_the_current_format():
-    assert max(upgrade.RECORD_STEPS) == max(upgrade.META_STEPS) == FORMAT_VERSION
-
-
-def test_a_format_1_record_takes_the_format_2_shape():
+def test_a_format_1_record_reads_what_it_lacks_as_not_measured():
     line = json.loads(lines(REFERENCE)[0])
     assert "format" not in line and "precision_met" not in line and "ci_low" not in line["time_s"]
-    before = json.dumps(line)
-    up = upgrade.upgraded(line, 1, upgrade.RECORD_STEPS)
-    assert json.dumps(line) == before  # the object read stays as it was
-    assert up["format"] == 2 and up["precision_met"] is None and up["clocks"] is None
-    assert up["time_s"]["ci_low"] is None and up["time_s"]["median"] == line["time_s"]["median"]
-    assert (
-        up["mem"]["first_call_allocated"] is None and up["mem"]["process_peak"] == line["mem"]["process_peak"]
-    )
-    current = CaseRecord.from_json(json.loads(lines(REFERENCE_H200_DOCS)[0])).to_json()
-    assert set(up) == set(current)
-    assert set(up["time_s"]) == set(current["time_s"]) and set(up["mem"]) == set(current["mem"])
     record = CaseRecord.from_json(line)
     assert record.format == 1 and record.interval is None and record.median == line["time_s"]["median"]
+    assert record.precision_met is None and record.clocks is None and record.mem.first_call_allocated is None
+    current = CaseRecord.from_json(json.loads(lines(REFERENCE_H200_DOCS)[0])).to_json()
+    written = record.to_json()
+    assert written["format"] == 2 and list(written) == list(current)
+    assert list(written["time_s"]) == list(current["time_s"]) and list(written["mem"]) == list(current["mem"])
 
 
-def test_a_late_format_1_field_is_kept_by_the_upgrade():
+def test_a_late_format_1_field_is_read():
     line = {**json.loads(lines(REFERENCE)[0]), "variant": {"channels_last": True}}
-    assert upgrade.upgrade_record_to_2(line)["variant"] == {"channels_last": True}
     assert CaseRecord.from_json(line).case.axes == (("channels_last", True),)
 
 
-def test_a_format_1_meta_takes_the_format_2_shape():
-    text = (REFERENCE / "meta.json").read_text()
-    raw = json.loads(text)
-    up = upgrade.upgrade_meta_to_2(raw)
-    assert up["format"] == 2 and up["workers"] == up["resumed_at"] == up["time_spent"] == []
-    assert "workers" not in raw
+def test_a_format_1_meta_is_written_back_as_format_2_with_every_key_it_held():
+    raw = json.loads((REFERENCE / "meta.json").read_text())
+    assert "workers" not in raw and "format" not in raw
     meta = RunMeta.from_json(raw)
-    assert meta.format == 1 and meta.workers == []
-    # written back: the current format, every key it held unchanged
-    again = json.loads(meta_text(meta))
-    assert again == {**raw, "format": 2}
-
-
-def test_a_current_object_goes_through_no_step():
-    current = json.loads(lines(REFERENCE_H200_DOCS)[0])
-    assert upgrade.upgraded(current, 2, upgrade.RECORD_STEPS) is current
+    assert meta.format == 1 and meta.workers == [] and meta.resumed_at == []
+    assert json.loads(meta_text(meta)) == {**raw, "format": 2}
 
 
 # -- the host and fleet sections -------------------------------------------------------

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import CONFIGS_DIR
 from bench.docs.labels import LANGS, VARIANTS
 from bench.docs.styles import STYLES
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
-from bench.models.registry import CONFIGS_DIR, check_knob, load_registry, normalize_knobs
+from bench.models.registry import check_knob, load_registry, normalize_knobs
 from bench.record.case import DTYPES, OPS
 from bench.record.series import SeriesKey, untiled_partner
 

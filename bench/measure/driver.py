@@ -17,17 +17,12 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from bench.measure import protocol
-from bench.record.figures import Clocks, Measured, Memory, Timing
+from bench.record.figures import PEAK_FIELD, Clocks, Measured, Memory, Timing
 
 FIRST_CALL, WARMUP, TIMED = "first_call", "warmup", "timed"
 
 # The Memory fields a peak goes to, by the metric `peaks()` names it by: after the
 # timed calls, and after the first call alone.
-PEAK_FIELDS = {
-    "allocated": ("peak_allocated", "first_call_allocated"),
-    "reserved": ("peak_reserved", "first_call_reserved"),
-    "process": ("process_peak", "first_call_process"),
-}
 
 
 class Backend:
@@ -49,7 +44,7 @@ class Backend:
         raise NotImplementedError
 
     def peaks(self) -> dict[str, int | None]:
-        """The peaks since the last reset, by metric (a key of PEAK_FIELDS)."""
+        """The peaks since the last reset, by metric (a key of bench.record.figures.PEAK_FIELD)."""
         raise NotImplementedError
 
     def settle(self) -> Callable[[], bool] | None:
@@ -88,9 +83,9 @@ class Backend:
         _, met = protocol.judge(samples, p)
         fields, clocks = self.seen(watched, settled)
         for metric, value in peaks.items():
-            fields[PEAK_FIELDS[metric][0]] = value
+            fields[PEAK_FIELD[metric]] = value
         for metric, value in first_peaks.items():
-            fields[PEAK_FIELDS[metric][1]] = value
+            fields[f"first_call_{metric}"] = value
         mem = Memory(**fields, total=self.total(), metric=self.metric).with_percent()
         return Measured(first, calls, warm_s, Timing.of(samples), met, mem, clocks)
 

@@ -82,7 +82,7 @@ class Timing:
 
 
 # The Memory field that holds the peak of each metric; nvml is computed.
-_PEAK_FIELD = {"reserved": "peak_reserved", "allocated": "peak_allocated", "process": "process_peak"}
+PEAK_FIELD = {"reserved": "peak_reserved", "allocated": "peak_allocated", "process": "process_peak"}
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ def peak_of(mem: Memory, metric: str | None) -> int | None:
     if metric == "nvml":
         peak, base = mem.nvml_peak_used, mem.nvml_baseline_used
         return None if peak is None or base is None else int(peak - base)
-    name = _PEAK_FIELD.get(metric or "")
+    name = PEAK_FIELD.get(metric or "")
     value = getattr(mem, name) if name else None
     return None if value is None else int(value)
 

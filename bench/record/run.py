@@ -3,8 +3,7 @@ where and how a run was made (`RunMeta`, meta.json), with the rules every reader
 record shares: which peak it names, when its median can be used.
 
 Records in memory are these objects; dicts exist only as their JSON. `from_json`
-reads every format written so far (bench.record.upgrade brings an older one to the
-current shape first) and `to_json` writes FORMAT_VERSION, in the field order of
+reads every format written so far and `to_json` writes FORMAT_VERSION, in the field order of
 ARCHITECTURE.md.
 """
 
@@ -14,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.record import sections, upgrade
+from bench.record import sections
 from bench.record.case import CASE_ID_RE, Case, read_case
 from bench.record.figures import Clocks, Measured, Memory, Quality, Timing
 from bench.record.sections import DEVICE_RE, WEIGHT_KINDS, FleetSection, HostSection
@@ -185,7 +184,6 @@ class CaseRecord:
         value that is not what the format says, and for a format newer than this one."""
         o = Obj(d)
         version = _version(o)
-        o = Obj(upgrade.upgraded(o.d, version, upgrade.RECORD_STEPS))
         repeats = o.d.get("repeats")
         if repeats is not None and repeats != "auto":
             repeats = o.int("repeats", lo=1, hi=10**9)
@@ -331,7 +329,6 @@ class RunMeta:
         Sections this version does not know are kept as they are, for the next writer."""
         o = Obj(d)
         version = _version(o)
-        o = Obj(upgrade.upgraded(o.d, version, upgrade.META_STEPS))
         config = o.obj("config")
         imported = o.obj("imported")
         if imported is not None:

@@ -14,9 +14,10 @@ from typing import Any
 from bench.errors import BadInput
 from bench.files import read_yaml
 from bench.models.registry import ModelSpec, load_registry
-from bench.sweep.fields import AXES, FIELDS, REQUIRED_FIELDS, VARIANT_AXES, Reading, defaults
+from bench.sweep.fields import AXES, FIELDS, REQUIRED_FIELDS, VARIANT_AXES, defaults
+from bench.sweep.parsers import Reading
 
-__all__ = ["FIELDS", "VARIANT_AXES", "Sweep", "from_dict", "load_sweep", "overridden", "with_defaults"]
+__all__ = ["Sweep", "from_dict", "load_sweep", "overridden", "with_defaults"]
 
 DEFAULT = defaults()
 # The order a model's own axes are read in and stored in meta.json (the order they

@@ -69,8 +69,6 @@ def deal(costs: dict[Key, float], devices: list[str]) -> dict[str, list[Key]]:
 
 def previous_times(run_dirs: list[str | Path]) -> dict[str, float]:
     """Seconds per case_id in earlier runs: setup, calls and quality, as each record says."""
-    from bench.record.store import open_run
-
     times: dict[str, float] = {}
     for run_dir in run_dirs:
         for r in open_run(run_dir).records:

@@ -12,10 +12,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import CONFIGS_DIR
 from bench.errors import BadInput, shown
 from bench.measure.protocol import Protocol
 from bench.models.build import Weights, check_class, resolve_weights
-from bench.models.registry import CONFIGS_DIR, ModelSpec
+from bench.models.registry import ModelSpec
 from bench.record.case import Case
 from bench.record.run import RunMeta
 from bench.record.series import as_label
@@ -23,6 +24,7 @@ from bench.record.store import META, Run
 from bench.sweep import config
 from bench.sweep.cases import expand
 from bench.sweep.config import Sweep
+from bench.sweep.fields import VARIANT_AXES
 
 GIB = 1024**3
 
@@ -211,7 +213,7 @@ def _check_variants(sweep: Sweep, specs: dict[str, ModelSpec], classes: dict, de
 
     for i, (name, spec) in enumerate(specs.items()):
         cls = classes[name]
-        for axis in config.VARIANT_AXES:
+        for axis in VARIANT_AXES:
             own = axis in sweep.per_model.get(name, {})
             for value in sweep.axis(name, axis):
                 why = refusal(spec, cls, axis, value, device)
