@@ -14,7 +14,7 @@ NEW ?=
 RUN ?=
 DOCS ?=
 RUNS ?=
-SPEC ?= configs/docs/hybrid-inference.yaml
+SPEC ?= hybrid-inference
 
 .PHONY: setup setup-fleet bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
 
@@ -38,11 +38,12 @@ $(FLEET_STAMP): $(STAMP)
 	$(VENV)/bin/pip install -q -e '.[dev,fleet]'
 	@touch $@
 
-# Without CONFIG: configs/default.yaml on a CUDA machine, configs/cpu.yaml otherwise.
+# Without CONFIG: the shipped sweep `default` on a CUDA machine, `cpu` otherwise (a name
+# is a shipped sweep, bench/configs/NAME.yaml; a path is your own).
 bench: setup
 	@config="$(CONFIG)"; \
 	if [ -z "$$config" ]; then \
-	  config=$$($(PY) -c "import torch; print('configs/default.yaml' if torch.cuda.is_available() else 'configs/cpu.yaml')"); \
+	  config=$$($(PY) -c "import torch; print('default' if torch.cuda.is_available() else 'cpu')"); \
 	fi; \
 	echo "vae-bench run $$config $(ARGS)"; \
 	$(PY) -m bench run "$$config" $(ARGS)

@@ -1,12 +1,7 @@
 """vae-bench: time and peak memory of diffusers VAEs across models, sizes and tiling."""
 
-from pathlib import Path
-
 __version__ = "0.1.0"
 
 # Bumped whenever what a case measures changes; it is part of every case_id so that
 # results measured differently never match up in a resume or a comparison.
 MEASUREMENT_VERSION = 1
-
-# The shipped sweeps, the model registry and its configs, docs specs and cards.yaml.
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"

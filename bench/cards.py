@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import CONFIGS_DIR
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
+from bench.shipped import CONFIGS_DIR
 
 DEFAULT_CARDS = CONFIGS_DIR / "cards.yaml"
 _FIELDS = {"nvidia_smi_mib": int, "torch_mib": int, "nominal_gib": (int, float)}

@@ -15,9 +15,9 @@ TINY_REGISTRY = FIXTURES / "tiny-models.yaml"
 REFERENCE = ROOT / "results" / "reference" / "20261125-173850-cpu-cpu"
 REFERENCE_H200 = ROOT / "results" / "reference" / "20261126-010212-nvidia-h200-docs"
 # configs/docs.yaml again on an H200, in the record's format 2 (intervals, clocks, throttling)
-REFERENCE_H200_DOCS = ROOT / "results" / "reference" / "20261126-054619-nvidia-h200-docs"
+REFERENCE_H200_DOCS = ROOT / "bench" / "reference" / "20261126-054619-nvidia-h200-docs"
 # configs/variants.yaml on the same card, shortened and stopped after 87 of 144 cases.
-REFERENCE_H200_VARIANTS = ROOT / "results" / "reference" / "20261126-054842-nvidia-h200-variants-lease"
+REFERENCE_H200_VARIANTS = ROOT / "bench" / "reference" / "20261126-054842-nvidia-h200-variants-lease"
 
 # Nothing in the suite may reach the hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

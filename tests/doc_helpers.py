@@ -13,7 +13,7 @@ from bench.record.store import RunWriter
 from tests.conftest import FIXTURES, ROOT
 
 DOCS = FIXTURES / "docs"
-SPECS = ROOT / "configs" / "docs"
+SPECS = ROOT / "bench" / "configs" / "docs"
 # fixture page -> the shipped spec of its tables
 PAGES = {
     "overview.en.md": "hybrid-inference.yaml",

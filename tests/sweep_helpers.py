@@ -12,7 +12,7 @@ import bench.sweep.runner
 from bench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "configs"
+CONFIGS = ROOT / "bench" / "configs"
 SD_V1_JSON = CONFIGS / "models" / "sd-v1.json"
 
 

@@ -29,7 +29,7 @@ from bench.sweep.config import from_dict, load_sweep
 from tests.conftest import REFERENCE, REFERENCE_H200, REFERENCE_H200_DOCS, ROOT
 from tests.doc_helpers import DOCS, PAGES, SPECS, page_tables, record, write_run
 
-DOCS_SWEEP = ROOT / "configs" / "docs.yaml"
+DOCS_SWEEP = ROOT / "bench" / "configs" / "docs.yaml"
 OVERVIEW = DOCS / "overview.en.md"
 HYBRID = SPECS / "hybrid-inference.yaml"
 

@@ -72,7 +72,7 @@ def test_imported_runs_follow_the_run_format(imported):
     assert (
         len(names) == 7 and "NVIDIA GeForce RTX 4080 SUPER" in names and "NVIDIA GeForce RTX 4070 Ti" in names
     )
-    sweep = load_sweep(ROOT / "configs" / "docs.yaml")
+    sweep = load_sweep(ROOT / "bench" / "configs" / "docs.yaml")
     sweep_ids = {c.case_id for c in expand(sweep, sweep.specs())}
     by_device = {open_run(r).meta.device["name"]: open_run(r, strict=True).records for r in runs}
     rtx3080 = by_device["NVIDIA GeForce RTX 3080"]
@@ -337,7 +337,7 @@ def test_bad_specs(tmp_path, extra, message):
 def test_shipped_specs_load_and_name_the_docs_sweep():
     for name in ("hybrid-inference.yaml", "vae-encode.yaml", "vae-decode.yaml"):
         spec = load_spec(SPECS / name)
-        assert spec.sweep == (ROOT / "configs" / "docs.yaml").resolve()
+        assert spec.sweep == (ROOT / "bench" / "configs" / "docs.yaml").resolve()
         assert spec.dtype == "float16" and spec.lang == "en"
 
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 import yaml
 
-from bench import CONFIGS_DIR
 from bench.models.build import Weights, build, count_params, model_class, resolve_weights
 from bench.models.registry import frame_step, load_registry
 from bench.models.workloads import FRAMEWISE, input_shape, output_shape, prepare
 from bench.record.case import Case
+from bench.shipped import CONFIGS_DIR
 from bench.sweep.cases import tiling_in_force
 from tests.conftest import FIXTURES
 

@@ -26,7 +26,7 @@ from tests.conftest import (
 )
 
 EXPECTED = Path(__file__).resolve().parent / "golden" / "expected"
-SPECS = ROOT / "configs" / "docs"
+SPECS = ROOT / "bench" / "configs" / "docs"
 RUNS = {
     "cpu": REFERENCE,
     "h200a": REFERENCE_H200,

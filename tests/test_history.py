@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from bench.analysis.history import find_step, history
@@ -142,12 +144,14 @@ def test_bad_input(tmp_path, capsys):
     assert_bad(capsys, "history", tmp_path / "runs", "--device", "A100", says="no run of 'A100'")
 
 
-def test_a_plot_of_many_series_keeps_its_legend_and_labels_on_the_figure():
+def test_a_plot_of_many_series_keeps_its_legend_and_labels_on_the_figure(tmp_path):
     """The H200 reference runs: 41 series of sd-v1 encode, some with long labels."""
     from bench.analysis.plot import history_figure
-    from tests.conftest import ROOT
+    from tests.conftest import REFERENCE, REFERENCE_H200, REFERENCE_H200_DOCS, REFERENCE_H200_VARIANTS
 
-    h = history(ROOT / "results" / "reference", model="sd-v1", op="encode")
+    for run in (REFERENCE, REFERENCE_H200, REFERENCE_H200_DOCS, REFERENCE_H200_VARIANTS):
+        shutil.copytree(run, tmp_path / run.name)
+    h = history(tmp_path, model="sd-v1", op="encode")
     assert len(h.series) > 20
     fig = history_figure(h)
     fig.canvas.draw()

@@ -28,7 +28,7 @@ from tests.runs import tiny_cpu_run, tiny_sweep
 
 pytestmark = pytest.mark.slow
 
-SPEC = ROOT / "configs" / "docs" / "hybrid-inference.yaml"
+SPEC = ROOT / "bench" / "configs" / "docs" / "hybrid-inference.yaml"
 PAGE = FIXTURES / "docs" / "overview.en.md"
 EXIT_STATUSES = {0, 1, 2}
 

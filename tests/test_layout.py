@@ -41,7 +41,7 @@ EXECUTION = (
     "bench.measure",
 )
 COMMAND_LINE = ("bench.commands", "bench.cli")
-LOOSE = ("bench.errors", "bench.files", "bench.strict", "bench.stats", "bench.cards")
+LOOSE = ("bench.errors", "bench.files", "bench.strict", "bench.stats", "bench.cards", "bench.shipped")
 
 # every layer above the loose modules
 UPPER = ("bench.sweep", "bench.models", "bench.measure", "bench.docs", "bench.analysis") + COMMAND_LINE
@@ -51,6 +51,7 @@ RULES = [
     (
         "bench.record",
         ("bench.sweep", "bench.models", "bench.measure", "bench.docs", "bench.analysis", "bench.cards")
+        + ("bench.shipped",)
         + COMMAND_LINE,
     ),
     ("bench.docs", EXECUTION + COMMAND_LINE),
@@ -63,6 +64,7 @@ RULES = [
     ("bench.strict", UPPER + ("bench.record", "bench.cards")),
     ("bench.cards", UPPER + ("bench.record",)),
     ("bench.stats", ("bench.",)),
+    ("bench.shipped", UPPER + ("bench.record", "bench.cards", "bench.files", "bench.strict")),
 ]
 
 

@@ -296,7 +296,7 @@ def test_history_leaves_a_broken_run_out(tmp_path, capsys):
 def test_the_yaml_guard_reads_every_shipped_file_as_yaml_does():
     from bench.files import read_yaml
 
-    paths = sorted((ROOT / "configs").rglob("*.yaml")) + sorted(FIXTURES.rglob("*.yaml"))
+    paths = sorted((ROOT / "bench" / "configs").rglob("*.yaml")) + sorted(FIXTURES.rglob("*.yaml"))
     assert len(paths) > 8
     for path in paths:
         assert read_yaml(path, "file") == yaml.safe_load(path.read_text()), path

@@ -462,7 +462,7 @@ def test_advise_on_the_h200_variants_run():
 
 def test_the_shipped_variant_configs_plan(tmp_path):
     for name in ("variants.yaml", "variants-cpu.yaml"):
-        sweep = load_sweep(ROOT / "configs" / name)
+        sweep = load_sweep(ROOT / "bench" / "configs" / name)
         cases = expand(sweep, sweep.specs())
         assert any(c.variant for c in cases) and sweep.quality
 
@@ -472,7 +472,7 @@ def test_variants_cpu_runs_end_to_end_and_advise_answers(tmp_path, capsys):
     """configs/variants-cpu.yaml as shipped, with fewer timed calls: every case ok, or
     (compile where this machine cannot) skipped with the reason; tables.md shows the
     variants; advise answers."""
-    raw = yaml.safe_load((ROOT / "configs" / "variants-cpu.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "bench" / "configs" / "variants-cpu.yaml").read_text())
     # decode only, and sd-v1 without channels_last (test_each_axis_is_in_force covers it):
     # each case of the real SD v1 costs seconds on the CPU, each torch.compile too
     raw["models"][0].pop("channels_last")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import CONFIGS_DIR
 from bench.docs.labels import LANGS, VARIANTS
 from bench.docs.styles import STYLES
 from bench.errors import BadInput, shown
@@ -21,8 +20,8 @@ from bench.files import read_yaml
 from bench.models.registry import check_knob, load_registry, normalize_knobs
 from bench.record.case import DTYPES, OPS
 from bench.record.series import SeriesKey, untiled_partner
+from bench.shipped import SPECS_DIR, spec_path
 
-SPECS_DIR = CONFIGS_DIR / "docs"
 ROW_ORDERS = ("device", "resolution")
 SIZE_RE = re.compile(r"^(\d+)x(\d+)(?:x(\d+))?$")
 
@@ -81,7 +80,8 @@ def size_key(label: str) -> tuple[int, int, int, int]:
 
 
 def load_spec(path: str | Path) -> DocSpec:
-    path = Path(path)
+    """A spec file, or a shipped spec by its name (`hybrid-inference`) where `path` is text."""
+    path = spec_path(path) if isinstance(path, str) else path
     raw = read_yaml(path, "table spec", follow=True)
     if not isinstance(raw, dict):
         raise BadInput(path, None, "must be a mapping with `blocks`")

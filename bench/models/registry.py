@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import CONFIGS_DIR
 from bench.errors import BadInput, shown
 from bench.files import read_json, read_yaml
+from bench.shipped import CONFIGS_DIR
 from bench.strict import NAME_RE
 
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"

@@ -14,6 +14,7 @@ from typing import Any
 from bench.errors import BadInput
 from bench.files import read_yaml
 from bench.models.registry import ModelSpec, load_registry
+from bench.shipped import sweep_path
 from bench.sweep.fields import AXES, FIELDS, REQUIRED_FIELDS, VARIANT_AXES, defaults
 from bench.sweep.parsers import Reading
 
@@ -128,7 +129,8 @@ def overridden(sweep: Sweep, devices: str | None = None, label: str | None = Non
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    path = Path(path)
+    """A sweep file, or a shipped sweep by its name (`cpu`, `docs`) where `path` is text."""
+    path = sweep_path(path) if isinstance(path, str) else path
     raw = read_yaml(path, "sweep file", follow=True)
     if raw is None:
         raise BadInput(path, None, "empty file; a sweep needs at least " + ", ".join(REQUIRED_FIELDS))

@@ -12,7 +12,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import CONFIGS_DIR
 from bench.errors import BadInput, shown
 from bench.measure.protocol import Protocol
 from bench.models.build import Weights, check_class, resolve_weights
@@ -21,6 +20,7 @@ from bench.record.case import Case
 from bench.record.run import RunMeta
 from bench.record.series import as_label
 from bench.record.store import META, Run
+from bench.shipped import CONFIGS_DIR
 from bench.sweep import config
 from bench.sweep.cases import expand
 from bench.sweep.config import Sweep

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GPU_RUNS = ROOT.parent / "shared" / "gpu-runs" / "h200-2026-11-26"
 WORK = Path("/tmp/vae-bench-golden")
 DOCS = ROOT / "tests" / "fixtures" / "docs"
-SPECS = ROOT / "configs" / "docs"
+SPECS = ROOT / "bench" / "configs" / "docs"
 PAGES = {
     "overview.en.md": "hybrid-inference.yaml",
     "vae_encode.en.md": "vae-encode.yaml",
@@ -35,8 +35,9 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cpu = WORK / "cpu"
     gpu = WORK / "gpu"
-    for run in sorted((ROOT / "results" / "reference").iterdir()):
-        shutil.copytree(run, cpu / run.name)
+    for base in (ROOT / "results" / "reference", ROOT / "bench" / "reference"):
+        for run in sorted(p for p in base.iterdir() if p.is_dir()):
+            shutil.copytree(run, cpu / run.name)
     for run in sorted(p for p in GPU_RUNS.iterdir() if (p / "meta.json").exists()):
         shutil.copytree(run, gpu / run.name)
     runs = sorted(cpu.iterdir()) + sorted(gpu.iterdir())
@@ -67,7 +68,7 @@ def main(out: Path) -> None:
     commands["check-zh-lang"] = ["docs", "check", DOCS / "vae_encode.zh.md", "--lang", "zh"]
     for page in PAGES:
         commands[f"import-{page}"] = ["docs", "import", DOCS / page, "--out", WORK / "imported" / page]
-    for sweep in sorted((ROOT / "configs").glob("*.yaml")):
+    for sweep in sorted((ROOT / "bench" / "configs").glob("*.yaml")):
         if sweep.name != "models.yaml":
             commands[f"dry-run-{sweep.name}"] = ["run", sweep, "--dry-run"]
 

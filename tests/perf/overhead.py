@@ -88,7 +88,7 @@ def timed(cmd: list[str]) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="configs/cpu.yaml")
+    p.add_argument("--config", default="cpu")
     p.add_argument("--pairs", type=int, default=3)
     p.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()

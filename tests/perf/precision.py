@@ -51,7 +51,7 @@ def spread(values: list[float]) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="configs/cpu.yaml")
+    p.add_argument("--config", default="cpu")
     p.add_argument("--runs", type=int, default=3, help="runs of each kind (default 3)")
     args = p.parse_args()
     base = yaml.safe_load((ROOT / args.config).read_text())

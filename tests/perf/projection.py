@@ -30,9 +30,9 @@ from bench.docs.spec import load_spec  # noqa: E402
 from bench.record.case import Case  # noqa: E402
 from bench.record.store import open_run  # noqa: E402
 
-RUN = ROOT / "results" / "reference" / "20261126-054619-nvidia-h200-docs"
+RUN = ROOT / "bench" / "reference" / "20261126-054619-nvidia-h200-docs"
 PAGE = ROOT / "tests" / "fixtures" / "docs" / "overview.en.md"
-SPEC = ROOT / "configs" / "docs" / "hybrid-inference.yaml"
+SPEC = ROOT / "bench" / "configs" / "docs" / "hybrid-inference.yaml"
 TOLERANCE, NEAR = 0.10, 90.0
 
 
