@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from bench.analysis.fit import MIB, cuda_context
+from bench.analysis.fit import MIB, Headroom, cuda_context
 from bench.analysis.summary import SECONDS, psnr, quality_caveat
 from bench.errors import BadInput
 from bench.record.figures import peak_of
@@ -116,7 +116,9 @@ def _pick(good: list[CaseRecord], plain: CaseRecord | None) -> CaseRecord | None
     )
 
 
-def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
+def advise(
+    run: Run, card: str, total: float, min_psnr: float | None, headroom: Headroom | None = None
+) -> Answer:
     if run.imported:
         raise BadInput(
             run.path,
@@ -125,14 +127,19 @@ def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
             "run a sweep on a GPU",
         )
     ok = [r for r in run.records if r.ok and r.median is not None]
+    room = headroom.of(total) if headroom is not None else 0.0
+    kept = f" + {headroom.describe(total)}" if headroom is not None and room else ""
     # A GPU run's need is the allocated peak with its context; a CPU run has its RSS alone.
     if run.is_gpu:
         context, note = cuda_context(ok)
         metric = "allocated"
-        rule = f"allocated peak + CUDA context within {card}; {note}"
+        rule = f"allocated peak + CUDA context{kept} within {card}; {note}"
     else:
         context, metric = None, "process"
-        rule = f"process's peak RSS on {run.device_name} within {card}: CPU memory, not what a GPU would need"
+        rule = (
+            f"process's peak RSS on {run.device_name}{kept} within {card}: CPU memory, not what a GPU "
+            "would need"
+        )
 
     def need(r: CaseRecord) -> float | None:
         return card_need(peak_of(r.mem, metric), context)
@@ -145,7 +152,7 @@ def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
     rows = []
     for (model, op, size, batch), records in groups.items():
         plain = next((r for r in records if is_reference(r.case, None)), None)
-        fitting = [r for r in records if r.ok and r.median is not None and fits(need(r), total)]
+        fitting = [r for r in records if r.ok and r.median is not None and fits(need(r), total - room)]
         good = [r for r in fitting if _psnr_ok(r, floor)]
         best = _pick(good, plain)
         why = None
@@ -166,7 +173,7 @@ def advise(run: Run, card: str, total: float, min_psnr: float | None) -> Answer:
                 need(best) if best else None,
                 why_none=why,
                 plain_need=plain_need,
-                total=total,
+                total=total - room,
             )
         )
     return Answer(

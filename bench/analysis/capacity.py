@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from bench.analysis.fit import MIB, Cell, RunModel, Series, largest_side, on_card, pixels
+from bench.analysis.fit import MIB, Cell, Headroom, RunModel, Series, largest_side, on_card, pixels
 from bench.record.run import CaseRecord
 from bench.record.series import SeriesKey, series_key, table_groups, table_title, untiled_partner
 from bench.stats import overlap
@@ -40,6 +40,7 @@ class Answer:
     headroom: float
     context_note: str
     groups: list[Group]
+    headroom_text: str = ""
 
 
 def _groups(rm: RunModel) -> list[tuple[str, Series | None, Series | None]]:
@@ -81,7 +82,7 @@ def tiled_cost(untiled: CaseRecord | None, tiled: CaseRecord | None) -> str | No
     return f"{pct:+.0f}%"
 
 
-def fit_card(rm: RunModel, card: str, total: float, headroom: float = 0.0) -> Answer:
+def fit_card(rm: RunModel, card: str, total: float, headroom: float = 0.0, headroom_text: str = "") -> Answer:
     groups = []
     for title, untiled, tiled in _groups(rm):
         g = Group(title, untiled, tiled)
@@ -94,7 +95,9 @@ def fit_card(rm: RunModel, card: str, total: float, headroom: float = 0.0) -> An
             mt = _record(tiled, size)
             g.rows.append({"size": size, "untiled": u, "tiled": t, "tiled_time": tiled_cost(mu, mt)})
         groups.append(g)
-    return Answer(rm.run.run_id, rm.run.device_name, card, total, headroom, rm.context_note, groups)
+    return Answer(
+        rm.run.run_id, rm.run.device_name, card, total, headroom, rm.context_note, groups, headroom_text
+    )
 
 
 def _record(s: Series | None, size: str) -> CaseRecord | None:
@@ -119,10 +122,12 @@ def render_fit(a: Answer, fmt: str = "text") -> str:
         return json.dumps(_fit_json(a), indent=2)
     tablefmt = "pipe" if fmt == "md" else "simple"
     out = [
-        f"{a.card}: {a.total / MIB:.0f} MiB; headroom {a.headroom / MIB:.0f} MiB; {a.context_note}",
-        f"from {a.run} on {a.device}: measured peaks where the run holds a size, fitted or "
-        "extrapolated (beyond the measured sizes) elsewhere; a case fits when its allocated peak, "
-        "the context and the headroom fit the card",
+        f"{a.card}: {a.total / MIB:.0f} MiB; headroom {a.headroom / MIB:.0f} MiB"
+        + (f" ({a.headroom_text})" if a.headroom_text else "")
+        + f"; {a.context_note}",
+        f"from {a.run} on {a.device}: the figure is the allocated peak + the CUDA context (MiB), "
+        "measured where the run holds a size, fitted or extrapolated (beyond the measured sizes) "
+        "elsewhere; a case fits when it and the headroom fit the card",
         "",
     ]
     for g in a.groups:
@@ -177,6 +182,8 @@ def _fit_json(a: Answer) -> dict:
         "card": a.card,
         "card_mib": a.total / MIB,
         "headroom_mib": a.headroom / MIB,
+        "headroom": a.headroom_text,
+        "figure": "allocated peak + CUDA context",
         "context": a.context_note,
         "groups": [
             {
@@ -211,27 +218,37 @@ class Projected:
     how: str
 
 
-def project(rm: RunModel, cards: list[tuple[str, float]]) -> list[tuple[CaseRecord, list[Projected]]]:
-    """Every case of the run on every card: projected Memory (%) and whether it fits."""
+def project(
+    rm: RunModel, cards: list[tuple[str, float]], headroom: Headroom | None = None
+) -> list[tuple[CaseRecord, list[Projected]]]:
+    """Every case of the run on every card: projected Memory (%) and whether it fits
+    with the headroom kept free (none where not given)."""
     rows = []
     for s in rm.series:
         for r in s.records:
             cells = []
             for name, total in cards:
-                c = on_card(s, r.case.size_label, pixels(r), total, rm.context, 0.0)
+                room = headroom.of(total) if headroom is not None else 0.0
+                c = on_card(s, r.case.size_label, pixels(r), total, rm.context, room)
                 pct = None if c.reserved is None else min(c.reserved, total) / total * 100
                 cells.append(Projected(name, pct, c.fits, c.how))
             rows.append((r, cells))
     return rows
 
 
-def render_project(rm: RunModel, cards: list[tuple[str, float]], fmt: str = "text") -> str:
-    rows = project(rm, cards)
+def render_project(
+    rm: RunModel, cards: list[tuple[str, float]], fmt: str = "text", headroom: Headroom | None = None
+) -> str:
+    rows = project(rm, cards, headroom)
+    kept = headroom.text if headroom is not None else "none"
     if fmt == "json":
         return json.dumps(
             {
                 "projected_from": {"run": rm.run.run_id, "device": rm.run.device_name},
                 "context": rm.context_note,
+                "memory_percent": "reserved peak, capped at the card",
+                "fits": "allocated peak + CUDA context + headroom within the card",
+                "headroom": kept,
                 "cases": [
                     {
                         "case": r.label,
@@ -251,8 +268,8 @@ def render_project(rm: RunModel, cards: list[tuple[str, float]], fmt: str = "tex
     table = tabulate(body, headers=headers, tablefmt="pipe" if fmt == "md" else "simple", missingval="-")
     return (
         f"PROJECTED from {rm.run.run_id} ({rm.run.device_name}): not measured on these cards. Memory (%) "
-        "is the reserved peak, capped at the card; fits when the allocated peak and the context fit. "
-        f"{rm.context_note}\n\n{table}\n"
+        "is the reserved peak, capped at the card; fits when the allocated peak, the CUDA context and "
+        f"the headroom ({kept}) fit. {rm.context_note}\n\n{table}\n"
     )
 
 

@@ -266,17 +266,46 @@ def largest_side(
     return side, series.allocated.extrapolated(float(side * side))
 
 
-# A number without a unit is GiB; above this it is surely MiB meant (no card holds 512 GiB).
-MAX_BARE_GIB = 512
-
-
 def parse_vram(text: str, option: str = "--vram", zero: bool = False) -> int:
-    """`10GiB`, `10 GB` (a "10 GB" card has 10 GiB), `10240MiB`, or a number of GiB;
-    0 only where `zero` allows it."""
+    """`10GiB`, `10 GB` (a "10 GB" card has 10 GiB), `10240MiB`: a number needs its
+    unit (is 8 gigabytes meant, or 8 MiB?); a bare 0 only where `zero` allows it."""
     m = re.fullmatch(r"\s*([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([GgMm]i?[Bb]?)?\s*", text or "")
     if not m or (float(m.group(1)) <= 0 and not zero):
         raise BadInput(None, option, f"{shown(text)} is not a memory size; say 10GiB, 12 GB or 10240MiB")
-    if m.group(2) is None and float(m.group(1)) > MAX_BARE_GIB:
-        raise BadInput(None, option, f"{shown(text)} GiB? give a unit: {m.group(1)}MiB or {m.group(1)}GiB")
+    if m.group(2) is None and float(m.group(1)) != 0:
+        raise BadInput(None, option, f"{shown(text)} needs a unit: {m.group(1)}GiB or {m.group(1)}MiB")
     unit = (m.group(2) or "g").lower()[0]
     return int(float(m.group(1)) * (GIB if unit == "g" else MIB))
+
+
+# What a measurement on one card does not see on yours: other processes and the display
+# (a desktop session holds a few hundred MiB to a GiB), and a CUDA context that another
+# driver and torch size differently. fit, advise, project and plot all start from it.
+DEFAULT_HEADROOM = "10%"
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """Memory kept free on the card: a share of it, or a size."""
+
+    text: str
+    share: float = 0.0
+    size: float = 0.0  # bytes
+
+    def of(self, total: float) -> float:
+        """In bytes, on a card of `total` bytes."""
+        return self.share * total + self.size
+
+    def describe(self, total: float) -> str:
+        return f"{self.of(total) / MIB:.0f} MiB headroom ({self.text})"
+
+
+def parse_headroom(text: str, option: str = "--headroom") -> Headroom:
+    """`10%` of the card, or a size (`1GiB`, `512MiB`), or 0."""
+    m = re.fullmatch(r"\s*([0-9]{1,2}(?:\.[0-9]{1,3})?)\s*%\s*", text or "")
+    if m:
+        return Headroom(f"{float(m.group(1)):g}% of the card", share=float(m.group(1)) / 100)
+    if re.fullmatch(r"\s*([0-9]{1,3})\s*%\s*", text or ""):
+        raise BadInput(None, option, f"{shown(text)}: a share of the card must be below 100%")
+    size = parse_vram(text, option, zero=True)
+    return Headroom(f"{size / MIB:.0f} MiB" if size else "none", size=size)

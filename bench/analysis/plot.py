@@ -34,7 +34,10 @@ __all__ = [
 
 
 def plot_runs(
-    run_dirs: list[str | Path], out: str | Path | None = None, cards: list[tuple[str, float]] | None = None
+    run_dirs: list[str | Path],
+    out: str | Path | None = None,
+    cards: list[tuple[str, float]] | None = None,
+    headroom=None,
 ) -> list[Path]:
     """Every figure for the runs' models and ops, as PNGs in `out` (default: the
     first run's plots/ folder), and for each GPU run what fits which card (`cards`,
@@ -64,7 +67,7 @@ def plot_runs(
         except BadInput:
             continue  # an imported run: percentages only, nothing to fit
         for model, op in pairs:
-            fig = fit_figure(rm, model, op, cards)
+            fig = fit_figure(rm, model, op, cards, headroom)
             if fig is None:
                 continue
             device = f"-{slug(data.label)}" if len(gpu) > 1 else ""

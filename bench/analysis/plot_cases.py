@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from bench.analysis.fit import cuda_context
 from bench.analysis.plot_axes import (
     CARD_SIZES_GB,
     GIB,
@@ -52,9 +53,22 @@ def _bar(r: CaseRecord) -> tuple[float, float]:
     return interval(r, unmet=True, or_range=True)
 
 
+def _fit_figures(runs: list[RunData]) -> dict[str, int]:
+    """Per GPU run with allocated peaks, its CUDA context: the run's cases are also drawn
+    at the figure fit judges a card by (allocated peak + context), so that a card line
+    is never read against the reserved peak alone."""
+    out = {}
+    for run in runs:
+        ok = [r for r in run.records if r.ok and r.mem.peak_allocated is not None]
+        if run.run.is_gpu and ok:
+            out[run.label] = cuda_context(ok)[0] or 0
+    return out
+
+
 def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
     fig, (ax,) = figure()
     groups = _groups(runs, model, op)
+    contexts = _fit_figures(runs)
     keys = list(groups)
     colors = _colors(keys)
     peaks: list[float] = []
@@ -74,6 +88,11 @@ def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
             linestyle="--" if key[1].tiled else "-",
             label=legend_label(key, keys),
         )
+        if key[0] in contexts:
+            fitted = [r for r in ok if r.mem.peak_allocated is not None]
+            needs = [(r.mem.peak_allocated + contexts[key[0]]) / GIB for r in fitted]
+            ax.plot([r.megapixels for r in fitted], needs, marker=".", color=colors[key], linestyle=":")
+            peaks += needs
         for r in recs:
             if r.status == "oom":
                 total = r.mem.total
@@ -90,6 +109,15 @@ def memory_figure(runs: list[RunData], model: str, op: str) -> Figure:
                 )
                 peaks.append(y)
                 oom_drawn = True
+    if contexts:  # one legend entry explains every dotted line
+        ax.plot(
+            [],
+            [],
+            marker=".",
+            color="0.4",
+            linestyle=":",
+            label="dotted: allocated peak + CUDA context (what fit compares, with the headroom, to a card)",
+        )
     if oom_drawn:  # one legend entry explains every OOM marker
         ax.plot(
             [],

@@ -10,15 +10,21 @@ from bench.analysis.plot_axes import GIB, figure
 from bench.record.series import card_need
 
 
-def fit_figure(rm, model: str, op: str, cards: list[tuple[str, float]]) -> Figure | None:
+def fit_figure(rm, model: str, op: str, cards: list[tuple[str, float]], headroom=None) -> Figure | None:
     """A GPU run's allocated peaks (plus its CUDA context) against megapixels, with the
-    fitted lines of bench.analysis.fit, one line per card, and where the untiled line
-    meets each card: the largest untiled square."""
+    fitted lines of bench.analysis.fit, one line per card at what it leaves after the
+    headroom (bench.analysis.fit.Headroom; none where not given), and where the untiled
+    line meets it: the largest untiled square. The figure and the lines are those the
+    verdicts of `vae-bench fit` compare."""
     series = [s for s in rm.series if (s.model, s.op) == (model, op) and s.allocated is not None]
     if not series:
         return None
     fig, (ax,) = figure()
     ctx = rm.context or 0
+
+    def room(total: float) -> float:
+        return headroom.of(total) if headroom is not None else 0.0
+
     top = 0.0
     for n, s in enumerate(series):
         color = f"C{n // 2}"
@@ -36,29 +42,31 @@ def fit_figure(rm, model: str, op: str, cards: list[tuple[str, float]]) -> Figur
         top = max(top, *ys)
         if not s.tiled:
             for _, total in cards:
-                side, _ = largest_side(s, total, rm.context, 0)
+                side, _ = largest_side(s, total, rm.context, room(total))
+                usable = (total - room(total)) / GIB
                 if side and side * side <= max(xs) * 4e6:
-                    ax.plot([side * side / 1e6], [total / GIB], marker="D", color=color, linestyle="none")
+                    ax.plot([side * side / 1e6], [usable], marker="D", color=color, linestyle="none")
                     ax.annotate(
                         f"{side}px",
-                        (side * side / 1e6, total / GIB),
+                        (side * side / 1e6, usable),
                         xytext=(4, -10),
                         textcoords="offset points",
                         fontsize=7,
                         color=color,
                     )
     for name, total in cards:
-        ax.axhline(total / GIB, color="0.55", linewidth=0.9, linestyle=":", zorder=0)
+        usable = (total - room(total)) / GIB
+        ax.axhline(usable, color="0.55", linewidth=0.9, linestyle=":", zorder=0)
         ax.annotate(
-            name,
-            xy=(0, total / GIB),
+            name + (f", less {headroom.describe(total)}" if room(total) else ""),
+            xy=(0, usable),
             xycoords=("axes fraction", "data"),
             xytext=(4, 2),
             textcoords="offset points",
             fontsize=8,
             color="0.35",
         )
-        top = max(top, total / GIB)
+        top = max(top, usable)
     ax.set_xscale("log")
     ax.set_ylim(0, top * 1.15)
     ax.set_xlabel("image size (megapixels, log scale); lines: the fit, beyond the points extrapolated")

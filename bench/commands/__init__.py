@@ -62,16 +62,52 @@ def _number(text: str) -> float:
 def add_card_arguments(p, example: str) -> None:
     """--card NAME or --vram SIZE, one of them required: the memory to judge fits by."""
     card = p.add_mutually_exclusive_group(required=True)
-    card.add_argument("--card", help=f'a card of configs/cards.yaml, e.g. "{example}"')
-    card.add_argument("--vram", metavar="SIZE", help="the card's memory: 10GiB, 12 GB, 10240MiB")
+    card.add_argument(
+        "--card",
+        help=f'a card of configs/cards.yaml, e.g. "{example}"; a name sold in several sizes needs '
+        'its size ("RTX 4060 Ti 8GB")',
+    )
+    card.add_argument(
+        "--vram", metavar="SIZE", help="the card's memory, with its unit: 10GiB, 12 GB, 10240MiB"
+    )
 
 
-def card_budget(args) -> tuple[str, float]:
-    """The card the arguments name, and its memory in bytes."""
-    from bench.analysis.fit import parse_vram
+def add_headroom_argument(p) -> None:
+    from bench.analysis.fit import DEFAULT_HEADROOM
+
+    p.add_argument(
+        "--headroom",
+        metavar="SIZE",
+        default=DEFAULT_HEADROOM,
+        help=f"memory kept free on the card, a share of it (10%%) or a size (1GiB, 0): what the "
+        f"measurement does not see, such as other processes, the display, another driver's CUDA "
+        f"context (default: {DEFAULT_HEADROOM.replace('%', '%%')}; the same in fit, advise, project, plot)",
+    )
+
+
+def card_budget(args) -> tuple[str, float, bool]:
+    """The card the arguments name, its memory in bytes, and whether that memory is only
+    the size the card is sold with."""
+    from bench.analysis.fit import MIB, parse_vram
     from bench.cards import find_card, load_cards
 
     if args.card is not None:
         card = find_card(load_cards(), args.card)
-        return card.name + (" (nominal size)" if card.approximate else ""), card.bytes
-    return f"a {args.vram} card", parse_vram(args.vram)
+        return card.name, card.bytes, card.approximate
+    total = parse_vram(args.vram)
+    return f"a card of {total / MIB:.0f} MiB", total, False
+
+
+def runs_or_shipped(given: list[str] | str | None, *refs) -> list[str]:
+    """The runs the command line names, or the shipped reference runs `refs`, saying on
+    stderr which it used (stdout stays the answer)."""
+    import sys
+
+    from bench.shipped import used
+
+    if given:
+        return [given] if isinstance(given, str) else list(given)
+    for n, ref in enumerate(refs):
+        role = "" if len(refs) == 1 else ("" if n == 0 else "for the other settings")
+        print(used(ref, role), file=sys.stderr)
+    return [str(ref.path) for ref in refs]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bench.commands import EXIT_OK, add_card_arguments, amount, card_budget
+from bench.commands import (
+    EXIT_OK,
+    add_card_arguments,
+    add_headroom_argument,
+    amount,
+    card_budget,
+    runs_or_shipped,
+)
 
 HELP = "the fastest measured setting (dtype, tiling, variant) that fits a card and a quality floor"
 DESCRIPTION = (
@@ -10,15 +17,22 @@ DESCRIPTION = (
     "(dtype, tiled or not, tile size, channels_last, compile, attention, ...) whose peak fits "
     "the card and whose output stays within the quality floor, with its time, memory and "
     "PSNR, and the time and memory it saves against the plain default (untiled, no "
-    "variant). A GPU run fits by `vae-bench fit`'s rule (allocated peak plus CUDA context); "
+    "variant). A GPU run fits by `vae-bench fit`'s rule (allocated peak plus CUDA context, "
+    "and the headroom); "
     "a CPU run by its process's RSS. PSNR comes from a sweep with `quality: true`; with "
     "random weights it shows seams and numeric drift, not what a person would see."
 )
 
 
 def add_arguments(p) -> None:
-    p.add_argument("run", metavar="RUN_DIR", help="a run, ideally one with variant axes and quality")
+    p.add_argument(
+        "run",
+        nargs="?",
+        metavar="RUN_DIR",
+        help="a run, ideally one with variant axes and quality (default: the shipped H200 variants run)",
+    )
     add_card_arguments(p, "GeForce RTX 4070")
+    add_headroom_argument(p)
     p.add_argument(
         "--min-psnr",
         type=amount,
@@ -31,9 +45,14 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from bench.analysis.advise import advise, render
+    from bench.analysis.fit import parse_headroom
     from bench.record.store import open_run
+    from bench.shipped import VARIANTS_RUN
 
-    run = open_run(args.run, strict=True, need_cases=True)
-    name, total = card_budget(args)
-    print(render(advise(run, name, total, args.min_psnr), args.format), end="")
+    headroom = parse_headroom(args.headroom)
+    name, total, nominal = card_budget(args)
+    (path,) = runs_or_shipped(args.run, VARIANTS_RUN)
+    run = open_run(path, strict=True, need_cases=True)
+    label = name + (" (nominal size)" if nominal else "")
+    print(render(advise(run, label, total, args.min_psnr, headroom), args.format), end="")
     return EXIT_OK

@@ -1,33 +1,104 @@
-"""vae-bench fit: on one card, what fits untiled, what needs tiling, what tiling costs."""
+"""vae-bench fit: will a case fit a card? One line for one case, or a table for a run."""
 
 from __future__ import annotations
 
-from bench.commands import EXIT_OK, add_card_arguments, card_budget
-
-HELP = "on one card (yours, or any): what fits untiled, what needs tiling, what tiling costs"
-DESCRIPTION = (
-    "From one GPU run, on any card: per model, op and dtype, the largest square side that fits "
-    "untiled, each size's peak and whether it fits untiled and tiled, and what tiling cost in "
-    "time where both ran. Peaks are measured where the run holds a size and fitted (or "
-    "extrapolated) elsewhere; a case fits when its allocated peak, the CUDA context and the "
-    "headroom fit the card."
+from bench.commands import (
+    EXIT_OK,
+    add_card_arguments,
+    add_headroom_argument,
+    amount,
+    card_budget,
+    positive,
+    runs_or_shipped,
 )
+from bench.errors import BadInput
+
+HELP = "will it fit on a card? one line for one case (exit 0 fits, 1 not), or a run's table"
+DESCRIPTION = """\
+Will a VAE at a size fit a card, and what to turn on if not.
+
+With --model, --op and --size: one line for that case, exit 0 when it fits and 1
+when it does not, and then the cheapest setting the runs measured that does fit
+(tiling and its tile size, channels_last, another attention, a lower dtype), with
+its time cost and its PSNR against the untiled output.
+
+Without them: per model, op and dtype of the first run, the largest square side
+that fits untiled, each size's need and whether it fits untiled and tiled, and
+what tiling cost in time where both ran.
+
+The figure compared is the allocated peak plus the CUDA context (from NVML), as
+measured on the run's card (fitted or extrapolated between and beyond its sizes),
+and it fits when it stays within the card's memory less the headroom. Without
+RUN_DIR the shipped H200 reference runs are used (the docs sweep, and the
+variants sweep for the other settings).
+
+  vae-bench fit --card "RTX 3070" --model sdxl --op decode --size 1024
+  vae-bench fit --card "RTX 4060 Ti 8GB" --model sd-v1 --op decode --size 2048 --headroom 1GiB"""
 
 
 def add_arguments(p) -> None:
-    p.add_argument("run", metavar="RUN_DIR", help="a GPU run")
-    add_card_arguments(p, "GeForce RTX 3080")
-    p.add_argument("--headroom", metavar="SIZE", default="0GiB", help="what the rest of a pipeline holds (0)")
-    p.add_argument("--format", choices=("text", "md", "json"), default="text", help="default: text")
+    p.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="GPU runs (default: the shipped H200 reference runs); the table reads the first",
+    )
+    add_card_arguments(p, "GeForce RTX 3070")
+    add_headroom_argument(p)
+    case = p.add_argument_group("one case (all three, for a one-line verdict)")
+    case.add_argument("--model", help="a model of the run, e.g. sdxl, sd-v1")
+    case.add_argument("--op", choices=("encode", "decode"))
+    case.add_argument("--size", help="1024 (a square) or 1024x768")
+    case.add_argument("--dtype", help="float16, bfloat16, float32 (default: the one the run measured)")
+    case.add_argument("--frames", type=positive, metavar="N", help="frames, for a video VAE")
+    case.add_argument(
+        "--min-psnr",
+        type=amount,
+        default=40.0,
+        metavar="DB",
+        help="prefer other settings whose PSNR against the untiled output reaches this (default: 40)",
+    )
+    p.add_argument(
+        "--format", choices=("text", "md", "json"), default="text", help="the table's (default: text)"
+    )
 
 
 def run(args) -> int:
-    from bench.analysis.capacity import fit_card, render_fit
-    from bench.analysis.fit import model_run, parse_vram
+    from bench.analysis.fit import model_run, parse_headroom
     from bench.record.store import open_run
+    from bench.shipped import DOCS_RUN, VARIANTS_RUN
 
-    rm = model_run(open_run(args.run, strict=True, need_cases=True))
-    name, total = card_budget(args)
-    headroom = parse_vram(args.headroom, "--headroom", zero=True)
-    print(render_fit(fit_card(rm, name, total, headroom), args.format), end="")
-    return EXIT_OK
+    case = {"--model": args.model, "--op": args.op, "--size": args.size}
+    given = [k for k, v in case.items() if v is not None]
+    if given and len(given) < len(case):
+        missing = ", ".join(k for k in case if k not in given)
+        raise BadInput(
+            None, missing.split(",")[0], f"one case needs --model, --op and --size; {missing} missing"
+        )
+    extra = [k for k, v in (("--dtype", args.dtype), ("--frames", args.frames)) if v is not None]
+    if extra and not given:
+        raise BadInput(None, extra[0], "narrows one case: give --model, --op and --size with it")
+    headroom = parse_headroom(args.headroom)
+    name, total, nominal = card_budget(args)
+    runs = (
+        runs_or_shipped(args.runs, DOCS_RUN, VARIANTS_RUN)
+        if given
+        else runs_or_shipped(args.runs[:1], DOCS_RUN)
+    )
+    models = [model_run(open_run(r, strict=True, need_cases=True)) for r in runs]
+    if not given:
+        from bench.analysis.capacity import fit_card, render_fit
+
+        label = name + (" (nominal size)" if nominal else "")
+        print(
+            render_fit(fit_card(models[0], label, total, headroom.of(total), headroom.text), args.format),
+            end="",
+        )
+        return EXIT_OK
+    from bench.analysis.verdict import Ask, judge, parse_size, render
+
+    width, height = parse_size(args.size)
+    ask = Ask(args.model, args.op, width, height, args.dtype, args.frames)
+    verdict = judge(models, ask, name, total, headroom, nominal, args.min_psnr)
+    print(render(verdict), end="")
+    return EXIT_OK if verdict.fits else 1

@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-from bench.commands import EXIT_OK
+from bench.commands import EXIT_OK, add_headroom_argument, runs_or_shipped
 
 HELP = "draw memory, time and tiling plots of stored runs as PNGs"
 DESCRIPTION = (
     "Peak memory and time against megapixels per model and op, and the cost of tiling "
-    "per size; several runs are drawn together. For a GPU run also the fitted memory model "
-    "(bench.analysis.fit) with a line per card and the largest untiled square on each."
+    "per size; several runs are drawn together. The memory plot of a GPU run draws the "
+    "reserved peak (what Memory (%) shows) and, dotted, the allocated peak plus the CUDA "
+    "context: the figure `vae-bench fit` compares with a card. The fit plot draws that "
+    "figure with its fitted lines, a line per card at its memory less the headroom, and "
+    "the largest untiled square on each. Without RUN_DIR: the shipped H200 docs run, "
+    "drawn into ./plots."
 )
+# Where the plots of the shipped run go: never into the installed package.
+SHIPPED_OUT = "plots"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: the first run's plots/)")
+    p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="default: the shipped H200 docs run")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help=f"where the PNGs go (default: the first run's plots/, or ./{SHIPPED_OUT})",
+    )
     p.add_argument(
         "--cards",
-        help='cards to draw on the fit figures of GPU runs, e.g. "RTX 3080,RTX 4090" (default: 8-24 GB)',
+        help='cards to draw on the fit figures of GPU runs, e.g. "RTX 3080 10GB,RTX 4090" (default: 8-24 GB)',
     )
+    add_headroom_argument(p)
 
 
 def run(args) -> int:
+    from bench.analysis.fit import parse_headroom
     from bench.analysis.plot import plot_runs
+    from bench.shipped import DOCS_RUN
 
+    headroom = parse_headroom(args.headroom)
     cards = None
     if args.cards:
         from bench.cards import find_card, load_cards
@@ -31,6 +45,8 @@ def run(args) -> int:
         table = load_cards()
         found = [find_card(table, name.strip()) for name in args.cards.split(",") if name.strip()]
         cards = [(c.name, c.bytes) for c in found]
-    for path in plot_runs(args.runs, out=args.out, cards=cards):
+    out = args.out or (None if args.runs else SHIPPED_OUT)
+    runs = runs_or_shipped(args.runs, DOCS_RUN)
+    for path in plot_runs(runs, out=out, cards=cards, headroom=headroom):
         print(path)
     return EXIT_OK

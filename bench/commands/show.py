@@ -10,14 +10,17 @@ HELP = "print the summary table of a stored run"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="default: the shipped H200 docs run")
 
 
 def run(args) -> int:
     from bench.analysis.summary import summary_table
+    from bench.commands import runs_or_shipped
     from bench.record.store import open_run
+    from bench.shipped import DOCS_RUN
 
-    run = open_run(args.run_dir)
+    (path,) = runs_or_shipped(args.run_dir, DOCS_RUN)
+    run = open_run(path)
     print(summary_table(run.records))
     for note in (run.left_out, run.unfinished):
         if note:

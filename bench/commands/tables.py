@@ -15,7 +15,9 @@ def add_arguments(p) -> None:
     from bench.docs.labels import LANGS
     from bench.docs.styles import STYLES
 
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "runs", nargs="*", metavar="RUN_DIR", help="one per GPU (default: the shipped H200 docs run)"
+    )
     p.add_argument("--spec", metavar="SPEC", help="render the blocks of a spec (configs/docs/*.yaml)")
     p.add_argument("--lang", choices=LANGS, help="label set (default: the spec's, or en)")
     p.add_argument("--style", choices=STYLES, help="one style for every table (default: by op)")
@@ -26,5 +28,9 @@ def run(args) -> int:
     from bench.docs.tables import tables_markdown
 
     spec = load_spec(args.spec) if args.spec else None
-    print(tables_markdown(args.runs, spec=spec, lang=args.lang, style=args.style), end="")
+    from bench.commands import runs_or_shipped
+    from bench.shipped import DOCS_RUN
+
+    runs = runs_or_shipped(args.runs, DOCS_RUN)
+    print(tables_markdown(runs, spec=spec, lang=args.lang, style=args.style), end="")
     return EXIT_OK
