@@ -33,7 +33,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     p = _Parser(
         prog="vae-bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--version", action="store_true", help="print vae-bench's version and exit")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="with --version: also Python's, torch's and diffusers' versions",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
     commands = {}
     for name in NAMES:
         module = importlib.import_module(f"bench.commands.{name}")
@@ -77,6 +83,11 @@ def _main(argv: list[str] | None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as stop:  # --help, or a mistake argparse has printed as one line
             return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
+        if args.version:
+            print(_version(args.verbose), end="")
+            return EXIT_OK
+        if args.command is None:
+            parser.error("name a COMMAND")
         warnings.showwarning = _show_warning
         return commands[args.command].run(args)
     except BadInput as exc:
@@ -103,6 +114,26 @@ def _main(argv: list[str] | None) -> int:
         # wrapped: Python turns an exception in __set_name__ into a RuntimeError.
         print("\nvae-bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _version(verbose: bool) -> str:
+    """The package's version; with `verbose`, what its answers depend on too, read
+    from the installed packages' metadata (importing torch takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from bench import __version__
+
+    lines = [f"vae-bench {__version__}"]
+    if verbose:
+        import platform
+
+        lines.append(f"python {platform.python_version()} ({platform.system()} {platform.machine()})")
+        for name in ("torch", "diffusers"):
+            try:
+                lines.append(f"{name} {version(name)}")
+            except PackageNotFoundError:
+                lines.append(f"{name} not installed")
+    return "\n".join(lines) + "\n"
 
 
 def _interrupted(exc: BaseException) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from bench.cards import find_card, load_cards
+from bench.cards import find_card, load_cards, page_card
 from bench.cli import main
 from bench.docs.check import check_page
 from bench.docs.pages import split_row
@@ -293,8 +293,12 @@ def test_the_card_table_names_every_published_card():
     }
     assert len(published) == 7
     for name in published:
-        card = find_card(cards, name)
-        assert card.name == name and not card.approximate
+        card = page_card(cards, name)
+        assert card.name.startswith(name) and not card.approximate
+    # the pages' RTX 3080 is the 10 GB one; asked for by name, the size must be said
+    assert page_card(cards, "NVIDIA GeForce RTX 3080").name == "NVIDIA GeForce RTX 3080 10GB"
+    with pytest.raises(BadInput, match="'RTX 3080' is sold in several memory sizes: say .*10GB' or .*12GB'"):
+        find_card(cards, "RTX 3080")
     assert find_card(cards, "GeForce RTX 3070").name == "NVIDIA GeForce RTX 3070"  # older drivers
     h200 = find_card(cards, open_run(REFERENCE_H200).device_name)
     assert h200.torch_mib == round(open_run(REFERENCE_H200).meta.device["total_memory"] / 2**20)

@@ -50,10 +50,23 @@ def _commands(runs: dict[str, Path], work: Path) -> dict[str, list]:
         out[f"compare-{fmt}"] = ["compare", h200a, h200, "--format", fmt]
         out[f"fit-card-{fmt}"] = ["fit", h200, "--card", "RTX 4090", "--format", fmt]
         out[f"advise-{fmt}"] = ["advise", variants, "--vram", "8GiB", "--format", fmt]
-        out[f"project-{fmt}"] = ["project", h200, "--cards", "RTX 3080,RTX 4090", "--format", fmt]
+        out[f"project-{fmt}"] = ["project", h200, "--cards", "RTX 3080 10GB,RTX 4090", "--format", fmt]
     out["compare-cpu-self"] = ["compare", cpu, cpu]
     out["fit-vram-headroom"] = ["fit", variants, "--vram", "12GiB", "--headroom", "1GiB"]
-    out["advise-psnr"] = ["advise", variants, "--card", "RTX 3060", "--min-psnr", "30"]
+    out["advise-psnr"] = ["advise", variants, "--card", "RTX 3060 12GB", "--min-psnr", "30"]
+    one = ["--model", "sd-v1", "--op", "decode", "--size", "2048"]
+    out["fit-one-case"] = ["fit", h200, variants, "--card", "RTX 3070", *one]
+    out["fit-one-case-shipped"] = [
+        "fit",
+        "--card",
+        "RTX 4060 Ti 8GB",
+        "--model",
+        "sdxl",
+        "--op",
+        "decode",
+        "--size",
+        "1024",
+    ]
     out["history"] = ["history", work / "runs"]
     out["history-memory"] = ["history", work / "runs", "--metric", "memory", "--device", "H200"]
     out["plot-together"] = ["plot", h200a, h200, variants, "--out", work / "plots" / "together"]

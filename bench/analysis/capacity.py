@@ -122,9 +122,8 @@ def render_fit(a: Answer, fmt: str = "text") -> str:
         return json.dumps(_fit_json(a), indent=2)
     tablefmt = "pipe" if fmt == "md" else "simple"
     out = [
-        f"{a.card}: {a.total / MIB:.0f} MiB; headroom {a.headroom / MIB:.0f} MiB"
-        + (f" ({a.headroom_text})" if a.headroom_text else "")
-        + f"; {a.context_note}",
+        f"{a.card}: {a.total / MIB:.0f} MiB; {a.headroom_text or f'{a.headroom / MIB:.0f} MiB headroom'}; "
+        f"{a.context_note}",
         f"from {a.run} on {a.device}: the figure is the allocated peak + the CUDA context (MiB), "
         "measured where the run holds a size, fitted or extrapolated (beyond the measured sizes) "
         "elsewhere; a case fits when it and the headroom fit the card",

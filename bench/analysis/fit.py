@@ -297,7 +297,11 @@ class Headroom:
         return self.share * total + self.size
 
     def describe(self, total: float) -> str:
-        return f"{self.of(total) / MIB:.0f} MiB headroom ({self.text})"
+        """`797 MiB headroom (10% of the card)`, `1024 MiB headroom`, `no headroom`."""
+        if not self.of(total):
+            return "no headroom"
+        share = f" ({self.text})" if self.share else ""
+        return f"{self.of(total) / MIB:.0f} MiB headroom{share}"
 
 
 def parse_headroom(text: str, option: str = "--headroom") -> Headroom:

@@ -95,7 +95,7 @@ def card_budget(args) -> tuple[str, float, bool]:
         card = find_card(load_cards(), args.card)
         return card.name, card.bytes, card.approximate
     total = parse_vram(args.vram)
-    return f"a card of {total / MIB:.0f} MiB", total, False
+    return f"your {total / MIB:.0f} MiB card", total, False
 
 
 def runs_or_shipped(given: list[str] | str | None, *refs) -> list[str]:

@@ -91,7 +91,9 @@ def run(args) -> int:
 
         label = name + (" (nominal size)" if nominal else "")
         print(
-            render_fit(fit_card(models[0], label, total, headroom.of(total), headroom.text), args.format),
+            render_fit(
+                fit_card(models[0], label, total, headroom.of(total), headroom.describe(total)), args.format
+            ),
             end="",
         )
         return EXIT_OK
