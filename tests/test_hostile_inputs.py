@@ -528,8 +528,39 @@ def test_a_weights_folder_diffusers_cannot_load_is_refused_before_the_run(
         (f"RTX A: {{torch_mib: {10**400}}}", "must be a positive number"),
         ("RTX A: {torch_mib: 8000}\nGeForce RTX A: {torch_mib: 9000}", "names the same card as 'RTX A'"),
         ("7: {torch_mib: 8000}", "a card's name must be text"),
+        ("RTX A: {sizes: {8GB: {torch_mib: 8000}}}", "RTX A.sizes: must map two or more sizes"),
+        ("RTX A: {sizes: {8GB: {torch_mib: 8000}, big: {torch_mib: 9}}}", "'big' is not a size like 8GB"),
+        (
+            "RTX A: {sizes: {8GB: {torch_mib: 1}, 16GB: {torch_mib: .nan}}}",
+            "RTX A.sizes.16GB.torch_mib: must be",
+        ),
+        (
+            "RTX A: {sizes: {8GB: {torch_mib: 1}, 16GB: {torch_mib: 2}}, pages: 12GB}",
+            "'12GB' is none of its sizes",
+        ),
+        (
+            "RTX A: {sizes: {8GB: {torch_mib: 1}, 16GB: {torch_mib: 2}}, torch_mib: 3}",
+            "unknown key beside sizes",
+        ),
+        (
+            "RTX A: {sizes: {8GB: {torch_mib: 1}, 16GB: {torch_mib: 2}}}\nRTX A 8GB: {torch_mib: 9}",
+            "names the same card",
+        ),
     ],
-    ids=["nan", "inf", "negative", "huge", "twice", "number-name"],
+    ids=[
+        "nan",
+        "inf",
+        "negative",
+        "huge",
+        "twice",
+        "number-name",
+        "one-size",
+        "bad-size",
+        "size-nan",
+        "pages",
+        "beside-sizes",
+        "size-twice",
+    ],
 )
 def test_a_card_table_with_a_size_no_card_has_is_refused(tmp_path, text, says):
     from bench.cards import load_cards

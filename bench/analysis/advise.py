@@ -96,7 +96,7 @@ def _psnr_ok(r: CaseRecord, floor: float | None) -> bool:
 TIE = 0.02
 
 
-def _pick(good: list[CaseRecord], plain: CaseRecord | None) -> CaseRecord | None:
+def pick(good: list[CaseRecord], plain: CaseRecord | None) -> CaseRecord | None:
     """The fastest; among those no faster beyond noise (intervals that overlap, or
     medians within TIE where an interval is missing), the plainest setting: the
     default, then untiled, then the fewest variant axes."""
@@ -154,7 +154,7 @@ def advise(
         plain = next((r for r in records if is_reference(r.case, None)), None)
         fitting = [r for r in records if r.ok and r.median is not None and fits(need(r), total - room)]
         good = [r for r in fitting if _psnr_ok(r, floor)]
-        best = _pick(good, plain)
+        best = pick(good, plain)
         why = None
         if best is None:
             if not fitting:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.analysis.advise import pick
 from bench.analysis.fit import MIB, Cell, Headroom, RunModel, Series, on_card
 from bench.errors import BadInput, shown
 from bench.record.run import CaseRecord
@@ -165,10 +166,11 @@ def judge(
             c = on_card(s, ask.size, ask.pixels, total, other.context, room)
             if c.fits:
                 options.append(Option(s, other, c, _at(s, ask.size)))
-    timed = sorted((o for o in options if o.median is not None), key=lambda o: o.median)
-    ranked = [o for o in timed if _acceptable(models, o, min_psnr)] + [
-        o for o in timed if not _acceptable(models, o, min_psnr)
-    ]
+    timed = [o for o in options if o.median is not None]
+    good = [o for o in timed if _acceptable(models, o, min_psnr)]
+    # the fastest; among those no faster beyond noise, the plainest (advise's rule)
+    best = pick([o.record for o in good or timed], None)
+    ranked = [o for o in good or timed if o.record is best]
     # a setting fitted at a size no run measured has no time: the least memory then
     ranked += sorted((o for o in options if o.median is None), key=lambda o: o.cell.need)
     v.cheapest = ranked[0] if ranked else None
