@@ -27,7 +27,10 @@ def add_arguments(p) -> None:
     update.add_argument("page", metavar="PAGE")
     update.add_argument("runs", nargs="+", metavar="RUN_DIR")
     update.add_argument(
-        "--spec", required=True, metavar="SPEC", help="table spec, e.g. configs/docs/hybrid-inference.yaml"
+        "--spec",
+        required=True,
+        metavar="SPEC",
+        help="table spec: a shipped one by name (hybrid-inference, vae-decode, vae-encode) or a file",
     )
     update.add_argument("--lang", choices=LANGS, help="label set (default: the spec's)")
     update.add_argument("--check", action="store_true", help="write nothing; exit 1 if the page would change")
@@ -44,7 +47,9 @@ def add_arguments(p) -> None:
     )
     verify.add_argument("runs", nargs="+", metavar="RUN_DIR")
     verify.add_argument("--page", required=True, metavar="PAGE", help="the published page")
-    verify.add_argument("--spec", required=True, metavar="SPEC", help="its table spec (configs/docs/*.yaml)")
+    verify.add_argument(
+        "--spec", required=True, metavar="SPEC", help="its table spec: a shipped name or a file"
+    )
     verify.add_argument(
         "--tolerance", type=amount, default=10.0, metavar="PCT", help="memory, %% (default 10)"
     )

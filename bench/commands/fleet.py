@@ -22,7 +22,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument("config", nargs="?", help="sweep file, e.g. configs/docs.yaml (not with --resume)")
+    p.add_argument(
+        "config", nargs="?", help="a shipped sweep by name (docs) or a sweep file (not with --resume)"
+    )
     p.add_argument(
         "--address",
         help="the cluster: ray://HOST:10001 (Ray Client) or HOST:6379 on a node of it "

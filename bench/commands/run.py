@@ -9,8 +9,9 @@ from bench.errors import BadInput
 
 HELP = "run a sweep file and store the run"
 DESCRIPTION = (
-    "Run every case of a sweep file (YAML) and store the results in a new run "
-    "folder, or, with --resume, the cases an earlier run is missing."
+    "Run every case of a sweep (a shipped one by name, or a YAML file) and store the results "
+    "in a new run folder, or, with --resume, the cases an earlier run is missing. Needs Linux "
+    "(worker processes from a fork server; CPU memory from /proc)."
 )
 
 
@@ -18,7 +19,8 @@ def add_arguments(p) -> None:
     p.add_argument(
         "config",
         nargs="?",
-        help="sweep file, e.g. configs/cpu.yaml (optional with --resume: the run's stored sweep is used)",
+        help="a shipped sweep by name (cpu, docs, default, variants, ...) or a sweep file; optional with "
+        "--resume (the run's stored sweep is used)",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="list the cases the sweep would run, and run nothing"
@@ -91,7 +93,9 @@ def run(args) -> int:
             plan = make_plan(sweep, **planning)
             launcher = Local([Part(plan.named, plan)], out)
     else:
-        raise BadInput(None, "config", "give a sweep file (e.g. configs/cpu.yaml) or --resume RUN_DIR")
+        raise BadInput(
+            None, "config", "give a sweep (a shipped name such as cpu, or a file) or --resume RUN_DIR"
+        )
     if args.dry_run:
         return exit_status(launcher.dry_run())
     launcher.launch()

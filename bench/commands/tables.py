@@ -18,7 +18,11 @@ def add_arguments(p) -> None:
     p.add_argument(
         "runs", nargs="*", metavar="RUN_DIR", help="one per GPU (default: the shipped H200 docs run)"
     )
-    p.add_argument("--spec", metavar="SPEC", help="render the blocks of a spec (configs/docs/*.yaml)")
+    p.add_argument(
+        "--spec",
+        metavar="SPEC",
+        help="render the blocks of a spec (a shipped name such as hybrid-inference, or a file)",
+    )
     p.add_argument("--lang", choices=LANGS, help="label set (default: the spec's, or en)")
     p.add_argument("--style", choices=STYLES, help="one style for every table (default: by op)")
 
