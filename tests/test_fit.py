@@ -9,7 +9,7 @@ import math
 import pytest
 
 from bench.analysis.capacity import fit_card, project
-from bench.analysis.fit import MIB, fit, model_run, parse_vram
+from bench.analysis.fit import MIB, fit, model_run, parse_headroom, parse_vram
 from bench.cli import main
 from bench.errors import BadInput
 from bench.record.figures import Memory
@@ -102,7 +102,7 @@ def test_every_verdict_on_a_constructed_run(tmp_path):
     side = math.isqrt((card - 500 * MIB - GIB) // 1024) // 8 * 8
     assert (group.largest, group.largest_extrapolated) == (side, True)
     # headroom for the rest of a pipeline moves the limit down
-    (tight,) = fit_card(rm, "a 4 GiB card", card, headroom=GIB).groups
+    (tight,) = fit_card(rm, "a 4 GiB card", card, parse_headroom("1GiB")).groups
     assert tight.largest < group.largest
     assert {r["size"]: r for r in tight.rows}["1536x1536"]["untiled"].fits is False
 

@@ -82,7 +82,11 @@ def tiled_cost(untiled: CaseRecord | None, tiled: CaseRecord | None) -> str | No
     return f"{pct:+.0f}%"
 
 
-def fit_card(rm: RunModel, card: str, total: float, headroom: float = 0.0, headroom_text: str = "") -> Answer:
+def fit_card(rm: RunModel, card: str, total: float, kept: Headroom | None = None) -> Answer:
+    """Every group of the run on one card, with the headroom `kept` free (none where
+    not given)."""
+    headroom = kept.of(total) if kept is not None else 0.0
+    headroom_text = kept.describe(total) if kept is not None else ""
     groups = []
     for title, untiled, tiled in _groups(rm):
         g = Group(title, untiled, tiled)

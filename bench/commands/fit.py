@@ -91,9 +91,7 @@ def run(args) -> int:
 
         label = name + (" (nominal size)" if nominal else "")
         print(
-            render_fit(
-                fit_card(models[0], label, total, headroom.of(total), headroom.describe(total)), args.format
-            ),
+            render_fit(fit_card(models[0], label, total, headroom), args.format),
             end="",
         )
         return EXIT_OK
