@@ -267,10 +267,8 @@ def test_the_memory_plot_also_draws_the_figure_fit_compares(tmp_path):
 def test_a_command_given_no_run_uses_the_shipped_reference_and_says_which(capsys, argv, role):
     code, out, err = run_cli(capsys, *argv)
     assert code == 0 and out
-    assert (
-        err
-        == f"using the shipped reference run {role.run_id} ({role.what}, random weights); give RUN_DIR for your own\n"
-    )
+    said = f"using the shipped reference run {role.run_id} ({role.what}, random weights)"
+    assert err == said + "; give RUN_DIR for your own\n"
 
 
 def test_plot_of_the_shipped_run_writes_into_the_current_folder(tmp_path, monkeypatch, capsys):

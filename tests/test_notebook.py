@@ -37,5 +37,6 @@ def test_executes_against_the_reference_run():
     assert "### vae-bench compare: REGRESSION: 4 regressed, 0 improved, 4 unchanged" in markdown
     pngs = [base64.b64decode(o.data["image/png"]) for o in outputs if "data" in o and "image/png" in o.data]
     assert len(pngs) == 8  # memory, time, tiled overhead for encode and decode; the history; a fit
-    assert "NVIDIA GeForce RTX 3080 10GB: 10240 MiB; 1024 MiB headroom (10% of the card)" in markdown and "PROJECTED from" in markdown
+    assert "NVIDIA GeForce RTX 3080 10GB: 10240 MiB; 1024 MiB headroom (10% of the card)" in markdown
+    assert "PROJECTED from" in markdown
     assert all(p[:8] == b"\x89PNG\r\n\x1a\n" and len(p) > 5_000 for p in pngs)
