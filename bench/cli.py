@@ -18,8 +18,12 @@ Time and peak memory of diffusers VAEs: encode and decode, across models,
 resolutions, dtypes and tiled or untiled modes. Each run is a folder with
 meta.json (the environment and resolved sweep) and cases.jsonl (one line per case).
 
-exit status: 0 every case ok or oom, 1 some case ended in error,
-2 bad input (nothing is written), 130 interrupted (finished cases are kept)."""
+Will a VAE fit your card? `vae-bench fit --card "RTX 3070" --model sdxl --op
+decode --size 1024` answers from the H200 runs the package ships.
+
+exit status: 0 every case ok or oom (run), no regression (compare), it fits
+(fit of one case); 1 some case ended in error, a regression, it does not fit;
+2 bad input (nothing is written); 130 interrupted (finished cases are kept)."""
 
 
 class _Parser(argparse.ArgumentParser):

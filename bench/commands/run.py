@@ -7,7 +7,7 @@ from pathlib import Path
 from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK
 from bench.errors import BadInput
 
-HELP = "run a sweep file and store the run"
+HELP = "run a sweep (a shipped one by name, or a file) and store the run"
 DESCRIPTION = (
     "Run every case of a sweep (a shipped one by name, or a YAML file) and store the results "
     "in a new run folder, or, with --resume, the cases an earlier run is missing. Needs Linux "
