@@ -72,6 +72,17 @@ def add_card_arguments(p, example: str) -> None:
     )
 
 
+def add_min_psnr_argument(p, what: str) -> None:
+    """The quality floor, the same default in fit and advise."""
+    p.add_argument(
+        "--min-psnr",
+        type=amount,
+        default=40.0,
+        metavar="DB",
+        help=f"{what}, in dB against the untiled plain output (default: 40)",
+    )
+
+
 def add_headroom_argument(p) -> None:
     from bench.analysis.fit import DEFAULT_HEADROOM
 

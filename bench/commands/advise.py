@@ -6,7 +6,7 @@ from bench.commands import (
     EXIT_OK,
     add_card_arguments,
     add_headroom_argument,
-    amount,
+    add_min_psnr_argument,
     card_budget,
     runs_or_shipped,
 )
@@ -33,13 +33,7 @@ def add_arguments(p) -> None:
     )
     add_card_arguments(p, "GeForce RTX 4070")
     add_headroom_argument(p)
-    p.add_argument(
-        "--min-psnr",
-        type=amount,
-        default=40.0,
-        metavar="DB",
-        help="the quality floor in dB, against the untiled plain output (default: 40)",
-    )
+    add_min_psnr_argument(p, "the quality floor")
     p.add_argument("--format", choices=("text", "md", "json"), default="text", help="default: text")
 
 

@@ -6,7 +6,7 @@ from bench.commands import (
     EXIT_OK,
     add_card_arguments,
     add_headroom_argument,
-    amount,
+    add_min_psnr_argument,
     card_budget,
     positive,
     runs_or_shipped,
@@ -51,13 +51,7 @@ def add_arguments(p) -> None:
     case.add_argument("--size", help="1024 (a square) or 1024x768")
     case.add_argument("--dtype", help="float16, bfloat16, float32 (default: the one the run measured)")
     case.add_argument("--frames", type=positive, metavar="N", help="frames, for a video VAE")
-    case.add_argument(
-        "--min-psnr",
-        type=amount,
-        default=40.0,
-        metavar="DB",
-        help="prefer other settings whose PSNR against the untiled output reaches this (default: 40)",
-    )
+    add_min_psnr_argument(case, "prefer other settings whose PSNR reaches this")
     p.add_argument(
         "--format", choices=("text", "md", "json"), default="text", help="the table's (default: text)"
     )
