@@ -18,6 +18,8 @@ REFERENCE_H200 = ROOT / "results" / "reference" / "20261126-010212-nvidia-h200-d
 REFERENCE_H200_DOCS = ROOT / "bench" / "reference" / "20261126-054619-nvidia-h200-docs"
 # configs/variants.yaml on the same card, shortened and stopped after 87 of 144 cases.
 REFERENCE_H200_VARIANTS = ROOT / "bench" / "reference" / "20261126-054842-nvidia-h200-variants-lease"
+# HunyuanVideo and Wan at 512x320 with 17 and 33 frames on the same card.
+REFERENCE_H200_VIDEO = ROOT / "results" / "reference" / "20261126-010845-nvidia-h200-video-small"
 
 # Nothing in the suite may reach the hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -121,6 +121,31 @@ def test_the_quality_of_a_setting_is_found_in_the_run_that_measured_it(capsys):
     assert f"(measured in {VARIANTS_RUN.run_id})" in out and f"(from {DOCS_RUN.run_id})" in out
 
 
+def test_a_video_case_is_answered_with_its_frames(capsys):
+    from tests.conftest import REFERENCE_H200_VIDEO
+
+    rm = model_run(open_run(REFERENCE_H200_VIDEO))
+    at = {r.label: r for r in rm.run.records}
+    wan = at["wan decode 512x320x17 bfloat16 untiled"]
+    code, out, _ = run_cli(
+        capsys, "fit", REFERENCE_H200_VIDEO, "--card", "RTX 4090", "--model", "wan", "--op", "decode",
+        "--size", "512x320", "--frames", "17",
+    )  # fmt: skip
+    need = (wan.mem.peak_allocated + rm.context) / MIB
+    assert code == 0 and out.startswith(
+        f"FITS: wan decode 512x320x17 bfloat16 untiled on NVIDIA GeForce RTX 4090: needs {need:.0f} MiB"
+    )
+    hunyuan = ["--model", "hunyuanvideo", "--op", "decode", "--size", "512x320", "--frames", "33"]
+    code, out, _ = run_cli(capsys, "fit", REFERENCE_H200_VIDEO, "--card", "RTX 3070", *hunyuan)
+    plain, tiled = (at[f"hunyuanvideo decode 512x320x33 bfloat16 {t}"] for t in ("untiled", "tiled"))
+    cost = (tiled.median / plain.median - 1) * 100
+    tiled_need = (tiled.mem.peak_allocated + rm.context) / MIB
+    assert code == 1 and f"cheapest that fits: tiled: {tiled_need:.0f} MiB, {cost:+.0f}% time" in out
+    # frames the run did not measure, with two sizes in the series: no line to read off
+    code, out, err = run_cli(capsys, "fit", REFERENCE_H200_VIDEO, "--card", "RTX 4090", *hunyuan[:-1], "25")
+    assert code == 2 and "measured at 2 size(s), none 512x320x25: too few to fit a line through" in err
+
+
 @pytest.mark.parametrize(
     "argv, says",
     [

@@ -99,10 +99,11 @@ def _base(models: list[RunModel], ask: Ask) -> tuple[RunModel, Series]:
         and s.video == bool(ask.frames)
     ]
     if not found:
-        measured = sorted({f"{s.model} {s.op}" for rm in models for s in rm.series})
-        raise BadInput(
-            None, "--model", f"{ask.model} {ask.op} is not in the run(s); they hold {', '.join(measured)}"
+        measured = sorted(
+            {f"{s.model} {s.op}" + (" (video)" if s.video else "") for rm in models for s in rm.series}
         )
+        asked = f"{ask.model} {ask.op}" + (f" with {ask.frames} frames" if ask.frames else "")
+        raise BadInput(None, "--model", f"{asked} is not in the run(s); they hold {', '.join(measured)}")
     dtypes = sorted({s.dtype for _, s in found})
     if ask.dtype is None and len(dtypes) > 1:
         raise BadInput(None, "--dtype", f"{ask.model} {ask.op} was measured in {', '.join(dtypes)}: name one")
