@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 # On machines without torch we install this one; a torch that $(PYTHON) already
 # has (a user's CUDA build) is kept and shared into the virtualenv instead.
 TORCH_SPEC ?= torch==2.13.0
+VENV_STAMP := $(VENV)/.venv-done
 STAMP := $(VENV)/.setup-done
 FLEET_STAMP := $(VENV)/.setup-fleet-done
 CONFIG ?=
@@ -20,7 +21,8 @@ SPEC ?= hybrid-inference
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The virtualenv with its torch, made once: the installs below share it.
+$(VENV_STAMP):
 	@if $(PYTHON) -c "import torch" >/dev/null 2>&1; then \
 	  echo "setup: keeping torch $$($(PYTHON) -c 'import torch; print(torch.__version__)') from $(PYTHON)"; \
 	  $(PYTHON) -m venv --system-site-packages $(VENV); \
@@ -28,15 +30,19 @@ $(STAMP): pyproject.toml
 	  echo "setup: installing $(TORCH_SPEC) into $(VENV)"; \
 	  $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q "$(TORCH_SPEC)"; \
 	fi
+	@touch $@
+
+$(STAMP): $(VENV_STAMP) pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@
 
 # The tests also cover vae-bench fleet, on a Ray cluster they start: the fleet extra.
+# One install of both extras on a fresh machine (it is also what `setup` installs).
 setup-fleet: $(FLEET_STAMP)
 
-$(FLEET_STAMP): $(STAMP)
+$(FLEET_STAMP): $(VENV_STAMP) pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev,fleet]'
-	@touch $@
+	@touch $(STAMP) $@
 
 # Without CONFIG: the shipped sweep `default` on a CUDA machine, `cpu` otherwise (a name
 # is a shipped sweep, bench/configs/NAME.yaml; a path is your own).

@@ -296,6 +296,7 @@ def test_a_command_given_no_run_uses_the_shipped_reference_and_says_which(capsys
     assert err == said + "; give RUN_DIR for your own\n"
 
 
+@pytest.mark.slow  # every figure of the docs run: seconds
 def test_plot_of_the_shipped_run_writes_into_the_current_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli(capsys, "plot", "--cards", "RTX 3070")

@@ -43,11 +43,9 @@ def installed(tmp_path_factory) -> tuple[Path, Path, dict]:
     (wheel,) = dist.glob("vae_bench-*.whl")
 
     env = tmp / "env"
-    venv.EnvBuilder(with_pip=True).create(env)
-    py = env / "bin" / "python"
-    subprocess.run(
-        [py, "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-deps", wheel], check=True
-    )
+    venv.EnvBuilder(with_pip=False).create(env)
+    # pip installs into the fresh environment from outside it: no pip of its own to bootstrap
+    subprocess.run([*pip, "--python", env / "bin" / "python", "install", "--no-deps", wheel], check=True)
     (purelib,) = [p for p in (env / "lib").glob("python3*/site-packages")]
     deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
     (purelib / "test-deps.pth").write_text("\n".join(deps) + "\n")
