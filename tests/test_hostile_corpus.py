@@ -263,7 +263,7 @@ def commands(run: Path, base: Path, work: Path) -> list[tuple[list[str], list[Pa
         (["compare", run, base, "--format", "json"], []),
         (["fit", run, "--vram", "8GiB"], []),
         (["advise", run, "--vram", "8GiB"], []),
-        (["project", run, "--cards", "RTX 4090,RTX 3080"], []),
+        (["project", run, "--cards", "RTX 4090,RTX 3080 10GB"], []),
         (["plot", run, "--out", out], [out]),
         (["docs", "verify", run, "--page", PAGE, "--spec", SPEC], []),
         (["docs", "update", page, "--spec", SPEC, run], [page]),

@@ -128,7 +128,9 @@ def read_yaml(path: str | Path, what: str, follow: bool = False) -> Any:
 
     text = read_text(path, what, follow=follow)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's parser where PyYAML has it: the same nodes and marks, ten times
+        # sooner (a docs update reads its spec, sweep and registry per command)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         if node is None:
             return None
         _check_size(node, path)
