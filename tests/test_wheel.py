@@ -97,18 +97,8 @@ def test_the_first_answers_work_from_the_wheel_alone(installed):
     assert got.returncode == 0, got.stderr
     assert "dry run, nothing was run or written" in got.stdout
 
-    got = vae_bench(
-        installed,
-        "fit",
-        "--card",
-        "NVIDIA GeForce RTX 3070",
-        "--model",
-        "sdxl",
-        "--op",
-        "decode",
-        "--size",
-        "1024",
-    )
+    case = "--model sdxl --op decode --size 1024".split()
+    got = vae_bench(installed, "fit", "--card", "NVIDIA GeForce RTX 3070", *case)
     assert got.returncode in (0, 1), got.stderr
     assert got.stdout.count("\n") == 1 and got.stdout.startswith(("FITS: ", "DOES NOT FIT: "))
     assert "using the shipped reference run" in got.stderr
@@ -122,9 +112,7 @@ def test_the_first_answers_work_from_the_wheel_alone(installed):
     assert "NVIDIA GeForce RTX 4060 Ti 16GB" in got.stdout and "(projected)" in got.stdout
 
     # the card table comes with the wheel: a name sold in two sizes is refused from it
-    got = vae_bench(
-        installed, "fit", "--card", "RTX 4060 Ti", "--model", "sdxl", "--op", "decode", "--size", "1024"
-    )
+    got = vae_bench(installed, "fit", "--card", "RTX 4060 Ti", *case)
     assert (
         got.returncode == 2
         and "'NVIDIA GeForce RTX 4060 Ti 8GB' or 'NVIDIA GeForce RTX 4060 Ti 16GB'" in got.stderr
