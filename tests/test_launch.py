@@ -60,6 +60,7 @@ def test_a_resume_reads_its_cases_once(tmp_path, capsys, reads):
     assert _by_the_sweep(reads, run) == 1
     out = capsys.readouterr()
     assert "1 of 2 cases to run" in out.err and f"run stored in {run}" in out.out
+    assert out.out.splitlines()[-1] == str(run)  # the last line, for a script to take
     assert out.out.count(" ok ") == 2  # the report holds what the writer appended, unread
 
     reads.clear()

@@ -109,15 +109,44 @@ def card_budget(args) -> tuple[str, float, bool]:
     return f"your {total / MIB:.0f} MiB card", total, False
 
 
-def runs_or_shipped(given: list[str] | str | None, *refs) -> list[str]:
-    """The runs the command line names, or the shipped reference runs `refs`, saying on
-    stderr which it used (stdout stays the answer)."""
+DEFAULT_RUNS = "results/runs"
+
+
+def add_runs_dir_argument(p) -> None:
+    """--runs DIR: where a RUN given by id, by the start of one, or as latest or previous
+    is looked up."""
+    p.add_argument(
+        "--runs",
+        dest="runs_dir",
+        metavar="DIR",
+        default=DEFAULT_RUNS,
+        help=f"where a run named by its id, the start of it, `latest` or `previous` is found "
+        f"(default: {DEFAULT_RUNS}, then the shipped reference runs)",
+    )
+
+
+def run_path(args, text: str, field: str = "RUN_DIR") -> str:
+    """A RUN as the command line gives it (a path, an id or its start, latest, previous)
+    as the path of its folder."""
+    from pathlib import Path
+
+    from bench.record.lookup import resolve_run
+    from bench.shipped import REFERENCE_DIR
+
+    folders = [Path(getattr(args, "runs_dir", DEFAULT_RUNS)), REFERENCE_DIR]
+    return str(resolve_run(text, folders, field))
+
+
+def runs_or_shipped(given: list[str] | str | None, *refs, args=None) -> list[str]:
+    """The runs the command line names (each through run_path), or the shipped reference
+    runs `refs`, saying on stderr which it used (stdout stays the answer)."""
     import sys
 
     from bench.shipped import used
 
     if given:
-        return [given] if isinstance(given, str) else list(given)
+        named = [given] if isinstance(given, str) else list(given)
+        return [run_path(args, text) for text in named]
     for n, ref in enumerate(refs):
         role = "" if len(refs) == 1 else ("" if n == 0 else "for the other settings")
         print(used(ref, role), file=sys.stderr)

@@ -7,6 +7,7 @@ from bench.commands import (
     add_card_arguments,
     add_headroom_argument,
     add_min_psnr_argument,
+    add_runs_dir_argument,
     card_budget,
     runs_or_shipped,
 )
@@ -31,6 +32,7 @@ def add_arguments(p) -> None:
         metavar="RUN_DIR",
         help="a run, ideally one with variant axes and quality (default: the shipped H200 variants run)",
     )
+    add_runs_dir_argument(p)
     add_card_arguments(p, "GeForce RTX 4070")
     add_headroom_argument(p)
     add_min_psnr_argument(p, "the quality floor")
@@ -45,7 +47,7 @@ def run(args) -> int:
 
     headroom = parse_headroom(args.headroom)
     name, total, nominal = card_budget(args)
-    (path,) = runs_or_shipped(args.run, VARIANTS_RUN)
+    (path,) = runs_or_shipped(args.run, VARIANTS_RUN, args=args)
     run = open_run(path, strict=True, need_cases=True)
     label = name + (" (nominal size)" if nominal else "")
     print(render(advise(run, label, total, args.min_psnr, headroom), args.format), end="")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.commands import EXIT_FAILURES, EXIT_OK, amount, factor
+from bench.commands import EXIT_FAILURES, EXIT_OK, add_runs_dir_argument, amount, factor
 
 HELP = "compare two stored runs case by case; exit 1 on a regression"
 DESCRIPTION = (
@@ -17,8 +17,9 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     from bench.analysis.report import FORMATS
 
-    p.add_argument("base", metavar="BASE_RUN")
-    p.add_argument("new", metavar="NEW_RUN")
+    p.add_argument("base", metavar="BASE_RUN", help="a run folder, its id or the start of it, or previous")
+    p.add_argument("new", metavar="NEW_RUN", help="the same, or latest")
+    add_runs_dir_argument(p)
     p.add_argument("--format", choices=FORMATS, default="text", help="default: text")
     p.add_argument(
         "--factor",
@@ -36,10 +37,11 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from bench.analysis.compare import compare_runs
     from bench.analysis.report import render
+    from bench.commands import run_path
 
     comparison = compare_runs(
-        args.base,
-        args.new,
+        run_path(args, args.base, "BASE_RUN"),
+        run_path(args, args.new, "NEW_RUN"),
         factor=args.factor,
         mem_floor=None if args.mem_floor is None else int(args.mem_floor * 1024**2),
         mem_fraction=None if args.mem_percent is None else args.mem_percent / 100,

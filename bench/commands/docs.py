@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.commands import EXIT_FAILURES, EXIT_OK, amount
+from bench.commands import EXIT_FAILURES, EXIT_OK, add_runs_dir_argument, amount, run_path
 
 HELP = "update, check, verify or import the tables of a documentation page"
 DESCRIPTION = (
@@ -26,6 +26,7 @@ def add_arguments(p) -> None:
     update = verbs.add_parser("update", help="regenerate a page's tables from runs, in place")
     update.add_argument("page", metavar="PAGE")
     update.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    add_runs_dir_argument(update)
     update.add_argument(
         "--spec",
         required=True,
@@ -46,6 +47,7 @@ def add_arguments(p) -> None:
         "verify", help="hold runs against a page's published figures; exit 1 where one does not reproduce"
     )
     verify.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    add_runs_dir_argument(verify)
     verify.add_argument("--page", required=True, metavar="PAGE", help="the published page")
     verify.add_argument(
         "--spec", required=True, metavar="SPEC", help="its table spec: a shipped name or a file"
@@ -77,7 +79,12 @@ def _update(args) -> int:
     from bench.docs.update import update_page
 
     update = update_page(
-        args.page, load_spec(args.spec), Measurements(args.runs), args.lang, args.check, args.only_listed
+        args.page,
+        load_spec(args.spec),
+        Measurements([run_path(args, r) for r in args.runs]),
+        args.lang,
+        args.check,
+        args.only_listed,
     )
     titles = ", ".join(map(repr, update.changed))
     if not update.changed:
@@ -114,7 +121,7 @@ def _verify(args) -> int:
     result = verify(
         args.page,
         load_spec(args.spec),
-        Measurements(args.runs),
+        Measurements([run_path(args, r) for r in args.runs]),
         args.tolerance / 100,
         args.time_tolerance / 100,
     )

@@ -7,6 +7,7 @@ from bench.commands import (
     add_card_arguments,
     add_headroom_argument,
     add_min_psnr_argument,
+    add_runs_dir_argument,
     card_budget,
     positive,
     runs_or_shipped,
@@ -43,6 +44,7 @@ def add_arguments(p) -> None:
         metavar="RUN_DIR",
         help="GPU runs (default: the shipped H200 reference runs); the table reads the first",
     )
+    add_runs_dir_argument(p)
     add_card_arguments(p, "GeForce RTX 3070")
     add_headroom_argument(p)
     case = p.add_argument_group("one case (all three, for a one-line verdict)")
@@ -75,9 +77,9 @@ def run(args) -> int:
     headroom = parse_headroom(args.headroom)
     name, total, nominal = card_budget(args)
     runs = (
-        runs_or_shipped(args.runs, DOCS_RUN, VARIANTS_RUN)
+        runs_or_shipped(args.runs, DOCS_RUN, VARIANTS_RUN, args=args)
         if given
-        else runs_or_shipped(args.runs[:1], DOCS_RUN)
+        else runs_or_shipped(args.runs[:1], DOCS_RUN, args=args)
     )
     models = [model_run(open_run(r, strict=True, need_cases=True)) for r in runs]
     if not given:

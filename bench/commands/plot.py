@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.commands import EXIT_OK, add_headroom_argument, runs_or_shipped
+from bench.commands import EXIT_OK, add_headroom_argument, add_runs_dir_argument, runs_or_shipped
 
 HELP = "draw memory, time and tiling plots of stored runs as PNGs"
 DESCRIPTION = (
@@ -20,6 +20,7 @@ SHIPPED_OUT = "plots"
 
 def add_arguments(p) -> None:
     p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="default: the shipped H200 docs run")
+    add_runs_dir_argument(p)
     p.add_argument(
         "--out",
         metavar="DIR",
@@ -46,7 +47,7 @@ def run(args) -> int:
         found = [find_card(table, name.strip()) for name in args.cards.split(",") if name.strip()]
         cards = [(c.name, c.bytes) for c in found]
     out = args.out or (None if args.runs else SHIPPED_OUT)
-    runs = runs_or_shipped(args.runs, DOCS_RUN)
+    runs = runs_or_shipped(args.runs, DOCS_RUN, args=args)
     for path in plot_runs(runs, out=out, cards=cards, headroom=headroom):
         print(path)
     return EXIT_OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK
+from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, add_runs_dir_argument, run_path
 from bench.errors import BadInput
 
 HELP = "run a sweep (a shipped one by name, or a file) and store the run"
@@ -28,8 +28,10 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue the run in RUN_DIR: run only the cases it has not stored",
+        help="continue the run in RUN_DIR (a folder, its id or the start of it, latest): run only the "
+        "cases it has not stored",
     )
+    add_runs_dir_argument(p)
     p.add_argument(
         "--out", metavar="DIR", help="folder in which the run folder is made (default: the sweep's `output`)"
     )
@@ -77,7 +79,8 @@ def run(args) -> int:
         for option, (given, what) in kept.items():
             if given:
                 raise BadInput(None, option, f"a resumed run keeps {what}")
-        stored = open_run(args.resume)  # the one read of the run: planning, the sweep and the report use it
+        # the one read of the run: planning, the sweep and the report use it
+        stored = open_run(run_path(args, args.resume, "--resume"))
         if stored.meta.host is not None and stored.meta.host.runs:
             launcher = Host.resuming(stored, dry_run=args.dry_run, trust_code=args.trust_code)
         else:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import warnings
 
-from bench.commands import EXIT_OK
+from bench.commands import EXIT_OK, add_runs_dir_argument
 
 HELP = "print the summary table of a stored run"
 
 
 def add_arguments(p) -> None:
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="default: the shipped H200 docs run")
+    add_runs_dir_argument(p)
 
 
 def run(args) -> int:
@@ -19,7 +20,7 @@ def run(args) -> int:
     from bench.record.store import open_run
     from bench.shipped import DOCS_RUN
 
-    (path,) = runs_or_shipped(args.run_dir, DOCS_RUN)
+    (path,) = runs_or_shipped(args.run_dir, DOCS_RUN, args=args)
     run = open_run(path)
     print(summary_table(run.records))
     for note in (run.left_out, run.unfinished):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.commands import EXIT_OK
+from bench.commands import EXIT_OK, add_runs_dir_argument
 
 HELP = "print the documentation tables of stored runs (markdown)"
 DESCRIPTION = (
@@ -18,6 +18,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "runs", nargs="*", metavar="RUN_DIR", help="one per GPU (default: the shipped H200 docs run)"
     )
+    add_runs_dir_argument(p)
     p.add_argument(
         "--spec",
         metavar="SPEC",
@@ -35,6 +36,6 @@ def run(args) -> int:
     from bench.commands import runs_or_shipped
     from bench.shipped import DOCS_RUN
 
-    runs = runs_or_shipped(args.runs, DOCS_RUN)
+    runs = runs_or_shipped(args.runs, DOCS_RUN, args=args)
     print(tables_markdown(runs, spec=spec, lang=args.lang, style=args.style), end="")
     return EXIT_OK

@@ -216,15 +216,16 @@ class Launcher:
                 self.say(f"{part.tag} {time_line(spent)}" if self.several else time_line(spent))
 
     def report(self) -> Ending:
-        """The end of the launch: each run's report, and how to resume what was stopped."""
+        """The end of the launch: each run's report, how to resume what was stopped, and
+        last on stdout each run folder, a line each, for a script to take."""
         code = Ending.OK
         for part in self.parts:
             code = max(code, self.report_part(part))
         self.epilogue()
         if self.interrupted:  # even where every case got stored as Ctrl-C came: exit 130
             code = Ending.STOPPED
+        runs = [p for p in self.parts if p.run is not None]
         if code == Ending.STOPPED:
-            runs = [p for p in self.parts if p.run is not None]
             if not runs:
                 self.say("interrupted before any run was stored", before="\n")
                 return code
@@ -236,6 +237,8 @@ class Launcher:
                 f"resume{them} with: vae-bench {self.command} --resume {' '.join(self.resume_dirs())}",
                 before="\n",
             )
+        for part in runs:
+            print(part.run.path, flush=True)
         return code
 
     def report_part(self, part: Part) -> Ending:
