@@ -41,7 +41,7 @@ def test_twenty_percent_slower_with_ten_samples_is_a_regression(tmp_path, capsys
     assert d.test.testable and d.test.p_value < 0.001
     code, out, _ = cli(capsys, "compare", base, new)
     assert code == 1
-    assert "REGRESSION: slower" in out
+    assert "regression: slower" in out
     assert "x1.10 (default for GPU runs)" in out
 
 
@@ -50,7 +50,7 @@ def test_two_percent_noise_is_not_flagged(tmp_path, capsys):
     assert only(compare_runs(base, new)).verdict == "unchanged"
     code, out, _ = cli(capsys, "compare", base, new)
     assert code == 0
-    assert "no regression: 0 regressed" in out
+    assert "no regression: 0 regression, 0 improvement, 0 trade-off, 1 unchanged" in out
 
 
 def test_a_ratio_beyond_the_factor_but_within_the_noise_is_not_flagged(tmp_path):
@@ -115,7 +115,7 @@ def test_ok_to_oom_or_error_is_a_regression(tmp_path, capsys, after):
     assert d.verdict == "regression" and d.status == f"ok -> {after}"
     code, out, _ = cli(capsys, "compare", base, new)
     assert code == 1
-    assert f"REGRESSION: ok -> {after}" in out
+    assert f"regression: ok -> {after}" in out
 
 
 def test_oom_to_ok_is_an_improvement(tmp_path, capsys):
@@ -123,7 +123,7 @@ def test_oom_to_ok_is_an_improvement(tmp_path, capsys):
     assert only(compare_runs(base, new)).verdict == "improvement"
     code, out, _ = cli(capsys, "compare", base, new)
     assert code == 0
-    assert "IMPROVEMENT: oom -> ok" in out
+    assert "improvement: oom -> ok" in out
 
 
 def test_cases_are_matched_by_id_not_position(tmp_path, capsys):
@@ -157,9 +157,9 @@ def test_too_few_samples_fall_back_to_the_factor_and_say_so(tmp_path, capsys):
         [case(size=512, samples=[0.13, 0.14]), case(size=1024, samples=[0.104, 0.114])],
     )
     c = compare_runs(base, new)
-    assert [d.untested for d in c.cases] == [True, True]
+    assert [d.few_samples for d in c.cases] == [True, True]
     assert [d.verdict for d in c.cases] == ["regression", "unchanged"]
-    code, out, _ = cli(capsys, "compare", base, new)
+    code, out, _ = cli(capsys, "compare", base, new, "--format", "md")  # its table names the test
     assert code == 1
     assert "few samples (2/2)" in out
     assert "too few samples for a significance test in 2 case(s): judged by the factor x1.10 alone" in out
@@ -214,12 +214,12 @@ def test_markdown_and_json(tmp_path, capsys):
     )
     code, out, _ = cli(capsys, "compare", base, new, "--format", "md")
     assert code == 1
-    assert out.startswith("### vae-bench compare: REGRESSION: 2 regressed")
+    assert out.startswith("### vae-bench compare: REGRESSION: 2 regression, 0 improvement")
     assert "| sd-v1 decode 512x512 float16 untiled" in out
     code, out, _ = cli(capsys, "compare", base, new, "--format", "json")
     data = json.loads(out)
     assert code == 1 and data["regressed"] is True
-    assert data["counts"]["regressions"] == 2
+    assert data["counts"]["regression"] == 2
     assert {c["new_status"] for c in data["cases"]} == {"ok", "oom"}
     slower = next(c for c in data["cases"] if c["new_status"] == "ok")
     assert slower["time"]["ratio"] == pytest.approx(1.3, rel=0.01) and slower["time"]["change"] == "slower"
@@ -313,8 +313,8 @@ def test_runs_with_only_medians_are_judged_by_the_factor(tmp_path, capsys):
 
     base, new = run_pair(tmp_path, [median_only(0.10)], [median_only(0.13)])
     d = only(compare_runs(base, new))
-    assert d.untested and d.verdict == "regression"
-    code, out, _ = cli(capsys, "compare", base, new)
+    assert d.few_samples and d.verdict == "regression"
+    code, out, _ = cli(capsys, "compare", base, new, "--format", "md")
     assert code == 1 and "few samples (0/0)" in out
 
 
@@ -365,5 +365,70 @@ def test_a_case_whose_gpu_throttled_says_so(capsys):
     throttled = {d.label: d.new_throttled for d in c.cases if d.new_throttled}
     assert throttled and all("2048x2048" in label and "untiled" in label for label in throttled)
     assert set(throttled.values()) == {"power cap"}
-    code, out, _ = cli(capsys, "compare", REFERENCE_H200, REFERENCE_H200_DOCS)
+    code, out, _ = cli(capsys, "compare", REFERENCE_H200, REFERENCE_H200_DOCS, "--format", "md")
     assert code in (0, 1) and out.count("new throttled: power cap") == len(throttled)
+
+
+# -- verdicts a review reads -------------------------------------------------------------
+
+
+def test_faster_with_more_memory_is_a_trade_off_not_a_regression(tmp_path, capsys):
+    base, new = run_pair(
+        tmp_path,
+        [case(size=512, samples=noisy(0.10), peak=2 * GIB), case(size=1024, samples=noisy(0.4))],
+        [case(size=512, samples=noisy(0.07), peak=3 * GIB), case(size=1024, samples=noisy(0.4))],
+    )
+    d = compare_runs(base, new).cases[0]
+    assert (d.time_verdict, d.memory_verdict, d.verdict) == ("faster", "more", "trade-off")
+    code, out, _ = cli(capsys, "compare", base, new)
+    assert code == 0 and "trade-off: faster, more memory" in out
+    assert out.rstrip().endswith(
+        "TRADE-OFF: 0 regression, 0 improvement, 1 trade-off, 1 unchanged, 0 untested of 2 cases in both runs"
+    )
+    assert cli(capsys, "compare", base, new, "--fail-on", "trade-off")[0] == 1
+    code, out, _ = cli(capsys, "compare", base, new, "--only-changed")
+    assert "sd-v1 decode 512x512" in out and "sd-v1 decode 1024x1024" not in out and "1 unchanged" in out
+    data = json.loads(cli(capsys, "compare", base, new, "--format", "json")[1])
+    assert data["counts"]["trade-off"] == 1 and data["counts"]["unchanged"] == 1
+
+
+def test_a_case_that_ran_in_neither_is_untested(tmp_path, capsys):
+    base, new = run_pair(
+        tmp_path,
+        [case(size=512, status="oom"), case(size=1024, status="error")],
+        [case(size=512, status="oom"), case(size=1024, status="oom")],
+    )
+    assert [d.verdict for d in compare_runs(base, new).cases] == ["untested", "untested"]
+    code, out, _ = cli(capsys, "compare", base, new)
+    assert code == 0 and "untested: error -> oom" in out and "2 untested of 2 cases" in out
+
+
+def test_the_h200_docs_pair_reads_like_a_review_within_120_columns(capsys):
+    """sd-v1 decode 256 untiled got 30% faster with 22 MiB more reserved: a trade-off."""
+    from tests.conftest import REFERENCE_H200, REFERENCE_H200_DOCS
+
+    c = compare_runs(REFERENCE_H200, REFERENCE_H200_DOCS)
+    (d,) = [d for d in c.cases if d.label == "sd-v1 decode 256x256 float16 untiled"]
+    assert d.verdict == "trade-off" and d.ratio < 0.75 and d.mem_delta > 0
+    code, out, _ = cli(capsys, "compare", REFERENCE_H200, REFERENCE_H200_DOCS)
+    table = out.split("\n\n")[1]
+    assert code == 1 and max(len(line) for line in table.splitlines()) <= 120
+    assert "trade-off: faster, more memory" in table
+
+
+def test_long_labels_wrap_inside_120_columns(tmp_path, capsys):
+    def variant(c):
+        variant = (("attention", "naive"), ("channels_last", True), ("tile_sample_min_size", 256))
+        return replace(c, case=replace(c.case, variant=variant))
+
+    base, new = run_pair(
+        tmp_path,
+        [variant(case(size=2048, tiled=True, samples=noisy(0.1)))],
+        [variant(case(size=2048, tiled=True, samples=noisy(0.2), peak=3 * GIB))],
+    )
+    code, out, _ = cli(capsys, "compare", base, new)
+    table = out.split("\n\n")[1]
+    assert code == 1 and max(len(line) for line in table.splitlines()) <= 120
+    # the label wraps onto lines of its own column, whole words kept
+    assert "sd-v1 decode 2048x2048 float16 tiled" in table and "tile_sample_min_size 256]" in table
+    assert "regression: slower, more" in table

@@ -345,3 +345,22 @@ def test_run_records_json_is_what_the_store_reads(imported):
     for run in imported["vae_decode.en.md"]:
         for line in (run / "cases.jsonl").read_text().splitlines():
             assert set(json.loads(line)) >= {"case_id", "model", "op", "status", "time_s", "mem", "tiled"}
+
+
+def test_update_diff_prints_the_change_and_writes_nothing(tmp_path, capsys):
+    from tests.conftest import REFERENCE_H200_DOCS
+
+    page = tmp_path / "overview.en.md"
+    shutil.copyfile(DOCS / "overview.en.md", page)
+    before = page.read_bytes()
+    argv = ["docs", "update", str(page), "--spec", "hybrid-inference", str(REFERENCE_H200_DOCS)]
+    assert cli.main([*argv, "--diff"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"--- {page}\n+++ {page} (updated)\n@@ ")
+    assert page.read_bytes() == before and not list(tmp_path.glob(".*.lock"))
+    added = [line[1:] for line in out.splitlines() if line.startswith("+| NVIDIA H200")]
+    assert added  # the H200's rows, as the update would write them
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert all(line in page.read_text() for line in added)
+    assert cli.main([*argv, "--diff"]) == 0 and capsys.readouterr().out == f"{page}: up to date\n"

@@ -34,7 +34,8 @@ def test_executes_against_the_reference_run():
     assert "20261125-173850-cpu-cpu: Intel(R) Xeon(R) Processor" in text
     assert "regressed: True; factor x1.25 (default for CPU runs)" in text
     markdown = "\n".join(o.data.get("text/markdown", "") for o in outputs if "data" in o)
-    assert "### vae-bench compare: REGRESSION: 4 regressed, 0 improved, 4 unchanged" in markdown
+    summary = "### vae-bench compare: REGRESSION: 4 regression, 0 improvement, 0 trade-off, 4 unchanged"
+    assert summary in markdown
     pngs = [base64.b64decode(o.data["image/png"]) for o in outputs if "data" in o and "image/png" in o.data]
     assert len(pngs) == 8  # memory, time, tiled overhead for encode and decode; the history; a fit
     assert "NVIDIA GeForce RTX 3080 10GB: 10240 MiB; 1024 MiB headroom (10% of the card)" in markdown

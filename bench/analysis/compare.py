@@ -11,6 +11,11 @@ Memory: the change of the run's memory metric peak, flagged beyond the larger of
 64 MiB and 25% on CPUs (a process's peak RSS moves by up to 20% between runs).
 Status: ok -> oom or error is always a regression, oom or error -> ok an
 improvement.
+
+A case's verdict: `regression` (slower or more memory, and nothing better),
+`improvement` (faster or less memory, and nothing worse), `trade-off` (faster but
+more memory, or the reverse), `unchanged`, or `untested` (it did not run in both:
+oom, error or skipped in either, so there are no figures to compare).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ GPU_MEM = (16 * MIB, 0.02)  # floor (bytes), fraction of the base peak
 # about 1 GiB) between seven runs made within half an hour on one machine.
 CPU_MEM = (64 * MIB, 0.25)
 
-REGRESSION, IMPROVEMENT, UNCHANGED, CHANGED = "regression", "improvement", "unchanged", "changed"
+REGRESSION, IMPROVEMENT, TRADE_OFF = "regression", "improvement", "trade-off"
+UNCHANGED, UNTESTED = "unchanged", "untested"
+VERDICTS = (REGRESSION, IMPROVEMENT, TRADE_OFF, UNCHANGED, UNTESTED)
 NOT_OK = ("oom", "error")
 
 
@@ -83,7 +90,7 @@ class CaseDiff:
     mem_delta: int | None = None
     mem_pct: float | None = None
     memory_verdict: str = "n/a"  # more | less | same | n/a
-    verdict: str = UNCHANGED  # of the case: regression | improvement | changed | unchanged
+    verdict: str = UNCHANGED  # of the case: one of VERDICTS
     reasons: list[str] = field(default_factory=list)
     base_throttled: str | None = None  # why the GPU was held back while the case ran, if it was
     new_throttled: str | None = None
@@ -95,7 +102,7 @@ class CaseDiff:
         return f"{self.base_status} -> {self.new_status}"
 
     @property
-    def untested(self) -> bool:
+    def few_samples(self) -> bool:
         """Both timed, but with too few samples for the test: the factor alone decided."""
         return self.test is not None and not self.test.testable
 
@@ -127,8 +134,19 @@ class Comparison:
         return self._with(IMPROVEMENT)
 
     @property
-    def untested(self) -> list[CaseDiff]:
-        return [c for c in self.cases if c.untested]
+    def trade_offs(self) -> list[CaseDiff]:
+        return self._with(TRADE_OFF)
+
+    def count(self, verdict: str) -> int:
+        return len(self._with(verdict))
+
+    @property
+    def few_samples(self) -> list[CaseDiff]:
+        return [c for c in self.cases if c.few_samples]
+
+    def failed(self, fail_on: str = REGRESSION) -> bool:
+        """A regression; with fail_on trade-off, a trade-off too."""
+        return bool(self.regressions) or (fail_on == TRADE_OFF and bool(self.trade_offs))
 
     @property
     def tested(self) -> int:
@@ -274,14 +292,18 @@ def diff_cases(
             d.verdict = IMPROVEMENT
             d.reasons.append(d.status)
         elif d.base_status != "ok" or d.new_status != "ok":
-            d.verdict = CHANGED if d.base_status != d.new_status else UNCHANGED
+            d.verdict = UNTESTED
         else:
             _judge_time(d, test, factor)
             _diff_memory(d, b, n, mem_floor, mem_fraction)
-            if d.time_verdict == "slower" or d.memory_verdict == "more":
-                d.verdict = REGRESSION
-            elif d.time_verdict == "faster" or d.memory_verdict == "less":
-                d.verdict = IMPROVEMENT
+            worse = d.time_verdict == "slower" or d.memory_verdict == "more"
+            better = d.time_verdict == "faster" or d.memory_verdict == "less"
+            d.verdict = {
+                (True, True): TRADE_OFF,
+                (True, False): REGRESSION,
+                (False, True): IMPROVEMENT,
+                (False, False): UNCHANGED,
+            }[worse, better]
     return diffs
 
 

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
-from bench.analysis.compare import CHANGED, IMPROVEMENT, MIB, REGRESSION, UNCHANGED, CaseDiff, Comparison
+from bench.analysis.compare import (
+    IMPROVEMENT,
+    MIB,
+    REGRESSION,
+    TRADE_OFF,
+    UNCHANGED,
+    UNTESTED,
+    VERDICTS,
+    CaseDiff,
+    Comparison,
+)
 from bench.analysis.summary import SECONDS
 from bench.record.run import CaseRecord
 from bench.record.store import Run
@@ -17,7 +27,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMATS = ("text", "md", "json")
-_ORDER = {REGRESSION: 0, IMPROVEMENT: 1, CHANGED: 2, UNCHANGED: 3}
+_ORDER = {REGRESSION: 0, TRADE_OFF: 1, IMPROVEMENT: 2, UNTESTED: 3, UNCHANGED: 4}
+# The terminal table fits this many columns: long case labels and verdicts wrap.
+TEXT_WIDTH = 120
+VERDICT_WIDTH, MIN_CASE_WIDTH = 30, 24
+TEXT_HEADERS = ["case", "time (s)", "ratio", "memory (MiB)", "verdict"]
 HEADERS = [
     "case",
     "status",
@@ -33,12 +47,14 @@ HEADERS = [
 ]
 
 
-def render(comparison: Comparison, fmt: str = "text") -> str:
+def render(comparison: Comparison, fmt: str = "text", only_changed: bool = False) -> str:
+    """The comparison in `fmt`; with `only_changed`, the table leaves out the unchanged
+    cases (the counts still cover every case)."""
     if fmt == "json":
         return json.dumps(as_dict(comparison), indent=2)
     if fmt == "md":
-        return _markdown(comparison)
-    return _text(comparison)
+        return _markdown(comparison, only_changed)
+    return _text(comparison, only_changed)
 
 
 def _value(v: Any) -> str:
@@ -70,11 +86,21 @@ def _mib(n: int | None) -> float | None:
     return None if n is None else n / MIB
 
 
-def rows(comparison: Comparison) -> list[list[Any]]:
-    """One row per case in both runs: regressions first, then improvements, then the rest."""
+def _ordered(comparison: Comparison, only_changed: bool = False) -> list[CaseDiff]:
+    """Regressions first, then trade-offs, improvements, untested, unchanged."""
     cases = sorted(enumerate(comparison.cases), key=lambda ic: (_ORDER.get(ic[1].verdict, 9), ic[0]))
+    return [d for _, d in cases if not (only_changed and d.verdict == UNCHANGED)]
+
+
+def _verdict(d: CaseDiff) -> str:
+    what = _what(d)
+    return d.verdict if what == "-" else f"{d.verdict}: {what}"
+
+
+def rows(comparison: Comparison, only_changed: bool = False) -> list[list[Any]]:
+    """One row per case in both runs, in _ordered's order."""
     out = []
-    for _, d in cases:
+    for d in _ordered(comparison, only_changed):
         out.append(
             [
                 d.label,
@@ -87,9 +113,30 @@ def rows(comparison: Comparison) -> list[list[Any]]:
                 _mib(d.new_mem),
                 _mib(d.mem_delta),
                 d.mem_pct,
-                (d.verdict.upper() + ": " if d.verdict in (REGRESSION, IMPROVEMENT) else "") + _what(d),
+                _verdict(d),
             ]
         )
+    return out
+
+
+def _pair(base: str | None, new: str | None) -> str | None:
+    if base is None and new is None:
+        return None
+    return f"{base or '-'} -> {new or '-'}"
+
+
+def _text_rows(comparison: Comparison, only_changed: bool) -> list[list[Any]]:
+    """The terminal's narrower table, as text: base -> new in one column each for time
+    and memory; the status shows in the verdict where it changed; the significance
+    test and the change in percent are in markdown and JSON."""
+    out = []
+    for d in _ordered(comparison, only_changed):
+        time = _pair(*(None if t is None else format(t, SECONDS) for t in (d.base_time, d.new_time)))
+        mem = _pair(*(None if m is None else f"{m / MIB:.0f}" for m in (d.base_mem, d.new_mem)))
+        if mem is not None and d.mem_delta is not None:
+            mem += f" ({d.mem_delta / MIB:+.0f})"
+        ratio = None if d.ratio is None else f"x{d.ratio:.2f}"
+        out.append([d.label, time, ratio, mem, _verdict(d)])
     return out
 
 
@@ -99,9 +146,30 @@ def as_frame(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows(comparison), columns=HEADERS)
 
 
-def _table(comparison: Comparison, tablefmt: str) -> str:
+def _text_table(comparison: Comparison, only_changed: bool) -> str:
+    """Within TEXT_WIDTH: the figures' columns as wide as they need, the verdict up to
+    VERDICT_WIDTH, and the case label the rest (wrapped where longer)."""
+    body = _text_rows(comparison, only_changed)
+    if not body:
+        return "(every case unchanged)"
+    # tabulate pads a column to its header plus two, and puts two spaces between columns
+    widths = [max(len(h) + 2, *(len(r[i] or "-") for r in body)) for i, h in enumerate(TEXT_HEADERS)]
+    verdict = min(widths[-1], VERDICT_WIDTH)
+    case = max(MIN_CASE_WIDTH, TEXT_WIDTH - sum(widths[1:-1]) - verdict - 2 * (len(widths) - 1))
     return tabulate(
-        rows(comparison),
+        body,
+        headers=TEXT_HEADERS,
+        tablefmt="simple",
+        missingval="-",
+        disable_numparse=True,
+        colalign=("left", "right", "right", "right", "left"),
+        maxcolwidths=[case, None, None, None, verdict],
+    )
+
+
+def _table(comparison: Comparison, tablefmt: str, only_changed: bool = False) -> str:
+    return tabulate(
+        rows(comparison, only_changed),
         headers=HEADERS,
         tablefmt=tablefmt,
         floatfmt=("", "", SECONDS, SECONDS, "", "", ".1f", ".1f", "+.1f", "+.1f", ""),
@@ -143,9 +211,9 @@ def _footer_lines(c: Comparison) -> list[str]:
         if only:
             lines.append(f"only in {where} ({len(only)}, not compared):")
             lines.extend(f"  {o.label} [{o.status}]" for o in only)
-    if c.untested:
+    if c.few_samples:
         lines.append(
-            f"too few samples for a significance test in {len(c.untested)} case(s): "
+            f"too few samples for a significance test in {len(c.few_samples)} case(s): "
             f"judged by the factor x{c.factor:.2f} alone"
         )
     lines.append(summary(c))
@@ -153,22 +221,20 @@ def _footer_lines(c: Comparison) -> list[str]:
 
 
 def summary(c: Comparison) -> str:
-    n_reg, n_imp = len(c.regressions), len(c.improvements)
-    rest = len(c.cases) - n_reg - n_imp
-    head = "REGRESSION" if n_reg else "no regression"
-    return (
-        f"{head}: {n_reg} regressed, {n_imp} improved, {rest} unchanged of {len(c.cases)} cases in both runs"
-    )
+    """`REGRESSION: 2 regression, 1 trade-off, ...` over every case in both runs."""
+    counts = ", ".join(f"{c.count(v)} {v}" for v in VERDICTS)
+    head = "REGRESSION" if c.regressions else ("TRADE-OFF" if c.trade_offs else "no regression")
+    return f"{head}: {counts} of {len(c.cases)} cases in both runs"
 
 
-def _text(c: Comparison) -> str:
-    return "\n".join([*_header_lines(c), "", _table(c, "simple"), "", *_footer_lines(c)])
+def _text(c: Comparison, only_changed: bool = False) -> str:
+    return "\n".join([*_header_lines(c), "", _text_table(c, only_changed), "", *_footer_lines(c)])
 
 
-def _markdown(c: Comparison) -> str:
+def _markdown(c: Comparison, only_changed: bool = False) -> str:
     out = [f"### vae-bench compare: {summary(c)}", ""]
     out += [f"- {line.replace(':  ', ': ')}" for line in _header_lines(c)]
-    out += ["", _table(c, "pipe"), ""]
+    out += ["", _table(c, "pipe", only_changed), ""]
     for line in _footer_lines(c)[:-1]:
         out.append(f"- {line.strip()}" if not line.startswith("  ") else f"  - {line.strip()}")
     return "\n".join(out).rstrip() + "\n"
@@ -214,10 +280,9 @@ def as_dict(c: Comparison) -> dict:
         "memory_threshold": {"floor_bytes": c.mem_floor, "fraction": c.mem_fraction, "source": c.mem_source},
         "regressed": c.regressed,
         "counts": {
-            "regressions": len(c.regressions),
-            "improvements": len(c.improvements),
+            **{verdict: c.count(verdict) for verdict in VERDICTS},
             "cases": len(c.cases),
-            "untested": len(c.untested),
+            "few_samples": len(c.few_samples),
             "only_in_base": len(c.only_base),
             "only_in_new": len(c.only_new),
         },

@@ -35,6 +35,11 @@ def add_arguments(p) -> None:
     )
     update.add_argument("--lang", choices=LANGS, help="label set (default: the spec's)")
     update.add_argument("--check", action="store_true", help="write nothing; exit 1 if the page would change")
+    update.add_argument(
+        "--diff",
+        action="store_true",
+        help="write nothing; print the change as a unified diff of the page, exit 1 if there is one",
+    )
     check = verbs.add_parser("check", help="lint the tables of pages; exit 1 on any problem")
     check.add_argument("pages", nargs="+", metavar="PAGE")
     check.add_argument("--lang", choices=LANGS, help="also flag headers and OOM words not of this language")
@@ -83,12 +88,19 @@ def _update(args) -> int:
         load_spec(args.spec),
         Measurements([run_path(args, r) for r in args.runs]),
         args.lang,
-        args.check,
+        args.check or args.diff,
         args.only_listed,
     )
     titles = ", ".join(map(repr, update.changed))
     if not update.changed:
         print(f"{args.page}: up to date")
+    elif args.diff:
+        import difflib
+
+        before, after = update.before.splitlines(keepends=True), update.text.splitlines(keepends=True)
+        page = str(args.page)
+        sys.stdout.writelines(difflib.unified_diff(before, after, page, f"{page} (updated)"))
+        return EXIT_FAILURES
     elif args.check:
         print(f"{args.page}: would change: {titles}")
         return EXIT_FAILURES
