@@ -512,7 +512,7 @@ def test_the_sweep_holds_the_field_table_in_its_order():
     as its default is the test above, against README's figures."""
     names = [f.name for f in dataclasses.fields(Sweep)]
     assert names[: len(FIELDS)] == list(FIELDS)
-    assert set(names[len(FIELDS) :]) == {"source", "per_model", "known"}
+    assert set(names[len(FIELDS) :]) == {"source", "overrides", "per_model", "known"}
     assert {name for name, f in FIELDS.items() if f.default is REQUIRED} <= set(MINIMAL)
 
 

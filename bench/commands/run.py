@@ -23,6 +23,13 @@ def add_arguments(p) -> None:
         "--resume (the run's stored sweep is used)",
     )
     p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="change the sweep's fields for this run, checked as the file is and kept in meta.json: "
+        "ops=decode resolutions=512,1024 models=sdxl repeats=5 tiling.sd-v1.tile_sample_min_size=256",
+    )
+    p.add_argument(
         "--dry-run", action="store_true", help="list the cases the sweep would run, and run nothing"
     )
     p.add_argument(
@@ -70,6 +77,11 @@ def run(args) -> int:
     from bench.sweep.plan import make_plan, resume_plan
 
     planning = {"resolve": not args.dry_run, "trust_code": args.trust_code}
+    if args.config and "=" in args.config and args.resume:  # `run --resume X ops=decode`
+        args.overrides.insert(0, args.config)
+        args.config = None
+    if args.resume and args.overrides:
+        raise BadInput(None, "override", "a resumed run keeps its sweep; overrides are for a new run")
     if args.resume:
         kept = {
             "--device-label": (args.device_label is not None, "the device label it was made with"),
@@ -87,7 +99,9 @@ def run(args) -> int:
             plan = resume_plan(stored, args.config, **planning)
             launcher = Local([Part(plan.named, plan, stored)])
     elif args.config:
-        sweep = _overridden(config.load_sweep(args.config), args.devices, args.device_label)
+        sweep = _overridden(
+            config.load_sweep(args.config, tuple(args.overrides)), args.devices, args.device_label
+        )
         out = Path(args.out or sweep.output)
         devices = host_devices(sweep)
         if devices:

@@ -241,6 +241,7 @@ _META_KEYS = (
     "ended_at",
     "command",
     "config_file",
+    "overrides",
     "imported",
     "approximate",
     "config",
@@ -267,6 +268,7 @@ class RunMeta:
     ended_at: str | None = None
     command: str | None = None
     config_file: str | None = None
+    overrides: list[str] | None = None  # `vae-bench run SWEEP key=value ...`, as given
     imported: dict | None = None  # {page, spec, blocks} of a run read from published tables
     approximate: str | None = None  # why its figures are approximate
     config: dict | None = None  # the resolved sweep
@@ -312,7 +314,7 @@ class RunMeta:
         d: dict[str, Any] = {}
         for key in _META_KEYS:
             value = getattr(self, key)
-            if key in ("imported", "approximate", "config_file") and value is None:
+            if key in ("imported", "approximate", "config_file", "overrides") and value is None:
                 continue
             if key in ("resumed_at", "workers", "time_spent") and not value:
                 continue
@@ -347,6 +349,7 @@ class RunMeta:
             ended_at=o.str("ended_at", max_len=64),
             command=o.str("command", max_len=100_000),
             config_file=o.str("config_file"),
+            overrides=list(o.strs("overrides", max_len=2000)) if o.d.get("overrides") is not None else None,
             imported=imported.d if imported is not None else None,
             approximate=o.str("approximate"),
             config=config.d if config is not None else None,

@@ -7,7 +7,7 @@ allowed, before anything is built or written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from bench.errors import BadInput
 from bench.files import read_yaml
 from bench.models.registry import ModelSpec, load_registry
 from bench.shipped import sweep_path
+from bench.sweep import overrides as overrides_of
 from bench.sweep.fields import AXES, FIELDS, REQUIRED_FIELDS, VARIANT_AXES, defaults
 from bench.sweep.parsers import Reading
 
@@ -67,6 +68,7 @@ class Sweep:
     output: str = DEFAULT["output"]
     registry: str | None = DEFAULT["registry"]  # None: the bundled configs/models.yaml
     source: str | None = field(default=None, compare=False)
+    overrides: tuple[str, ...] = field(default=(), compare=False)  # key=value, as given
     # Axes given for one model in `models` ({name: sdxl, dtype: float32}), parsed like
     # the sweep-wide ones; a model's other axes are the sweep-wide ones.
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -128,15 +130,26 @@ def overridden(sweep: Sweep, devices: str | None = None, label: str | None = Non
     return from_dict(raw, source=sweep.source, known=sweep.known)
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """A sweep file, or a shipped sweep by its name (`cpu`, `docs`) where `path` is text."""
+def load_sweep(path: str | Path, overrides: tuple[str, ...] = ()) -> Sweep:
+    """A sweep file, or a shipped sweep by its name (`cpu`, `docs`) where `path` is text,
+    with the command line's `key=value` overrides in place (bench.sweep.overrides)."""
     path = sweep_path(path) if isinstance(path, str) else path
     raw = read_yaml(path, "sweep file", follow=True)
     if raw is None:
         raise BadInput(path, None, "empty file; a sweep needs at least " + ", ".join(REQUIRED_FIELDS))
     if not isinstance(raw, dict):
         raise BadInput(path, None, "must be a mapping of sweep fields")
-    return from_dict(raw, source=path)
+    if not overrides:
+        return from_dict(raw, source=path)
+    try:
+        sweep = from_dict(overrides_of.apply(raw, list(overrides)), source=path)
+    except BadInput as exc:
+        # a field the command line set is the command line's mistake, not the file's
+        given = {overrides_of.parse(o)[0][0] for o in overrides}
+        if exc.field and exc.field.split(".")[0] in given:
+            raise BadInput(None, f"override {exc.field}", exc.why) from None
+        raise
+    return replace(sweep, overrides=tuple(overrides))
 
 
 def from_dict(

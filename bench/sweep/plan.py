@@ -62,6 +62,7 @@ class Plan:
             started_at=started_at,
             command=" ".join(["vae-bench", *sys.argv[1:]]),
             config_file=self.sweep.source,
+            overrides=list(self.sweep.overrides) or None,
             config=self.sweep.to_dict(),
             environment=capture(self.device),
             device=device,
