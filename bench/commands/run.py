@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, add_runs_dir_argument, run_path
@@ -76,6 +77,14 @@ def run(args) -> int:
     from bench.sweep.local import Local
     from bench.sweep.plan import make_plan, resume_plan
 
+    if not args.dry_run and not sys.platform.startswith("linux"):
+        # workers fork from a server process, CPU memory comes from /proc, locks are flock
+        raise BadInput(
+            None,
+            None,
+            f"vae-bench run measures on Linux only (this is {sys.platform}); --dry-run and the "
+            "commands that read runs (show, compare, fit, tables, docs, plot) work here",
+        )
     planning = {"resolve": not args.dry_run, "trust_code": args.trust_code}
     if args.config and "=" in args.config and args.resume:  # `run --resume X ops=decode`
         args.overrides.insert(0, args.config)
