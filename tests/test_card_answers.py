@@ -193,7 +193,7 @@ def test_the_default_headroom_turns_the_same_case_away_in_fit_advise_and_project
 
         (row,) = [
             x
-            for x in json.loads(out)["inputs"]
+            for x in json.loads(out)["data"]["inputs"]
             if (x["model"], x["op"], x["size"]) == ("sdxl", "decode", "1024x1024")
         ]
         return row["why_none"] or row["use"]["case"]

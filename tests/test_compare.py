@@ -217,7 +217,7 @@ def test_markdown_and_json(tmp_path, capsys):
     assert out.startswith("### vae-bench compare: REGRESSION: 2 regression, 0 improvement")
     assert "| sd-v1 decode 512x512 float16 untiled" in out
     code, out, _ = cli(capsys, "compare", base, new, "--format", "json")
-    data = json.loads(out)
+    data = json.loads(out)["data"]
     assert code == 1 and data["regressed"] is True
     assert data["counts"]["regression"] == 2
     assert {c["new_status"] for c in data["cases"]} == {"ok", "oom"}
@@ -388,7 +388,7 @@ def test_faster_with_more_memory_is_a_trade_off_not_a_regression(tmp_path, capsy
     assert cli(capsys, "compare", base, new, "--fail-on", "trade-off")[0] == 1
     code, out, _ = cli(capsys, "compare", base, new, "--only-changed")
     assert "sd-v1 decode 512x512" in out and "sd-v1 decode 1024x1024" not in out and "1 unchanged" in out
-    data = json.loads(cli(capsys, "compare", base, new, "--format", "json")[1])
+    data = json.loads(cli(capsys, "compare", base, new, "--format", "json")[1])["data"]
     assert data["counts"]["trade-off"] == 1 and data["counts"]["unchanged"] == 1
 
 

@@ -120,8 +120,8 @@ def test_projection_caps_the_reserved_peak_at_the_card_and_labels_itself(tmp_pat
     assert code == 0 and out.startswith("PROJECTED from r")
     assert out.count("(projected)") == len(rows) * 2 + 1  # and the header
     code = main(["project", str(tmp_path / "r"), "--cards", "RTX 3070", "--format", "json"])
-    data = json.loads(capsys.readouterr().out)
-    assert data["projected_from"]["run"] == "r" and "projected_percent" in data["cases"][0]["cards"][0]
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert data["projected_from"]["run"] == "r" and "memory_fraction" in data["cases"][0]["cards"][0]
 
 
 def test_the_h200_docs_run_answers_for_a_3080(capsys):

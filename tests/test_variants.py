@@ -379,7 +379,7 @@ def test_advise_picks_the_fastest_setting_that_fits_and_meets_the_floor(tmp_path
     assert none.best is None and "fits" in none.why_none
     text = render(answer, "md")
     assert "| sd-v1" in text and "tile_sample_min_size 512" in text and "does not fit" in text
-    data = json.loads(render(answer, "json"))
+    data = json.loads(render(answer, "json"))["data"]
     assert data["inputs"][0]["use"]["variant"] == {"tile_sample_min_size": 512}
 
 

@@ -8,7 +8,6 @@ against the memory given, and says so."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from tabulate import tabulate
@@ -16,6 +15,7 @@ from tabulate import tabulate
 from bench.analysis.fit import MIB, Headroom, cuda_context
 from bench.analysis.summary import SECONDS, psnr, quality_caveat
 from bench.errors import BadInput
+from bench.record.envelope import envelope
 from bench.record.figures import peak_of
 from bench.record.run import CaseRecord
 from bench.record.series import card_need, fits, input_key, interval, is_reference, setting_label
@@ -206,7 +206,7 @@ def _plain_state(a: Advice) -> str:
 
 def render(a: Answer, fmt: str = "text") -> str:
     if fmt == "json":
-        return json.dumps(_json(a), indent=2)
+        return envelope("advise", _json(a))
     head = [
         "model",
         "op",

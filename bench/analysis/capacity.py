@@ -5,12 +5,12 @@ figure not measured on the card itself says so: fitted, extrapolated, projected.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
 from bench.analysis.fit import MIB, Cell, Headroom, RunModel, Series, largest_side, on_card, pixels
+from bench.record.envelope import envelope
 from bench.record.run import CaseRecord
 from bench.record.series import SeriesKey, series_key, table_groups, table_title, untiled_partner
 from bench.stats import overlap
@@ -97,7 +97,16 @@ def fit_card(rm: RunModel, card: str, total: float, kept: Headroom | None = None
             t = on_card(tiled, size, x, total, rm.context, headroom) if tiled else None
             mu = _record(untiled, size)
             mt = _record(tiled, size)
-            g.rows.append({"size": size, "untiled": u, "tiled": t, "tiled_time": tiled_cost(mu, mt)})
+            ratio = mt.median / mu.median if mu and mt and mu.median and mt.median is not None else None
+            g.rows.append(
+                {
+                    "size": size,
+                    "untiled": u,
+                    "tiled": t,
+                    "tiled_time": tiled_cost(mu, mt),
+                    "tiled_ratio": ratio,
+                }
+            )
         groups.append(g)
     return Answer(
         rm.run.run_id, rm.run.device_name, card, total, headroom, rm.context_note, groups, headroom_text
@@ -117,13 +126,19 @@ def _verdict(c: Cell | None) -> str | None:
     return word if c.how == "measured" else f"{word} ({c.how})"
 
 
-def _mib(c: Cell | None) -> float | None:
-    return None if c is None or c.need is None else c.need / MIB
+def _figure(c: Cell | None, headroom: float) -> float | None:
+    """The figure a verdict compares, in bytes: the need less the headroom kept."""
+    return None if c is None or c.need is None else c.need - headroom
+
+
+def _mib(c: Cell | None, headroom: float = 0.0) -> float | None:
+    figure = _figure(c, headroom)
+    return None if figure is None else figure / MIB
 
 
 def render_fit(a: Answer, fmt: str = "text") -> str:
     if fmt == "json":
-        return json.dumps(_fit_json(a), indent=2)
+        return envelope("fit", _fit_json(a))
     tablefmt = "pipe" if fmt == "md" else "simple"
     out = [
         f"{a.card}: {a.total / MIB:.0f} MiB; {a.headroom_text or f'{a.headroom / MIB:.0f} MiB headroom'}; "
@@ -142,9 +157,9 @@ def render_fit(a: Answer, fmt: str = "text") -> str:
         rows = [
             [
                 r["size"],
-                _mib(r["untiled"]),
+                _mib(r["untiled"], a.headroom),
                 _verdict(r["untiled"]),
-                _mib(r["tiled"]),
+                _mib(r["tiled"], a.headroom),
                 _verdict(r["tiled"]),
                 r["tiled_time"],
                 _advice(r),
@@ -172,10 +187,10 @@ def _advice(row: dict) -> str:
     return "-"
 
 
-def _cell_json(c: Cell | None) -> dict | None:
+def _cell_json(c: Cell | None, headroom: float) -> dict | None:
     if c is None:
         return None
-    return {"need_mib": _mib(c), "fits": c.fits, "how": c.how}
+    return {"need_bytes": _figure(c, headroom), "fits": c.fits, "how": c.how}
 
 
 def _fit_json(a: Answer) -> dict:
@@ -183,8 +198,8 @@ def _fit_json(a: Answer) -> dict:
         "run": a.run,
         "device": a.device,
         "card": a.card,
-        "card_mib": a.total / MIB,
-        "headroom_mib": a.headroom / MIB,
+        "card_bytes": a.total,
+        "headroom_bytes": a.headroom,
         "headroom": a.headroom_text,
         "figure": "allocated peak + CUDA context",
         "context": a.context_note,
@@ -196,9 +211,10 @@ def _fit_json(a: Answer) -> dict:
                 "sizes": [
                     {
                         "size": r["size"],
-                        "untiled": _cell_json(r["untiled"]),
-                        "tiled": _cell_json(r["tiled"]),
-                        "tiling_time_cost": r["tiled_time"],
+                        "untiled": _cell_json(r["untiled"], a.headroom),
+                        "tiled": _cell_json(r["tiled"], a.headroom),
+                        "tiling_time_ratio": r["tiled_ratio"],
+                        "tiling_time_within_noise": r["tiled_time"] == "within noise",
                     }
                     for r in g.rows
                 ],
@@ -245,11 +261,12 @@ def render_project(
     rows = project(rm, cards, headroom)
     kept = headroom.text if headroom is not None else "none"
     if fmt == "json":
-        return json.dumps(
+        return envelope(
+            "project",
             {
                 "projected_from": {"run": rm.run.run_id, "device": rm.run.device_name},
                 "context": rm.context_note,
-                "memory_percent": "reserved peak, capped at the card",
+                "memory_fraction": "reserved peak, capped at the card, as a fraction of the card",
                 "fits": "allocated peak + CUDA context + headroom within the card",
                 "headroom": kept,
                 "cases": [
@@ -257,14 +274,18 @@ def render_project(
                         "case": r.label,
                         "measured_status": r.status,
                         "cards": [
-                            {"card": p.card, "projected_percent": p.percent, "fits": p.fits, "how": p.how}
+                            {
+                                "card": p.card,
+                                "memory_fraction": None if p.percent is None else p.percent / 100,
+                                "fits": p.fits,
+                                "how": p.how,
+                            }
                             for p in cells
                         ],
                     }
                     for r, cells in rows
                 ],
             },
-            indent=2,
         )
     headers = ["case (projected)", *[name for name, _ in cards]]
     body = [[r.label, *[_projected(p) for p in cells]] for r, cells in rows]

@@ -3,7 +3,6 @@ or JSON for a machine. Presents `bench.analysis.compare` results and computes no
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
@@ -20,6 +19,7 @@ from bench.analysis.compare import (
     Comparison,
 )
 from bench.analysis.summary import SECONDS
+from bench.record.envelope import envelope
 from bench.record.run import CaseRecord
 from bench.record.store import Run
 
@@ -51,7 +51,7 @@ def render(comparison: Comparison, fmt: str = "text", only_changed: bool = False
     """The comparison in `fmt`; with `only_changed`, the table leaves out the unchanged
     cases (the counts still cover every case)."""
     if fmt == "json":
-        return json.dumps(as_dict(comparison), indent=2)
+        return envelope("compare", as_dict(comparison))
     if fmt == "md":
         return _markdown(comparison, only_changed)
     return _text(comparison, only_changed)

@@ -27,6 +27,7 @@ NAMES = (
     "advise",
     "tables",
     "docs",
+    "export",
 )
 
 

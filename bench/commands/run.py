@@ -34,6 +34,13 @@ def add_arguments(p) -> None:
         "--dry-run", action="store_true", help="list the cases the sweep would run, and run nothing"
     )
     p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: the run folder on the last line of stdout; json: the run folders and how the run "
+        "ended, last (default: text)",
+    )
+    p.add_argument(
         "--resume",
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR (a folder, its id or the start of it, latest): run only the "
@@ -124,8 +131,14 @@ def run(args) -> int:
         )
     if args.dry_run:
         return exit_status(launcher.dry_run())
+    launcher.print_paths = args.format == "text"
     launcher.launch()
-    return exit_status(launcher.report())
+    ending = launcher.report()
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        print(envelope("run", {"runs": launcher.run_paths(), "ending": ending.name.lower()}))
+    return exit_status(ending)
 
 
 def exit_status(ending) -> int:

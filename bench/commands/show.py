@@ -12,6 +12,12 @@ HELP = "print the summary table of a stored run"
 def add_arguments(p) -> None:
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="default: the shipped H200 docs run")
     add_runs_dir_argument(p)
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: the run's meta.json and its case records, as stored (default: text)",
+    )
 
 
 def run(args) -> int:
@@ -22,7 +28,17 @@ def run(args) -> int:
 
     (path,) = runs_or_shipped(args.run_dir, DOCS_RUN, args=args)
     run = open_run(path)
-    print(summary_table(run.records))
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        data = {
+            "path": str(run.path),
+            "meta": run.meta.to_json(),
+            "cases": [r.to_json() for r in run.records],
+        }
+        print(envelope("show", data))
+    else:
+        print(summary_table(run.records))
     for note in (run.left_out, run.unfinished):
         if note:
             warnings.warn(note, stacklevel=1)

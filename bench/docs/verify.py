@@ -15,7 +15,6 @@ millisecond, so half a millisecond of rounding is allowed on top.
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from bench.docs.published import Published, block_setups, read_table
 from bench.docs.spec import DocSpec
 from bench.docs.tables import Measurements
 from bench.errors import BadInput
+from bench.record.envelope import envelope
 from bench.record.run import CaseRecord
 
 MIB = 1024**2
@@ -184,7 +184,8 @@ def _other_device(cell, r: CaseRecord, published: list[Published], cards, tolera
 
 def render(v: Verification, fmt: str = "text") -> str:
     if fmt == "json":
-        return json.dumps(
+        return envelope(
+            "docs verify",
             {
                 "tolerance": v.tolerance,
                 "time_tolerance": v.time_tolerance,
@@ -192,7 +193,6 @@ def render(v: Verification, fmt: str = "text") -> str:
                 "counts": {k: v.count(k) for k in (REPRODUCES, OUTSIDE, NOT_COMPARED, SETUP_DIFFERS)},
                 "cells": [asdict(c) for c in v.checks],
             },
-            indent=2,
         )
     rows = [
         [

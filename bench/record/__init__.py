@@ -8,4 +8,22 @@ from bench.record.figures import Memory, Timing
 from bench.record.run import CaseRecord, RunMeta
 from bench.record.store import Run, RunWriter, find_runs, open_run
 
-__all__ = ["Case", "CaseRecord", "Memory", "Run", "RunMeta", "RunWriter", "Timing", "find_runs", "open_run"]
+
+def open_runs(paths) -> list[Run]:
+    """Several runs, each opened strictly (a case record that does not read is refused):
+    `pandas.concat(run.frame() for run in open_runs(paths))` is their cases in one table."""
+    return [open_run(p, strict=True, need_cases=True) for p in paths]
+
+
+__all__ = [
+    "Case",
+    "CaseRecord",
+    "Memory",
+    "Run",
+    "RunMeta",
+    "RunWriter",
+    "Timing",
+    "find_runs",
+    "open_run",
+    "open_runs",
+]

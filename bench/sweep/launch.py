@@ -109,6 +109,7 @@ class Launcher:
     def __init__(self, parts: list[Part]):
         self.parts = parts
         self.interrupted = False  # stopped by Ctrl-C
+        self.print_paths = True  # the run folders last on stdout (run --format json prints its own)
 
     # -- what a launcher supplies --------------------------------------------------------
 
@@ -237,9 +238,13 @@ class Launcher:
                 f"resume{them} with: vae-bench {self.command} --resume {' '.join(self.resume_dirs())}",
                 before="\n",
             )
-        for part in runs:
-            print(part.run.path, flush=True)
+        if self.print_paths:
+            for part in runs:
+                print(part.run.path, flush=True)
         return code
+
+    def run_paths(self) -> list[str]:
+        return [str(p.run.path) for p in self.parts if p.run is not None]
 
     def report_part(self, part: Part) -> Ending:
         if not part.complete:
