@@ -76,22 +76,16 @@ def test_compare_previous_latest_and_show_by_prefix(runs, capsys):
     assert main(["show", NEW[:13], "--runs", str(runs)]) == 0
     assert "sdxl decode 2048x2048 float32 tiled" in capsys.readouterr().out
     assert main(["tables", "latest", "--runs", str(runs)]) == 0
-    code = main(
-        [
-            "fit",
-            "previous",
-            "--runs",
-            str(runs),
-            "--card",
-            "RTX 3070",
-            "--model",
-            "sdxl",
-            "--op",
-            "decode",
-            "--size",
-            "1024",
-        ]
-    )
+    fit = [
+        "fit",
+        "previous",
+        "--runs",
+        str(runs),
+        "--card",
+        "RTX 3070",
+        *"--model sdxl --op decode --size 1024".split(),
+    ]
+    code = main(fit)
     assert code in (0, 1) and "float16" in capsys.readouterr().out  # the older run's SDXL was float16
     assert main(["compare", "2026", "latest", "--runs", str(runs)]) == 2
     assert "BASE_RUN: '2026' is the start of 2 run ids" in capsys.readouterr().err

@@ -97,6 +97,13 @@ def add_headroom_argument(p) -> None:
     )
 
 
+def add_card_question_arguments(p, example: str) -> None:
+    """What fit and advise both ask: where runs are named, the card, the headroom."""
+    add_runs_dir_argument(p)
+    add_card_arguments(p, example)
+    add_headroom_argument(p)
+
+
 def card_budget(args) -> tuple[str, float, bool]:
     """The card the arguments name, its memory in bytes, and whether that memory is only
     the size the card is sold with."""

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from bench.commands import (
     EXIT_OK,
-    add_card_arguments,
-    add_headroom_argument,
+    add_card_question_arguments,
     add_min_psnr_argument,
-    add_runs_dir_argument,
     card_budget,
     runs_or_shipped,
 )
@@ -32,9 +30,7 @@ def add_arguments(p) -> None:
         metavar="RUN_DIR",
         help="a run, ideally one with variant axes and quality (default: the shipped H200 variants run)",
     )
-    add_runs_dir_argument(p)
-    add_card_arguments(p, "GeForce RTX 4070")
-    add_headroom_argument(p)
+    add_card_question_arguments(p, "GeForce RTX 4070")
     add_min_psnr_argument(p, "the quality floor")
     p.add_argument("--format", choices=("text", "md", "json"), default="text", help="default: text")
 

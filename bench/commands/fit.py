@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from bench.commands import (
     EXIT_OK,
-    add_card_arguments,
-    add_headroom_argument,
+    add_card_question_arguments,
     add_min_psnr_argument,
-    add_runs_dir_argument,
     card_budget,
     positive,
     runs_or_shipped,
@@ -44,9 +42,7 @@ def add_arguments(p) -> None:
         metavar="RUN_DIR",
         help="GPU runs (default: the shipped H200 reference runs); the table reads the first",
     )
-    add_runs_dir_argument(p)
-    add_card_arguments(p, "GeForce RTX 3070")
-    add_headroom_argument(p)
+    add_card_question_arguments(p, "GeForce RTX 3070")
     case = p.add_argument_group("one case (all three, for a one-line verdict)")
     case.add_argument("--model", help="a model of the run, e.g. sdxl, sd-v1")
     case.add_argument("--op", choices=("encode", "decode"))
