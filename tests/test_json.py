@@ -19,6 +19,8 @@ DOCS, VARIANTS = str(DOCS_RUN.path), str(VARIANTS_RUN.path)
 COMMANDS = {
     "show": ["show", DOCS],
     "models": ["models"],
+    "tables": ["tables", DOCS],
+    "history": ["history", str(REFERENCE_H200.parent)],
     "compare": ["compare", str(REFERENCE_H200), DOCS],
     "fit": ["fit", DOCS, "--card", "RTX 3070"],
     "advise": ["advise", VARIANTS, "--card", "RTX 3070"],
@@ -113,3 +115,23 @@ def test_the_pandas_api_of_the_readme():
     assert len(both) == 64 and both["run"].nunique() == 2
     with pytest.raises(AttributeError):
         bench.no_such_thing  # noqa: B018
+
+
+def test_tables_json_holds_the_cells_as_numbers(capsys):
+    assert main(["tables", DOCS, "--spec", "hybrid-inference", "--format", "json"]) == 0
+    blocks = json.loads(capsys.readouterr().out)["data"]
+    assert [len(b["rows"]) for b in blocks] == [4, 4, 4, 4]
+    cell = blocks[0]["rows"][0]["untiled"]
+    assert cell["status"] == "ok" and 0 < cell["time_s"] < 1 and 0 < cell["memory_fraction"] < 1
+
+
+def test_history_json_gives_memory_in_bytes(capsys, tmp_path):
+    import shutil
+
+    for run in (REFERENCE_H200, DOCS_RUN.path):
+        shutil.copytree(run, tmp_path / run.name)
+    assert main(["history", str(tmp_path), "--metric", "memory", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert data["unit"] == "bytes" and len(data["runs"]) == 2
+    values = [v for c in data["cases"] for v in c["values"] if v is not None]
+    assert values and min(values) > 2**20

@@ -39,6 +39,7 @@ UNITS = {"time": "median time (s)", "memory": "peak memory (MiB)"}
 class Step:
     index: int  # the run where it begins
     change: str  # "x1.32" or "ok -> oom"
+    ratio: float | None = None  # after / before, for a step of the figure
 
 
 @dataclass
@@ -150,7 +151,7 @@ def find_step(values: list[float | None], statuses: list[str | None], factor: fl
             continue
         size = abs(math.log(ratio))
         if best is None or size > best[0]:
-            best = (size, Step(points[k][0], f"x{ratio:.2f}"))
+            best = (size, Step(points[k][0], f"x{ratio:.2f}", ratio))
     return best[1] if best else None
 
 
@@ -162,6 +163,34 @@ def _cell(value: float | None, status: str | None, metric: str) -> str:
     if value is None:
         return "n/a"
     return seconds(value) if metric == "time" else f"{value:.0f}"
+
+
+def as_data(h: History) -> dict:
+    """The history for a machine: time in seconds, memory in bytes."""
+    scale = 1 if h.metric == "time" else MIB
+    return {
+        "device": h.device_label,
+        "metric": h.metric,
+        "unit": "s" if h.metric == "time" else "bytes",
+        "factor": h.factor,
+        "runs": [{"run_id": r.run_id, "started_at": r.meta.started_at} for r in h.runs],
+        "cases": [
+            {
+                "case_id": s.case_id,
+                "case": s.label,
+                "values": [None if v is None else v * scale for v in s.values],
+                "statuses": s.statuses,
+                "step": None
+                if s.step is None
+                else {
+                    "run_id": h.runs[s.step.index].run_id,
+                    "ratio": s.step.ratio,
+                    "status_change": None if s.step.ratio is not None else s.step.change,
+                },
+            }
+            for s in h.series
+        ],
+    }
 
 
 def render(h: History) -> str:

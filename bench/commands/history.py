@@ -21,6 +21,7 @@ def add_arguments(p) -> None:
     p.add_argument("--metric", choices=("time", "memory"), default="time", help="default: time")
     p.add_argument("--factor", type=factor, help="step to mark (default 1.10 for GPU runs, 1.25 for CPU)")
     p.add_argument("--last", type=positive, metavar="N", help="only the newest N runs")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
     p.add_argument(
         "--plot",
         nargs="?",
@@ -43,10 +44,22 @@ def run(args) -> int:
         factor=args.factor,
         last=args.last,
     )
-    print(render(h))
+    if args.format == "json":
+        from bench.analysis.history import as_data
+        from bench.record.envelope import envelope
+
+        print(envelope("history", as_data(h)))
+    else:
+        print(render(h))
     if args.plot is not None:
         from bench.analysis.plot import plot_history
 
         path = args.plot or Path(args.results) / f"history-{slug(h.device_label)}-{h.metric}.png"
-        print(f"\nplot: {plot_history(h, path)}")
+        drawn = plot_history(h, path)
+        if args.format == "json":  # stdout stays one JSON document
+            import sys
+
+            print(f"plot: {drawn}", file=sys.stderr)
+        else:
+            print(f"\nplot: {drawn}")
     return EXIT_OK

@@ -26,6 +26,12 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--lang", choices=LANGS, help="label set (default: the spec's, or en)")
     p.add_argument("--style", choices=STYLES, help="one style for every table (default: by op)")
+    p.add_argument(
+        "--format",
+        choices=("md", "json"),
+        default="md",
+        help="md: the tables as the docs publish them; json: their cells as numbers (default: md)",
+    )
 
 
 def run(args) -> int:
@@ -37,5 +43,11 @@ def run(args) -> int:
     from bench.shipped import DOCS_RUN
 
     runs = runs_or_shipped(args.runs, DOCS_RUN, args=args)
+    if args.format == "json":
+        from bench.docs.tables import tables_data
+        from bench.record.envelope import envelope
+
+        print(envelope("tables", tables_data(runs, spec=spec, lang=args.lang)))
+        return EXIT_OK
     print(tables_markdown(runs, spec=spec, lang=args.lang, style=args.style), end="")
     return EXIT_OK

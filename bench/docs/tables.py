@@ -341,6 +341,39 @@ def tables_markdown(
     )
 
 
+def tables_data(
+    run_dirs: Sequence[str | Path | Run], spec: DocSpec | None = None, lang: str | None = None
+) -> list[dict]:
+    """The cells tables_markdown renders, as data: per block its rows, each cell's status,
+    median time in seconds and memory as a fraction of the card."""
+
+    def as_data(c: Cell | None) -> dict | None:
+        if c is None:
+            return None
+        share = None if c.percent is None else c.percent / 100
+        return {"status": c.status, "time_s": c.time, "interval_s": c.interval, "memory_fraction": share}
+
+    data = Measurements(run_dirs)
+    lang = lang or (spec.lang if spec else "en")
+    blocks = default_blocks(data, lang) if spec is None else [(b, b.dtype, spec.batch) for b in spec.blocks]
+    out = []
+    for block, dtype, batch in blocks:
+        rows, _ = block_rows(block, data, dtype, batch, strict=False)
+        cells = [
+            {
+                "device": r.device,
+                "size": r.resolution,
+                "untiled": as_data(r.untiled),
+                "tiled": as_data(r.tiled),
+            }
+            for r in rows
+        ]
+        out.append(
+            {"title": block.title, "model": block.model, "op": block.op, "dtype": dtype, "rows": cells}
+        )
+    return out
+
+
 def write_run_tables(run: str | Path | Run, lang: str = "en") -> Path:
     """The run's tables.md, written next to its cases.jsonl: the tables in the styles
     of the docs, then every case with the precision of its median. A Run is used as it
