@@ -189,6 +189,9 @@ def _header_lines(c: Comparison) -> list[str]:
         )
     else:
         lines.append("environment: same device, driver, torch, diffusers and cuDNN")
+    for which, run in (("base", c.base), ("new", c.new)):
+        if run.meta.busy:
+            lines.append(f"warning: the {which} run was {run.meta.busy}")
     test = (
         f"a Mann-Whitney U test gives q < {c.alpha:g} (its p-value adjusted over the {c.tested} "
         "case(s) tested, Benjamini-Hochberg)"

@@ -39,7 +39,7 @@ def run(args) -> int:
         print(envelope("show", data))
     else:
         print(summary_table(run.records))
-    for note in (run.left_out, run.unfinished):
+    for note in (run.left_out, run.unfinished, run.meta.busy and f"{run.run_id}: {run.meta.busy}"):
         if note:
             warnings.warn(note, stacklevel=1)
     return EXIT_OK

@@ -78,8 +78,9 @@ class Measurements:
                 raise BadInput(run.path / "meta.json", field, "missing: the run does not name its device")
             self.runs.append(run)
             self.add(device, run.records, run.path, field)
-            if run.unfinished:
-                warnings.warn(run.unfinished, stacklevel=2)
+            for note in (run.unfinished, run.meta.busy and f"{run.run_id}: {run.meta.busy}"):
+                if note:
+                    warnings.warn(note, stacklevel=2)
 
     def add(
         self, device: str, records: Sequence[CaseRecord], source: Path, field: str = "device.name"

@@ -125,3 +125,63 @@ def gpu_summary(index: int) -> dict:
     if not info and nv.error:
         info["warning"] = nv.error
     return info
+
+
+def host_load(device: str, when: str, at: str) -> dict:
+    """How busy the host is, sampled at a sweep's start, each resume and its end: the
+    load average, the CPUs, the other processes running at that instant (in state R in
+    /proc, this process and its workers left out), and on a GPU the processes NVML sees
+    using it. At the end the load average still holds the sweep's own work."""
+    sample: dict = {
+        "at": when,
+        "time": at,
+        "loadavg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "cpu_count": os.cpu_count(),
+        "other_running": _others_running(),
+    }
+    if device.startswith("cuda:"):
+        seen = gpu_processes(int(device.split(":")[1]))
+        ours = _our_tree()
+        sample["gpu_processes"] = (
+            [p for p in seen if p.get("pid") not in ours] if isinstance(seen, list) else seen
+        )
+    return sample
+
+
+def _proc_stats() -> dict[int, tuple[str, int]] | None:
+    """pid -> (state, parent pid) of every process /proc lists; None without /proc."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    stats = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        fields = text[text.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[1].isdigit():
+            stats[int(entry.name)] = (fields[0], int(fields[1]))
+    return stats
+
+
+def _our_tree(stats: dict[int, tuple[str, int]] | None = None) -> set[int]:
+    stats = stats if stats is not None else (_proc_stats() or {})
+    ours = {os.getpid()}
+    grew = True
+    while grew:
+        more = {pid for pid, (_, ppid) in stats.items() if ppid in ours} - ours
+        ours |= more
+        grew = bool(more)
+    return ours
+
+
+def _others_running() -> int | None:
+    stats = _proc_stats()
+    if stats is None:
+        return None
+    ours = _our_tree(stats)
+    return sum(1 for pid, (state, _) in stats.items() if state == "R" and pid not in ours)

@@ -253,6 +253,7 @@ _META_KEYS = (
     "resumed_at",
     "workers",
     "time_spent",
+    "load",
     "format",
 )
 
@@ -283,6 +284,8 @@ class RunMeta:
     workers: list[dict] = field(default_factory=list)
     # one per sweep into the run (the first, then each resume): where its wall time went
     time_spent: list[dict] = field(default_factory=list)
+    # how busy the host was at each sweep's start ("start", "resume") and end
+    load: list[dict] = field(default_factory=list)
     format: int = FORMAT_VERSION
     host: HostSection | None = None  # a run of one sweep over several GPUs of a host
     fleet: FleetSection | None = None  # a run a fleet node made
@@ -304,6 +307,25 @@ class RunMeta:
         """What tables, docs and history call it: the sweep's device_label, else its name."""
         return self.device.get("label") or self.device_name
 
+    @property
+    def busy(self) -> str | None:
+        """Why the host looked busy while the run was made, with the figures; None
+        where it did not (or nothing was sampled). Other processes running count at
+        every sample; the load average only before the sweep's own work (at a start or
+        a resume), where it is above the host's CPU count."""
+        said = []
+        for s in self.load:
+            others = s.get("other_running") or 0
+            if others:
+                said.append(f"{others} other process(es) running at its {s['at']}")
+            avg, cpus = s.get("loadavg"), s.get("cpu_count")
+            if s["at"] != "end" and avg and cpus and avg[0] > cpus:
+                said.append(f"load average {avg[0]:g} on {cpus} CPUs at its {s['at']}")
+            gpu = s.get("gpu_processes")
+            if isinstance(gpu, list) and gpu:
+                said.append(f"{len(gpu)} other process(es) on the GPU at its {s['at']}")
+        return "made on a busy host: " + "; ".join(said) if said else None
+
     def add_warnings(self, messages) -> bool:
         """Add the messages not yet known; whether any was new."""
         new = [m for m in messages if m and m not in self.warnings]
@@ -316,7 +338,7 @@ class RunMeta:
             value = getattr(self, key)
             if key in ("imported", "approximate", "config_file", "overrides") and value is None:
                 continue
-            if key in ("resumed_at", "workers", "time_spent") and not value:
+            if key in ("resumed_at", "workers", "time_spent", "load") and not value:
                 continue
             d[key] = FORMAT_VERSION if key == "format" else value
         tail = {k: v.to_json() for k, v in (("host", self.host), ("fleet", self.fleet)) if v is not None}
@@ -361,6 +383,7 @@ class RunMeta:
             resumed_at=list(o.strs("resumed_at", max_len=64)),
             workers=[w.d for w in o.objs("workers")],
             time_spent=[sections.seconds(t) for t in o.objs("time_spent")],
+            load=[sections.load(t) for t in o.objs("load")] if "load" in o.d else [],
             format=version,
             host=host,
             fleet=fleet,

@@ -155,3 +155,18 @@ def models(o: Obj) -> dict:
 
 def seconds(o: Obj) -> dict:
     return {k: o.num(k, hi=10 * MAX_SECONDS) for k in o.d}
+
+
+def load(o: Obj) -> dict:
+    """One sample of how busy the host was (bench.measure.environment.host_load)."""
+    out = {"at": o.str("at", choices=("start", "resume", "end")), "time": o.str("time", max_len=64)}
+    avg = o.nums("loadavg", hi=1e6) if o.d.get("loadavg") is not None else None
+    out["loadavg"] = list(avg) if avg is not None else None
+    out["cpu_count"] = o.int("cpu_count", hi=1_000_000)
+    out["other_running"] = o.int("other_running", hi=10**7)
+    if "gpu_processes" in o.d:
+        gpu = o.d["gpu_processes"]
+        out["gpu_processes"] = (
+            [p.d for p in o.objs("gpu_processes")] if isinstance(gpu, list) else o.str("gpu_processes")
+        )
+    return out

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from bench.measure.environment import host_load
 from bench.record.case import Case
 from bench.record.figures import Memory
 from bench.record.run import CaseRecord
@@ -268,6 +269,7 @@ def sweep(plan: Plan, writer: RunWriter, progress: Callable | None = None, stop=
     if plan.resume is not None:
         meta.status = "running"
         meta.resumed_at.append(worker.now())
+    meta.load.append(host_load(plan.device, "start" if plan.resume is None else "resume", worker.now()))
     meta.add_warnings(plan.warnings)
     writer.save_meta()
     runner = Runner(plan, writer, done=done, progress=progress, stop=stop)
@@ -279,6 +281,7 @@ def sweep(plan: Plan, writer: RunWriter, progress: Callable | None = None, stop=
         status = "interrupted"
     spent = time_spent(time.perf_counter() - t0, runner.records, runner.workers)
     meta.status, meta.ended_at = status, worker.now()
+    meta.load.append(host_load(plan.device, "end", meta.ended_at))
     meta.time_spent.append(spent)
     writer.save_meta()
     stored = len(runner.done & {c.case_id for c in plan.cases})
