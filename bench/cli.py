@@ -65,12 +65,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM stops a command as Ctrl-C does, from the first moment: a sweep keeps
     # what it finished and says how to resume, and the exit status is 130 either way.
-    saved = {
-        signal.SIGINT: signal.getsignal(signal.SIGINT),  # a stopped sweep ignores it
-        signal.SIGTERM: signal.signal(signal.SIGTERM, _interrupt),
-    }
+    saved = {signal.SIGINT: signal.getsignal(signal.SIGINT)}  # a stopped sweep ignores it
     try:
+        saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
         return _main(argv)
+    except KeyboardInterrupt:  # one that came before _main's own handling, or after it
+        print("\nvae-bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
