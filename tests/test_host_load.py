@@ -21,6 +21,7 @@ BUSY = [
 ]
 
 
+@pytest.mark.slow  # a sweep
 def test_a_run_records_the_load_at_its_start_and_end(tmp_path):
     run = open_run(tiny_cpu_run(tmp_path))
     assert [s["at"] for s in run.meta.load] == ["start", "end"]

@@ -89,3 +89,15 @@ def test_compare_previous_latest_and_show_by_prefix(runs, capsys):
     assert code in (0, 1) and "float16" in capsys.readouterr().out  # the older run's SDXL was float16
     assert main(["compare", "2026", "latest", "--runs", str(runs)]) == 2
     assert "BASE_RUN: '2026' is the start of 2 run ids" in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_first_case_is_still_the_latest(runs):
+    """Ctrl-C before any case was stored, then `run --resume latest`."""
+    stopped = runs / "20270101-000000-cpu-t"
+    shutil.copytree(REFERENCE, stopped)
+    meta = json.loads((stopped / "meta.json").read_text())
+    meta["started_at"], meta["run_id"] = "2027-01-01T00:00:00Z", stopped.name
+    (stopped / "meta.json").write_text(json.dumps(meta))
+    (stopped / "cases.jsonl").write_text("")
+    assert resolve_run("latest", [runs]) == stopped
+    assert resolve_run("previous", [runs]) == runs / NEW

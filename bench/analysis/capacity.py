@@ -105,6 +105,7 @@ def fit_card(rm: RunModel, card: str, total: float, kept: Headroom | None = None
                     "tiled": t,
                     "tiled_time": tiled_cost(mu, mt),
                     "tiled_ratio": ratio,
+                    "tiled_within_noise": ratio is not None and overlap(mu.interval, mt.interval),
                 }
             )
         groups.append(g)
@@ -214,7 +215,7 @@ def _fit_json(a: Answer) -> dict:
                         "untiled": _cell_json(r["untiled"], a.headroom),
                         "tiled": _cell_json(r["tiled"], a.headroom),
                         "tiling_time_ratio": r["tiled_ratio"],
-                        "tiling_time_within_noise": r["tiled_time"] == "within noise",
+                        "tiling_time_within_noise": r["tiled_within_noise"],
                     }
                     for r in g.rows
                 ],

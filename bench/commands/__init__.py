@@ -156,6 +156,6 @@ def runs_or_shipped(given: list[str] | str | None, *refs, args=None) -> list[str
         named = [given] if isinstance(given, str) else list(given)
         return [run_path(args, text) for text in named]
     for n, ref in enumerate(refs):
-        role = "" if len(refs) == 1 else ("" if n == 0 else "for the other settings")
+        role = "for the other settings" if n else ""
         print(used(ref, role), file=sys.stderr)
     return [str(ref.path) for ref in refs]

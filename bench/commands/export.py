@@ -74,14 +74,14 @@ def run(args) -> int:
     written = []
     if args.csv:
         path = Path(args.csv)
-        written.append(write_atomic(path, table.to_csv(index=False), root=path.parent or Path(".")))
+        written.append(write_atomic(path, table.to_csv(index=False), root=path.parent))
     if args.parquet:
         import io
 
         path = Path(args.parquet)
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=False)
-        written.append(write_atomic(path, buffer.getvalue(), root=path.parent or Path(".")))
+        written.append(write_atomic(path, buffer.getvalue(), root=path.parent))
     for path in written:
         print(f"{path}: {len(table)} cases of {table['run'].nunique()} run(s), {len(table.columns)} columns")
     return EXIT_OK

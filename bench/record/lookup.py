@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from bench.errors import BadInput, shown
-from bench.record.store import META, find_runs
+from bench.record.store import META, read_meta
 
 LATEST, PREVIOUS = "latest", "previous"
 SHOWN_MATCHES = 5
@@ -51,23 +51,24 @@ def _ids(folder: Path) -> dict[str, Path]:
 
 def _by_time(word: str, folders: list[Path], field: str) -> Path:
     """The newest run (`latest`) or the one before it (`previous`) of the first folder
-    that holds any, by the time each started."""
+    that holds any, by the time each started (its meta.json alone: a run stopped before
+    its first case is still one to resume)."""
     back = 1 if word == LATEST else 2
     for folder in folders:
-        if not _ids(folder):
+        started = []
+        for path in _ids(folder).values():
+            try:
+                meta = read_meta(path)
+            except BadInput as exc:
+                warnings.warn(f"left out: {exc}", stacklevel=2)  # it may be why another is the latest
+                continue
+            started.append((meta.started_at or "", meta.run_id or path.name, path))
+        if not started:
             continue
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            runs = find_runs(folder)
-        # the run chosen says its own warnings when the command opens it; a run left out
-        # may be why another is the latest
-        for w in said:
-            if str(w.message).startswith("left out"):
-                warnings.warn(str(w.message), stacklevel=2)
-        if len(runs) < back:
-            raise BadInput(
-                None, field, f"{word}: {folder} holds one run, {runs[0].run_id}; there is none before it"
-            )
-        return runs[-back].path
+        started.sort()
+        if len(started) < back:
+            why = f"{word}: {folder} holds one run, {started[0][1]}; there is none before it"
+            raise BadInput(None, field, why)
+        return started[-back][2]
     where = " or ".join(str(f) for f in folders)
     raise BadInput(None, field, f"{word}: no run in {where}")

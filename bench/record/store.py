@@ -134,7 +134,7 @@ class Run:
         return pd.DataFrame([{"run": self.run_id, **r.flat()} for r in self.records])
 
 
-def _read_meta(run_dir: str | Path) -> RunMeta:
+def read_meta(run_dir: str | Path) -> RunMeta:
     path = Path(run_dir) / META
     if not Path(run_dir).is_dir():
         raise BadInput(run_dir, None, "no such run folder")
@@ -233,7 +233,7 @@ def open_run(run_dir: str | Path, strict: bool = False, need_cases: bool = False
     a corrupt meta.json, and, with `strict`, a corrupt case line (else a warning);
     with `need_cases`, for a run with no case stored."""
     stamp = _stamp(run_dir)
-    meta = _read_meta(run_dir)
+    meta = read_meta(run_dir)
     records, read, skipped = _read_cases(run_dir, strict=strict)
     if need_cases and not records:
         raise BadInput(Path(run_dir) / CASES, None, "no case stored in this run")
@@ -313,7 +313,7 @@ class RunWriter:
         meta.run_id = name
         _write_meta(run_dir, meta)
         files.append(run_dir / CASES, b"", run_dir)
-        return cls(Run(run_dir, _read_meta(run_dir), []), lock)
+        return cls(Run(run_dir, read_meta(run_dir), []), lock)
 
     @classmethod
     def reopen(cls, run: Run | str | Path) -> RunWriter:
