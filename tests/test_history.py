@@ -144,8 +144,27 @@ def test_bad_input(tmp_path, capsys):
     assert_bad(capsys, "history", tmp_path / "runs", "--device", "A100", says="no run of 'A100'")
 
 
+def assert_on_the_figure(fig):
+    """Every legend, title and axis label lies inside the figure, and no legend covers a plot."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    whole = fig.bbox
+    legends = [a.get_legend() for a in fig.axes if a.get_legend()]
+    plots = [a for a in fig.axes if a.axison]
+    texts = [fig._suptitle, *(a.title for a in plots), plots[-1].xaxis.label]
+    for artist in (*legends, *texts):
+        box = artist.get_window_extent(renderer)
+        assert whole.x0 - 1 <= box.x0 and box.x1 <= whole.x1 + 1, artist
+        assert whole.y0 - 1 <= box.y0 and box.y1 <= whole.y1 + 1, artist
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in plots:
+            assert not box.overlaps(ax.get_window_extent(renderer)), (legend, ax.get_title(loc="left"))
+    return plots, legends
+
+
 def test_a_plot_of_many_series_keeps_its_legend_and_labels_on_the_figure(tmp_path):
-    """The H200 reference runs: 41 series of sd-v1 encode, some with long labels."""
+    """The H200 reference runs: 41 series of sd-v1 encode in one panel, some with long labels."""
     from bench.analysis.plot import history_figure
     from tests.conftest import REFERENCE, REFERENCE_H200, REFERENCE_H200_DOCS, REFERENCE_H200_VARIANTS
 
@@ -153,14 +172,65 @@ def test_a_plot_of_many_series_keeps_its_legend_and_labels_on_the_figure(tmp_pat
         shutil.copytree(run, tmp_path / run.name)
     h = history(tmp_path, model="sd-v1", op="encode")
     assert len(h.series) > 20
+    plots, legends = assert_on_the_figure(history_figure(h))
+    assert len(plots) == 1 and len(legends) == 1
+    assert plots[0].get_title(loc="left") == "sd-v1 encode"
+    # the panel names the model and op; its legend names the rest
+    assert all(not t.get_text().startswith("sd-v1") for t in legends[0].get_texts())
+
+
+def forty_series(root):
+    """40 cases over three runs: sd-v1 and sdxl, encode and decode, 10 sizes each."""
+    cases = [
+        case(model=m, op=o, size=64 * (k + 1), samples=noisy(0.01 * (k + 1)))
+        for m in ("sd-v1", "sdxl")
+        for o in ("encode", "decode")
+        for k in range(10)
+    ]
+    for i in range(3):
+        write_run(root, f"r{i}", cases, started_at=DAYS[i])
+
+
+@pytest.mark.parametrize("filters", [{}, {"op": "decode"}, {"model": "sdxl", "op": "encode"}])
+def test_forty_series_one_panel_per_model_and_op_each_legend_inside(tmp_path, filters):
+    from bench.analysis.plot import history_figure
+
+    forty_series(tmp_path)
+    h = history(tmp_path, **filters)
     fig = history_figure(h)
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    whole = fig.bbox
-    for artist in (*fig.legends, fig.axes[0].title, fig.axes[0].xaxis.label):
-        box = artist.get_window_extent(renderer)
-        assert whole.x0 - 1 <= box.x0 and box.x1 <= whole.x1 + 1, artist
-        assert whole.y0 - 1 <= box.y0 and box.y1 <= whole.y1 + 1, artist
+    plots, legends = assert_on_the_figure(fig)
+    panels = sorted({(s.model, s.op) for s in h.series})
+    assert sorted(tuple(p.get_title(loc="left").split()) for p in plots) == panels
+    assert len(h.series) == 10 * len(panels) and len(legends) == len(panels)
+    for ax in plots:  # within a panel no two series look alike
+        looks = [(tuple(ln.get_color()), ln.get_marker(), ln.get_linestyle()) for ln in ax.get_lines()]
+        assert len(set(looks)) == len(looks) == 10
+
+
+def test_forty_series_in_one_panel_are_told_apart(tmp_path):
+    from bench.analysis.plot import history_figure
+
+    cases = [case(size=64 * (k + 1), tiled=t) for k in range(20) for t in (False, True)]
+    for i in range(2):
+        write_run(tmp_path, f"r{i}", cases, started_at=DAYS[i])
+    h = history(tmp_path)
+    assert len(h.series) == 40
+    plots, legends = assert_on_the_figure(history_figure(h))
+    looks = [(tuple(ln.get_color()), ln.get_marker(), ln.get_linestyle()) for ln in plots[0].get_lines()]
+    assert len(set(looks)) == len(looks) == 40
+    # the panel is as tall as its legend, not squeezed under it
+    renderer = plots[0].figure.canvas.get_renderer()
+    assert plots[0].get_window_extent(renderer).height >= 0.9 * legends[0].get_window_extent(renderer).height
+
+
+def test_size_filter(tmp_path, capsys):
+    forty_series(tmp_path)
+    h = history(tmp_path, size="128")
+    assert {s.setting for s in h.series} == {"128x128 float16 untiled"} and len(h.series) == 4
+    code, out, _ = cli(capsys, "history", tmp_path, "--size", "128x128", "--op", "encode", "--model", "sdxl")
+    assert code == 0 and "sdxl encode 128x128 float16 untiled" in out and "256x256" not in out
+    assert_bad(capsys, "history", tmp_path, "--size", "100", says="no case of size 100")
+    assert_bad(capsys, "history", tmp_path, "--size", "big", says="'big' is not a size")
 
 
 def test_device_picks_by_label_card_name_or_kind_once_each(tmp_path, capsys):

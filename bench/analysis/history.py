@@ -28,6 +28,7 @@ from bench.analysis.compare import (
 )
 from bench.analysis.summary import seconds
 from bench.errors import BadInput, shown
+from bench.record.case import parse_size
 from bench.record.run import CaseRecord
 from bench.record.store import Run, find_runs
 
@@ -49,6 +50,14 @@ class Series:
     values: list[float | None]  # one per run; None: not measured there or not ok
     statuses: list[str | None]  # None: the case is not in that run
     step: Step | None = None
+    model: str = ""
+    op: str = ""
+
+    @property
+    def setting(self) -> str:
+        """The label without its model and op, which a plot's panel names."""
+        head = f"{self.model} {self.op} "
+        return self.label[len(head) :] if self.label.startswith(head) else self.label
 
 
 @dataclass
@@ -94,9 +103,12 @@ def history(
     metric: str = "time",
     factor: float | None = None,
     last: int | None = None,
+    size: str | None = None,
 ) -> History:
+    """`size`: `1024` or `1024x768`, the image size (a video case of any frame count)."""
     if metric not in METRICS:
         raise BadInput(None, "--metric", f"must be one of {', '.join(METRICS)} (got {shown(metric)})")
+    wh = parse_size(size) if size else None
     all_runs = find_runs(root)
     name, runs = _pick_device(all_runs, device)
     if last:
@@ -115,13 +127,22 @@ def history(
         for r in run.records:
             if (model and r.case.model != model) or (op and r.case.op != op):
                 continue
+            if wh and (r.case.width, r.case.height) != wh:
+                continue
             s = by_case.get(r.case_id)
             if s is None:
-                s = by_case[r.case_id] = Series(r.case_id, r.label, [None] * len(runs), [None] * len(runs))
+                s = by_case[r.case_id] = Series(
+                    r.case_id,
+                    r.label,
+                    [None] * len(runs),
+                    [None] * len(runs),
+                    model=r.case.model,
+                    op=r.case.op,
+                )
             s.statuses[i] = r.status
             s.values[i] = _value(r, metric)
     if not by_case:
-        wanted = " ".join(f"{k} {v}" for k, v in (("model", model), ("op", op)) if v)
+        wanted = " ".join(f"{k} {v}" for k, v in (("model", model), ("op", op), ("size", size)) if v)
         raise BadInput(root, None, f"no case{' of ' + wanted if wanted else ''} in the runs of {name}")
     series = list(by_case.values())
     for s in series:

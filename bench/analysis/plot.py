@@ -6,13 +6,15 @@ bench.analysis.plot_axes."""
 
 from __future__ import annotations
 
-import math
+import textwrap
 from pathlib import Path
 
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bench.analysis.fit import model_run
-from bench.analysis.plot_axes import CARD_SIZES_GB, GIB, OOM_COLOR, RunData, figure, load, log_y, save
+from bench.analysis.plot_axes import CARD_SIZES_GB, GIB, OOM_COLOR, RunData, load, log_y, save
 from bench.analysis.plot_cases import memory_figure, overhead_figure, time_figure
 from bench.analysis.plot_fit import fit_figure
 from bench.errors import BadInput
@@ -75,59 +77,117 @@ def plot_runs(
     return written
 
 
-LEGEND_CHARS_PER_COLUMN = 90  # at 8 pt, half of an 11 in wide figure
+# Each panel's legend stands in a column of its own right of the plots, its labels
+# wrapped; the column is as wide as the widest legend and each panel as tall as its
+# own, measured once drawn, so many series never squeeze a plot nor run off the figure.
+LEGEND_WRAP = 46
+PANEL_MIN_IN = 2.6
+PANEL_TITLE_IN = 0.5  # a panel's title, tick labels and the gap between panels
+PLOT_MIN_IN = 6.5  # the narrowest a panel's plot gets: the figure widens instead
+MARKERS = "osD^v<>ph*"
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _style(n: int, count: int) -> dict:
+    """The n-th of `count` series of a panel: a color of tab10 (or tab20 beyond ten
+    series), and past those a marker and line style, so no two series look alike."""
+    palette = 10 if count <= 10 else 20
+    cycle = n // palette
+    return {
+        "color": matplotlib.colormaps["tab10" if palette == 10 else "tab20"](n % palette),
+        "marker": MARKERS[cycle % len(MARKERS)],
+        "linestyle": LINESTYLES[cycle // len(MARKERS) % len(LINESTYLES)],
+    }
+
+
+def _legend_label(s) -> str:
+    label = f"{s.setting} (step at #{s.step.index + 1}: {s.step.change})" if s.step else s.setting
+    return "\n".join(textwrap.wrap(label, LEGEND_WRAP, subsequent_indent="  ")) or s.label
 
 
 def history_figure(h) -> Figure:
-    """Each case of a `bench.analysis.history.History` across its runs; a step's first run is circled."""
-    # the legend goes under the plot (two series a line where the labels are short):
-    # the figure grows with it, so that many series never squeeze the plot away
-    longest = max((len(s.label) for s in h.series), default=0) + 30  # a step's note
-    legend_cols = 2 if longest <= LEGEND_CHARS_PER_COLUMN else 1
-    legend_lines = math.ceil(len(h.series) / legend_cols)
-    fig, (ax,) = figure(width=11, height=5.2 + 0.19 * legend_lines)
+    """Each case of a `bench.analysis.history.History` across its runs, one panel per
+    model and op, each with its legend at its right; a step's first run is circled."""
+    panels: dict[tuple[str, str], list] = {}
+    for s in h.series:
+        panels.setdefault((s.model, s.op), []).append(s)
+    fig = Figure(figsize=(11, PANEL_MIN_IN * len(panels) + 1.2))  # laid out once its size is known
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(len(panels), 2)
     xs = list(range(1, len(h.runs) + 1))
-    for n, s in enumerate(h.series):
-        color = f"C{n % 10}"
-        label = f"{s.label} (step at #{s.step.index + 1}: {s.step.change})" if s.step else s.label
-        ax.plot(xs, [v if v else float("nan") for v in s.values], marker="o", color=color, label=label)
-        for x, st in zip(xs, s.statuses, strict=True):
-            if st == "oom":
-                ax.plot(
-                    [x],
-                    [0.98],
-                    marker="X",
-                    color=OOM_COLOR,
-                    transform=ax.get_xaxis_transform(),
-                    linestyle="none",
-                    markersize=10,
-                )
-        if s.step:
-            x = s.step.index + 1
-            y = s.values[s.step.index]
-            ax.axvline(x, color=color, linestyle="--", linewidth=1, alpha=0.7)
-            if y:
-                ax.plot([x], [y], marker="o", markersize=14, markerfacecolor="none", color=color)
-            ax.annotate(
-                s.step.change,
-                (x, y) if y else (x, 0.03),
-                xycoords="data" if y else ("data", "axes fraction"),
-                xytext=(9, -3),
-                textcoords="offset points",
-                fontsize=8,
-                color=color,
-            )
     when = [(r.meta.started_at or r.run_id)[:16].replace("T", " ") for r in h.runs]
-    ax.set_xticks(xs, [f"#{i}\n{w}" for i, w in zip(xs, when, strict=True)], fontsize=8)
-    ax.set_xlim(0.5, len(xs) + 0.5)
-    log_y(ax)
+    axes, legends = [], []
+    for i, ((model, op), group) in enumerate(panels.items()):
+        ax = fig.add_subplot(grid[i, 0], sharex=axes[0] if axes else None)
+        axes.append(ax)
+        for n, s in enumerate(group):
+            _draw_series(ax, xs, s, _legend_label(s), _style(n, len(group)))
+        log_y(ax)
+        ax.set_title(f"{model} {op}", fontsize=10, loc="left")
+        ax.grid(True, which="both", axis="y", alpha=0.3)
+        key = fig.add_subplot(grid[i, 1])
+        key.axis("off")
+        legends.append(
+            key.legend(
+                *ax.get_legend_handles_labels(),
+                fontsize=8,
+                loc="upper left",
+                bbox_to_anchor=(0, 1),
+                borderaxespad=0,
+                frameon=False,
+            )
+        )
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    axes[-1].set_xticks(xs, [f"#{i}\n{w}" for i, w in zip(xs, when, strict=True)], fontsize=8)
+    axes[-1].set_xlim(0.5, len(xs) + 0.5)
+    axes[-1].set_xlabel("run, oldest first (start time, UTC)")
     units = {"time": "median time per call (s, log scale)", "memory": "peak memory (MiB, log scale)"}
-    ax.set_ylabel(units[h.metric])
-    ax.set_xlabel("run, oldest first (start time, UTC)")
-    ax.set_title(f"{h.device_label}: {h.metric} across runs (dashed: a step change begins)")
-    ax.grid(True, which="both", axis="y", alpha=0.3)
-    fig.legend(fontsize=8, loc="outside lower center", ncols=legend_cols)
+    fig.supylabel(units[h.metric], fontsize=10)
+    fig.suptitle(f"{h.device_label}: {h.metric} across runs (dashed: a step change begins)")
+    fig.canvas.draw()  # the legends' sizes, as the font draws them
+    boxes = [legend.get_window_extent() for legend in legends]
+    key_width = max(b.width for b in boxes) / fig.dpi + 0.3
+    heights = [max(PANEL_MIN_IN, b.height / fig.dpi + PANEL_TITLE_IN) for b in boxes]
+    width = max(11.0, PLOT_MIN_IN + key_width + 1.2)
+    fig.set_size_inches(width, sum(heights) + 1.2)
+    grid.set_height_ratios(heights)
+    grid.set_width_ratios([width - key_width - 1.2, key_width])
+    for legend in legends:
+        legend.set_in_layout(False)  # its room is sized above; the layout would shrink the plot for it
+    fig.set_layout_engine("constrained")
     return fig
+
+
+def _draw_series(ax, xs: list[int], s, label: str, style: dict) -> None:
+    color = style["color"]
+    ax.plot(xs, [v if v else float("nan") for v in s.values], label=label, **style)
+    for x, st in zip(xs, s.statuses, strict=True):
+        if st == "oom":
+            ax.plot(
+                [x],
+                [0.98],
+                marker="X",
+                color=OOM_COLOR,
+                transform=ax.get_xaxis_transform(),
+                linestyle="none",
+                markersize=10,
+            )
+    if s.step:
+        x = s.step.index + 1
+        y = s.values[s.step.index]
+        ax.axvline(x, color=color, linestyle="--", linewidth=1, alpha=0.7)
+        if y:
+            ax.plot([x], [y], marker="o", markersize=14, markerfacecolor="none", color=color)
+        ax.annotate(
+            s.step.change,
+            (x, y) if y else (x, 0.03),
+            xycoords="data" if y else ("data", "axes fraction"),
+            xytext=(9, -3),
+            textcoords="offset points",
+            fontsize=8,
+            color=color,
+        )
 
 
 def plot_history(h, path: str | Path) -> Path:

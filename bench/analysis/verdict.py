@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from bench.analysis.advise import pick
 from bench.analysis.fit import MIB, Cell, Headroom, RunModel, Series, on_card
-from bench.errors import BadInput, shown
+from bench.errors import BadInput
 from bench.record.run import CaseRecord
 
 EXIT_FITS, EXIT_DOES_NOT_FIT = 0, 1
@@ -71,15 +71,6 @@ class Verdict:
     @property
     def fits(self) -> bool:
         return bool(self.base.cell.fits)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """`1024` (a square) or `1024x768`."""
-    parts = text.lower().split("x")
-    if len(parts) in (1, 2) and all(p.isdigit() and 0 < int(p) <= 65536 for p in parts):
-        w = int(parts[0])
-        return w, int(parts[-1])
-    raise BadInput(None, "--size", f"{shown(text)} is not a size; say 1024 (a square) or 1024x768")
 
 
 def _plain(s: Series) -> bool:

@@ -87,7 +87,8 @@ def run(args) -> int:
             end="",
         )
         return EXIT_OK
-    from bench.analysis.verdict import Ask, judge, parse_size, render
+    from bench.analysis.verdict import Ask, judge, render
+    from bench.record.case import parse_size
 
     width, height = parse_size(args.size)
     ask = Ask(args.model, args.op, width, height, args.dtype, args.frames)

@@ -17,6 +17,7 @@ def add_arguments(p) -> None:
     p.add_argument("results", metavar="RESULTS_DIR")
     p.add_argument("--model", help="only this model")
     p.add_argument("--op", choices=("encode", "decode"), help="only this op")
+    p.add_argument("--size", help="only this image size: 1024 (a square) or 1024x768")
     p.add_argument("--device", help="device name (or part of it); default: the device of the newest run")
     p.add_argument("--metric", choices=("time", "memory"), default="time", help="default: time")
     p.add_argument("--factor", type=factor, help="step to mark (default 1.10 for GPU runs, 1.25 for CPU)")
@@ -27,7 +28,8 @@ def add_arguments(p) -> None:
         nargs="?",
         const="",
         metavar="PNG",
-        help="also draw it (default file: RESULTS_DIR/history-<device>-<metric>.png)",
+        help="also draw it, one panel per model and op (default file: "
+        "RESULTS_DIR/history-<device>-<metric>.png)",
     )
 
 
@@ -43,6 +45,7 @@ def run(args) -> int:
         metric=args.metric,
         factor=args.factor,
         last=args.last,
+        size=args.size,
     )
     if args.format == "json":
         from bench.analysis.history import as_data

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench import MEASUREMENT_VERSION
+from bench.errors import BadInput, shown
 from bench.record.series import series_label
 from bench.strict import NAME_RE, Obj
 
@@ -34,6 +35,15 @@ VARIANT_DEFAULTS = {
     "cudnn_benchmark": False,
     "slicing": False,
 }
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`1024` (a square) or `1024x768`."""
+    parts = text.lower().split("x")
+    if len(parts) in (1, 2) and all(p.isdigit() and 0 < int(p) <= 65536 for p in parts):
+        w = int(parts[0])
+        return w, int(parts[-1])
+    raise BadInput(None, "--size", f"{shown(text)} is not a size; say 1024 (a square) or 1024x768")
 
 
 @dataclass(frozen=True)
