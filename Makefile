@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 VENV_STAMP := $(VENV)/.venv-done
 STAMP := $(VENV)/.setup-done
+# Every package but torch at the version CI tested (make lock writes it).
+CONSTRAINTS := constraints.txt
 FLEET_STAMP := $(VENV)/.setup-fleet-done
 CONFIG ?=
 ARGS ?=
@@ -17,7 +19,7 @@ DOCS ?=
 RUNS ?=
 SPEC ?= hybrid-inference
 
-.PHONY: setup setup-fleet bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
+.PHONY: setup setup-fleet lock bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
 
 setup: $(STAMP)
 
@@ -32,17 +34,22 @@ $(VENV_STAMP):
 	fi
 	@touch $@
 
-$(STAMP): $(VENV_STAMP) pyproject.toml
-	$(VENV)/bin/pip install -q -e '.[dev]'
+$(STAMP): $(VENV_STAMP) pyproject.toml $(CONSTRAINTS)
+	$(VENV)/bin/pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	@touch $@
 
 # The tests also cover vae-bench fleet, on a Ray cluster they start: the fleet extra.
 # One install of both extras on a fresh machine (it is also what `setup` installs).
 setup-fleet: $(FLEET_STAMP)
 
-$(FLEET_STAMP): $(VENV_STAMP) pyproject.toml
-	$(VENV)/bin/pip install -q -e '.[dev,fleet]'
+$(FLEET_STAMP): $(VENV_STAMP) pyproject.toml $(CONSTRAINTS)
+	$(VENV)/bin/pip install -q -c $(CONSTRAINTS) -e '.[dev,fleet]'
 	@touch $(STAMP) $@
+
+# constraints.txt anew from pyproject.toml: what pip resolves today for each Python
+# vae-bench supports (a minute; needs the package index). Commit it with the change.
+lock: $(VENV_STAMP)
+	$(PY) tools/lock.py
 
 # Without CONFIG: the shipped sweep `default` on a CUDA machine, `cpu` otherwise (a name
 # is a shipped sweep, bench/configs/NAME.yaml; a path is your own).
@@ -89,7 +96,7 @@ test-gpu: setup
 	$(PY) -m pytest -q -m gpu
 
 lint: setup
-	$(PY) -m ruff check bench tests
+	$(PY) -m ruff check bench tests tools
 
 bench-overhead: setup
 	$(PY) tests/perf/overhead.py $(ARGS)
