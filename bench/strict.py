@@ -100,7 +100,7 @@ class Obj:
             raise self.bad(key, f"{shown(value)} is not one of {', '.join(choices)}")
         if len(value) > max_len:
             raise self.bad(key, f"longer than {max_len} characters")
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             raise self.bad(key, f"{shown(value)} is not of the form {pattern.pattern}")
         return value
 

@@ -84,7 +84,15 @@ def test_a_variant_splits_into_its_axes_and_its_swept_tiling():
 
 
 @pytest.mark.parametrize(
-    "field, value", [("width", 0), ("op", "blend"), ("dtype", "float8"), ("batch", 5000), ("model", "../x")]
+    "field, value",
+    [
+        ("width", 0),
+        ("op", "blend"),
+        ("dtype", "float8"),
+        ("batch", 5000),
+        ("model", "../x"),
+        ("model", "sd-v1\n"),
+    ],
 )
 def test_a_stored_case_out_of_its_bounds_is_refused(field, value):
     stored = json.loads(lines(REFERENCE_H200_DOCS)[0])

@@ -18,6 +18,7 @@ NAMES = (
     "run",
     "fleet",
     "models",
+    "schema",
     "show",
     "compare",
     "history",

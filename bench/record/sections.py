@@ -66,7 +66,7 @@ class HostSection(_Section):
             if not is_plain_name(run):
                 raise host.bad(f"runs[{i}]", f"{_shown(run)} is not {RUN_NAME_RULE}")
         for i, device in enumerate(host.strs("devices", max_len=16)):
-            if not DEVICE_RE.match(device):
+            if not DEVICE_RE.fullmatch(device):
                 raise host.bad(f"devices[{i}]", f"{_shown(device)} is not a device such as cuda:0")
         for i, group in enumerate(host.list("assigned")):
             if not (isinstance(group, list) and len(group) == 2 and all(isinstance(g, str) for g in group)):

@@ -71,49 +71,99 @@ class Field:
     # the parsed value as a sweep file writes it (meta.json), sweep-wide or for a model
     dump: Callable[[Any, str | None], Any] = _same
     stored_unset: bool = True  # False: left out of meta.json when not given
+    doc: str = ""  # one line for editors (bench/configs/sweep.schema.json)
 
     def read(self, value: Any, fld: str, r: Reading, model: str | None = None) -> Any:
         return self.parse(self, value, fld, r, model)
 
 
-def _variant(name: str, allowed: tuple) -> Field:
-    return Field(name, p.variant, VARIANT_DEFAULTS[name], allowed, per_model=True, dump=_list)
+def _variant(name: str, allowed: tuple, doc: str) -> Field:
+    return Field(name, p.variant, VARIANT_DEFAULTS[name], allowed, per_model=True, dump=_list, doc=doc)
 
 
 # In the order of Sweep's fields, which is the order meta.json stores them in.
 FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
-        Field("name", p.name),
-        Field("models", p.models),
-        Field("ops", p.name_list, allowed=OPS, per_model=True, dump=_list),
-        Field("resolutions", p.resolutions, per_model=True, dump=_labels),
-        Field("frames", p.frames, None, per_model=True, dump=_list_or_none),
-        Field("batch", p.batch, 1, per_model=True, dump=_list),
-        Field("dtype", p.name_list, "float16", DTYPES, per_model=True, dump=_list),
-        Field("tiled", p.tiled, False, BOOLS, per_model=True, dump=_list),
-        Field("tiling", p.tiling, None, per_model=True, dump=_knobs),
-        _variant("channels_last", BOOLS),
-        _variant("compile", COMPILE_MODES),
-        _variant("attention", ATTENTION),
-        _variant("cudnn_benchmark", BOOLS),
-        _variant("slicing", BOOLS),  # enable_slicing; only cases of batch > 1 take it
-        Field("quality", p.quality, False, (False, True, "float32")),
-        Field("warmup", p.warmup, 1),
-        Field("warmup_time", p.seconds, "auto"),
-        Field("repeats", p.repeats, "auto"),
-        Field("precision", p.precision, 0.01),
-        Field("min_repeats", p.repeat_count, 5),
-        Field("min_time", p.seconds, "auto"),
-        Field("max_time", p.seconds, 20.0),
-        Field("max_repeats", p.repeat_count, 300),
-        Field("device", p.device, "auto"),
-        Field("devices", p.devices, None, dump=_list_or_none, stored_unset=False),
-        Field("device_label", p.device_label, None, stored_unset=False),
-        Field("weights", p.choice, "auto", WEIGHTS),
-        Field("memory_metric", p.choice, "auto", MEMORY_METRICS),
-        Field("output", p.output, "results/runs"),
-        Field("registry", p.registry, None),
+        Field("name", p.name, doc="part of the run folder's name"),
+        Field("models", p.models, doc="model names of the registry, or {name: ..., <axes>} entries"),
+        Field("ops", p.name_list, allowed=OPS, per_model=True, dump=_list, doc="encode, decode or both"),
+        Field(
+            "resolutions",
+            p.resolutions,
+            per_model=True,
+            dump=_labels,
+            doc="512 (a square) or WIDTHxHEIGHT like 768x512, positive multiples of 8",
+        ),
+        Field(
+            "frames",
+            p.frames,
+            None,
+            per_model=True,
+            dump=_list_or_none,
+            doc="pixel frame counts (video models)",
+        ),
+        Field("batch", p.batch, 1, per_model=True, dump=_list, doc="inputs per call"),
+        Field("dtype", p.name_list, "float16", DTYPES, per_model=True, dump=_list, doc="the model's dtype"),
+        Field("tiled", p.tiled, False, BOOLS, per_model=True, dump=_list, doc="[false, true] measures both"),
+        Field(
+            "tiling",
+            p.tiling,
+            None,
+            per_model=True,
+            dump=_knobs,
+            doc="tiling knobs per model (a list is an axis); default: the registry's",
+        ),
+        _variant("channels_last", BOOLS, "the model and input in channels_last memory format"),
+        _variant("compile", COMPILE_MODES, "torch.compile mode (none: eager)"),
+        _variant("attention", ATTENTION, "attention implementation (sdpa-*: one kernel, CUDA only)"),
+        _variant("cudnn_benchmark", BOOLS, "torch.backends.cudnn.benchmark"),
+        _variant("slicing", BOOLS, "enable_slicing; only cases of batch > 1 take it"),
+        Field(
+            "quality",
+            p.quality,
+            False,
+            (False, True, "float32"),
+            doc="PSNR against the untiled output (float32: an untiled float32 reference)",
+        ),
+        Field("warmup", p.warmup, 1, doc="at least this many calls before timing; the first is stored apart"),
+        Field(
+            "warmup_time", p.seconds, "auto", doc="and at least this many seconds (auto: 0.5 CUDA, 0.2 CPU)"
+        ),
+        Field("repeats", p.repeats, "auto", doc="auto: time calls until the median is precise; or a count"),
+        Field("precision", p.precision, 0.01, doc="auto stops when the median's 95% interval is within this"),
+        Field("min_repeats", p.repeat_count, 5, doc="auto times at least this many calls"),
+        Field("min_time", p.seconds, "auto", doc="and at least this many seconds (auto: 1 CUDA, 2 CPU)"),
+        Field("max_time", p.seconds, 20.0, doc="and at most this many seconds per case"),
+        Field("max_repeats", p.repeat_count, 300, doc="or this many calls"),
+        Field("device", p.device, "auto", doc="auto, cpu, cuda, cuda:N, or all (one worker per GPU)"),
+        Field(
+            "devices",
+            p.devices,
+            None,
+            dump=_list_or_none,
+            stored_unset=False,
+            doc="GPUs, like [cuda:0, cuda:2]",
+        ),
+        Field(
+            "device_label",
+            p.device_label,
+            None,
+            stored_unset=False,
+            doc="the device's name in tables, docs and history",
+        ),
+        Field("weights", p.choice, "auto", WEIGHTS, doc="auto: pretrained where they load, else random"),
+        Field(
+            "memory_metric",
+            p.choice,
+            "auto",
+            MEMORY_METRICS,
+            doc="the peak `percent` is computed from (auto: reserved on CUDA, process on CPU)",
+        ),
+        Field("output", p.output, "results/runs", doc="the folder run folders go in"),
+        Field(
+            "registry", p.registry, None, doc="a models.yaml, relative to this file; default: the bundled one"
+        ),
     )
 }
 REQUIRED_FIELDS = tuple(name for name, f in FIELDS.items() if f.default is REQUIRED)

@@ -316,7 +316,7 @@ def positive_int(value: Any, fld: str, r: Reading, hi: int = MAX_CALLS) -> int:
 
 
 def device(f, value, fld, r, model) -> str:
-    if not isinstance(value, str) or not DEVICE_RE.match(value):
+    if not isinstance(value, str) or not DEVICE_RE.fullmatch(value):
         raise r.bad(fld, f"must be auto, cpu, cuda, cuda:N or all, got {shown(value)}")
     return value
 
@@ -327,7 +327,7 @@ def devices(f, value, fld, r, model) -> tuple[str, ...] | None:
     if not isinstance(value, list) or not value:
         raise r.bad(fld, f"must be a list of GPUs, like [cuda:0, cuda:2], got {shown(value)}")
     for d in value:
-        if not isinstance(d, str) or not GPU_RE.match(d):
+        if not isinstance(d, str) or not GPU_RE.fullmatch(d):
             raise r.bad(fld, f"each must be cuda:N, got {shown(d)}")
     if len(set(value)) != len(value):
         raise r.bad(fld, f"names a GPU twice: {shown(value)}")
