@@ -117,3 +117,14 @@ def test_the_first_answers_work_from_the_wheel_alone(installed):
         got.returncode == 2
         and "'NVIDIA GeForce RTX 4060 Ti 8GB' or 'NVIDIA GeForce RTX 4060 Ti 16GB'" in got.stderr
     )
+
+
+def test_the_sweep_schema_comes_with_the_wheel_beside_the_sweeps_that_name_it(installed):
+    env, _, _ = installed
+    (configs,) = list(env.glob("lib/python3*/site-packages/bench/configs"))
+    shipped = (configs / "sweep.schema.json").read_text()
+    assert (
+        (configs / "docs.yaml").read_text().startswith("# yaml-language-server: $schema=sweep.schema.json\n")
+    )
+    got = vae_bench(installed, "schema")
+    assert got.returncode == 0 and got.stdout == shipped
