@@ -3,6 +3,7 @@ or JSON for a machine. Presents `bench.analysis.compare` results and computes no
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
@@ -231,7 +232,13 @@ def summary(c: Comparison) -> str:
 
 
 def _text(c: Comparison, only_changed: bool = False) -> str:
-    return "\n".join([*_header_lines(c), "", _text_table(c, only_changed), "", *_footer_lines(c)])
+    # the whole report fits a 120-column terminal: long header lines wrap, indented
+    head = [
+        wrapped
+        for line in _header_lines(c)
+        for wrapped in textwrap.wrap(line, TEXT_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+    ]
+    return "\n".join([*head, "", _text_table(c, only_changed), "", *_footer_lines(c)])
 
 
 def _markdown(c: Comparison, only_changed: bool = False) -> str:
