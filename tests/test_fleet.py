@@ -94,9 +94,13 @@ def test_one_run_per_kind_arrives_and_a_killed_task_resumes(
         return real(run_dir)
 
     monkeypatch.setattr(store, "_cases_bytes", counted)
-    assert main(["fleet", "--trust-code", "--resume", str(a.path)]) == 0
+    capsys.readouterr()
+    assert main(["fleet", "--trust-code", "--resume", str(a.path), "--format", "json"]) == 0
     assert reads == [a.path.resolve()]
     monkeypatch.undo()
+    doc = json.loads(capsys.readouterr().out)  # stdout is the JSON alone
+    assert doc["command"] == "fleet" and doc["data"]["ending"] == "ok"
+    assert [Path(p).resolve() for p in doc["data"]["runs"]] == [a.path.resolve()]
     a = open_run(a.path)
     ids = [r.case_id for r in a.records]
     assert a.meta.status == "complete" and len(ids) == len(set(ids)) == 6 and a.meta.resumed_at

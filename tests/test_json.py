@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -27,6 +28,9 @@ COMMANDS = {
     "project": ["project", DOCS, "--cards", "RTX 3070"],
     "docs verify": ["docs", "verify", DOCS, "--page", str(FIXTURES / "docs" / "overview.en.md"), "--spec",
                     "hybrid-inference"],
+    "docs check": ["docs", "check", str(FIXTURES / "docs" / "overview.en.md")],
+    "docs update": ["docs", "update", str(FIXTURES / "docs" / "overview.en.md"), DOCS, "--spec",
+                    "hybrid-inference", "--diff"],
 }  # fmt: skip
 
 
@@ -53,6 +57,20 @@ def test_each_json_answer_is_one_envelope(capsys, command):
     # no figure formatted into text: a percentage, a time or a size with its unit
     formatted = re.compile(r"^[+-]?\d+(\.\d+)?\s*(%|s|MiB|GiB|ms)$")
     assert not [(where, s) for where, s in _strings(doc["data"]) if formatted.match(s)]
+
+
+def test_docs_update_and_import_json_say_what_they_did(capsys, tmp_path):
+    page = FIXTURES / "docs" / "overview.en.md"
+    before = page.read_bytes()
+    code = main(
+        ["docs", "update", str(page), DOCS, "--spec", "hybrid-inference", "--diff", "--format", "json"]
+    )
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert page.read_bytes() == before  # --diff writes nothing
+    assert code == 1 and data["changed"] and data["written"] is False and data["diff"].startswith("---")
+    assert main(["docs", "import", str(page), "--out", str(tmp_path / "imported"), "--format", "json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["data"]["runs"]
+    assert len(runs) > 1 and all((Path(r) / "meta.json").is_file() for r in runs)
 
 
 def test_fit_json_gives_bytes_and_ratios(capsys):

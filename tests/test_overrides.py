@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bench.cli import main
+from bench.errors import BadInput
 from bench.record.run import RunMeta
 from bench.record.store import open_run
 from bench.sweep.config import load_sweep
@@ -79,3 +80,21 @@ def test_a_run_with_overrides_measures_and_records_them(write_sweep, tmp_path, c
     assert stored.meta.overrides == ["ops=decode", "resolutions=32,40"]
     assert stored.meta.config["ops"] == ["decode"] and len(stored.records) == 2
     assert yaml.safe_load(sweep.read_text())["ops"] == ["encode"]  # the file is left as it was
+
+    # --format json: stdout is one document naming the run; the report went to stderr
+    assert main(["run", str(sweep), "repeats=3", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    (second,) = doc["data"]["runs"]
+    assert doc["command"] == "run" and doc["data"]["ending"] == "ok" and second != str(run)
+    assert open_run(second).meta.overrides == ["repeats=3"] and "run stored in" in err
+
+
+def test_models_drops_the_files_tiling_of_the_models_it_leaves_out(write_sweep):
+    sweep = write_sweep(models=["tiny", "tiny-slow"], tiling={"tiny-slow": {"tile_sample_min_size": 32}})
+    assert load_sweep(sweep, ("models=tiny",)).tiling == {}
+    kept = load_sweep(sweep, ("models=tiny-slow",))
+    assert kept.tiling == {"tiny-slow": {"tile_sample_min_size": 32}}
+    # tiling the command line gives is its own: a model it leaves out is still refused
+    with pytest.raises(BadInput, match="not in `models`"):
+        load_sweep(sweep, ("models=tiny", "tiling.tiny-slow.tile_sample_min_size=32"))

@@ -40,9 +40,11 @@ def add_arguments(p) -> None:
         action="store_true",
         help="write nothing; print the change as a unified diff of the page, exit 1 if there is one",
     )
+    update.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
     check = verbs.add_parser("check", help="lint the tables of pages; exit 1 on any problem")
     check.add_argument("pages", nargs="+", metavar="PAGE")
     check.add_argument("--lang", choices=LANGS, help="also flag headers and OOM words not of this language")
+    check.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
     update.add_argument(
         "--only-listed",
         action="store_true",
@@ -72,6 +74,7 @@ def add_arguments(p) -> None:
     imp.add_argument("page", metavar="PAGE")
     imp.add_argument("--out", required=True, metavar="DIR", help="where the run folders go")
     imp.add_argument("--spec", metavar="SPEC", help="table spec (default: the shipped one that fits)")
+    imp.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
 
 
 def run(args) -> int:
@@ -92,14 +95,27 @@ def _update(args) -> int:
         args.only_listed,
     )
     titles = ", ".join(map(repr, update.changed))
-    if not update.changed:
-        print(f"{args.page}: up to date")
-    elif args.diff:
+    diff = ""
+    if args.diff and update.changed:
         import difflib
 
         before, after = update.before.splitlines(keepends=True), update.text.splitlines(keepends=True)
-        page = str(args.page)
-        sys.stdout.writelines(difflib.unified_diff(before, after, page, f"{page} (updated)"))
+        diff = "".join(difflib.unified_diff(before, after, str(args.page), f"{args.page} (updated)"))
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        data = {
+            "page": str(args.page),
+            "changed": list(update.changed),
+            "written": bool(update.changed) and not (args.check or args.diff),
+            "diff": diff if args.diff else None,
+        }
+        print(envelope("docs update", data))
+        return EXIT_FAILURES if update.changed and (args.check or args.diff) else EXIT_OK
+    if not update.changed:
+        print(f"{args.page}: up to date")
+    elif args.diff:
+        sys.stdout.write(diff)
         return EXIT_FAILURES
     elif args.check:
         print(f"{args.page}: would change: {titles}")
@@ -113,11 +129,19 @@ def _check(args) -> int:
     from bench.docs.check import check_page
 
     found = 0
+    listed = []
     for page in args.pages:
         problems = check_page(page, args.lang)
-        for p in problems:
-            print(f"{page}:{p.line}: {p.what}")
+        listed += [{"page": str(page), "line": p.line, "problem": p.what} for p in problems]
+        if args.format == "text":
+            for p in problems:
+                print(f"{page}:{p.line}: {p.what}")
         found += len(problems)
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        print(envelope("docs check", {"pages": [str(p) for p in args.pages], "problems": listed}))
+        return EXIT_FAILURES if found else EXIT_OK
     if found:
         print(f"{found} problem(s)", file=sys.stderr)
         return EXIT_FAILURES
@@ -146,6 +170,11 @@ def _import(args) -> int:
     from bench.docs.spec import load_spec
 
     spec = load_spec(args.spec) if args.spec else spec_for_page(args.page)
-    for run_dir in import_page(args.page, spec, args.out):
-        print(run_dir)
+    runs = [str(r) for r in import_page(args.page, spec, args.out)]
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        print(envelope("docs import", {"runs": runs}))
+    else:
+        print("\n".join(runs))
     return EXIT_OK

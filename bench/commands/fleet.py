@@ -47,6 +47,13 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--out", metavar="DIR", help="folder for the run folders (default: the sweep's `output`)")
     p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: the run folders on the last lines of stdout; json: stdout is one JSON document, the "
+        "run folders and how the fleet run ended, and the report goes to stderr (default: text)",
+    )
+    p.add_argument(
         "--trust-code",
         action="store_true",
         help="let each node import registry classes named as package.module:Class (as run --trust-code)",
@@ -128,8 +135,21 @@ def run(args) -> int:
             for k in chosen
         ]
     launcher = driver.Fleet(parts, kinds, trust_code=args.trust_code, out=out)
-    launcher.launch()
-    return exit_status(launcher.report())
+    launcher.print_paths = args.format == "text"
+    if args.format == "json":  # stdout is the JSON alone: the report goes to stderr
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr):
+            launcher.launch()
+            ending = launcher.report()
+    else:
+        launcher.launch()
+        ending = launcher.report()
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        print(envelope("fleet", {"runs": launcher.run_paths(), "ending": ending.name.lower()}))
+    return exit_status(ending)
 
 
 def _labelled(sweep, kind: str) -> dict:

@@ -37,8 +37,8 @@ def add_arguments(p) -> None:
         "--format",
         choices=("text", "json"),
         default="text",
-        help="text: the run folder on the last line of stdout; json: the run folders and how the run "
-        "ended, last (default: text)",
+        help="text: the run folder on the last line of stdout; json: stdout is one JSON document, the "
+        "run folders and how the run ended, and the report goes to stderr (default: text)",
     )
     p.add_argument(
         "--resume",
@@ -132,8 +132,15 @@ def run(args) -> int:
     if args.dry_run:
         return exit_status(launcher.dry_run())
     launcher.print_paths = args.format == "text"
-    launcher.launch()
-    ending = launcher.report()
+    if args.format == "json":  # stdout is the JSON alone: the report goes to stderr
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr):
+            launcher.launch()
+            ending = launcher.report()
+    else:
+        launcher.launch()
+        ending = launcher.report()
     if args.format == "json":
         from bench.record.envelope import envelope
 

@@ -3,7 +3,8 @@ Each override replaces one field of the file as read (a dotted key reaches into 
 mapping: `tiling.sd-v1.tile_sample_min_size=256`), before the sweep is checked, so
 an override is held to the same rules as the file; a comma makes a list
 (`models=sdxl,sd-v1`), and each value reads as YAML reads a scalar (`repeats=5` is
-a number, `tiled=false` a flag)."""
+a number, `tiled=false` a flag). `models=...` drops the file's `tiling` of the models
+it leaves out; tiling given on the command line is kept whole."""
 
 from __future__ import annotations
 
@@ -58,4 +59,9 @@ def apply(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
                 raise BadInput(None, ".".join(path), f"{step} is not a mapping in the sweep: give {step}=...")
             at = inner
         at[path[-1]] = value
+    given = {parse(text)[0][0] for text in overrides}
+    if "models" in given and "tiling" not in given and isinstance(out.get("tiling"), dict):
+        # the file's tiling of a model the command line left out is no longer the sweep's
+        kept = set(out["models"]) if isinstance(out["models"], list) else {out["models"]}
+        out["tiling"] = {m: knobs for m, knobs in out["tiling"].items() if m in kept}
     return out
