@@ -73,6 +73,16 @@ def test_docs_update_and_import_json_say_what_they_did(capsys, tmp_path):
     assert len(runs) > 1 and all((Path(r) / "meta.json").is_file() for r in runs)
 
 
+def test_plot_and_export_json_name_the_files_they_wrote(capsys, tmp_path):
+    assert main(["plot", DOCS, "--out", str(tmp_path / "plots"), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["command"] == "plot" and doc["data"]["files"]
+    assert all(Path(f).read_bytes()[:4] == b"\x89PNG" for f in doc["data"]["files"])
+    assert main(["export", DOCS, "--csv", str(tmp_path / "c.csv"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert data["files"] == [str(tmp_path / "c.csv")] and data["rows"] == 32 and data["runs"] == 1
+
+
 def test_fit_json_gives_bytes_and_ratios(capsys):
     main(["fit", DOCS, "--card", "RTX 3070", "--format", "json"])
     data = json.loads(capsys.readouterr().out)["data"]

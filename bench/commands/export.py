@@ -21,6 +21,9 @@ def add_arguments(p) -> None:
     add_runs_dir_argument(p)
     p.add_argument("--csv", metavar="PATH", help="write a CSV file here")
     p.add_argument("--parquet", metavar="PATH", help="write a parquet file here (needs pyarrow)")
+    p.add_argument(
+        "--format", choices=("text", "json"), default="text", help="the files written (default: text)"
+    )
 
 
 def frame(paths: list[str]):
@@ -82,6 +85,12 @@ def run(args) -> int:
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=False)
         written.append(write_atomic(path, buffer.getvalue(), root=path.parent))
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        counts = {"rows": len(table), "runs": int(table["run"].nunique()), "columns": len(table.columns)}
+        print(envelope("export", {"files": [str(p) for p in written], **counts}))
+        return EXIT_OK
     for path in written:
         print(f"{path}: {len(table)} cases of {table['run'].nunique()} run(s), {len(table.columns)} columns")
     return EXIT_OK

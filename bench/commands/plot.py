@@ -31,6 +31,9 @@ def add_arguments(p) -> None:
         help='cards to draw on the fit figures of GPU runs, e.g. "RTX 3080 10GB,RTX 4090" (default: 8-24 GB)',
     )
     add_headroom_argument(p)
+    p.add_argument(
+        "--format", choices=("text", "json"), default="text", help="the files written (default: text)"
+    )
 
 
 def run(args) -> int:
@@ -48,6 +51,12 @@ def run(args) -> int:
         cards = [(c.name, c.bytes) for c in found]
     out = args.out or (None if args.runs else SHIPPED_OUT)
     runs = runs_or_shipped(args.runs, DOCS_RUN, args=args)
-    for path in plot_runs(runs, out=out, cards=cards, headroom=headroom):
-        print(path)
+    written = plot_runs(runs, out=out, cards=cards, headroom=headroom)
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        print(envelope("plot", {"files": [str(p) for p in written]}))
+    else:
+        for path in written:
+            print(path)
     return EXIT_OK
