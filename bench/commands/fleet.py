@@ -79,7 +79,7 @@ def run(args) -> int:
         if "ray" not in str(exc):
             raise
         raise BadInput(None, None, "vae-bench fleet needs Ray: pip install -e '.[fleet]'") from None
-    from bench.commands.run import exit_status
+    from bench.commands.run import launch
     from bench.record.store import open_run
     from bench.sweep import config
     from bench.sweep.fleet.receive import LocalRun
@@ -135,21 +135,7 @@ def run(args) -> int:
             for k in chosen
         ]
     launcher = driver.Fleet(parts, kinds, trust_code=args.trust_code, out=out)
-    launcher.print_paths = args.format == "text"
-    if args.format == "json":  # stdout is the JSON alone: the report goes to stderr
-        import contextlib
-
-        with contextlib.redirect_stdout(sys.stderr):
-            launcher.launch()
-            ending = launcher.report()
-    else:
-        launcher.launch()
-        ending = launcher.report()
-    if args.format == "json":
-        from bench.record.envelope import envelope
-
-        print(envelope("fleet", {"runs": launcher.run_paths(), "ending": ending.name.lower()}))
-    return exit_status(ending)
+    return launch(launcher, args.format, "fleet")
 
 
 def _labelled(sweep, kind: str) -> dict:

@@ -131,20 +131,24 @@ def run(args) -> int:
         )
     if args.dry_run:
         return exit_status(launcher.dry_run())
-    launcher.print_paths = args.format == "text"
-    if args.format == "json":  # stdout is the JSON alone: the report goes to stderr
-        import contextlib
+    return launch(launcher, args.format, "run")
 
-        with contextlib.redirect_stdout(sys.stderr):
-            launcher.launch()
-            ending = launcher.report()
-    else:
+
+def launch(launcher, format: str, command: str) -> int:
+    """Run a launcher to its end and report: in text, the run folders last on stdout; in
+    JSON, stdout is the one document (the folders and the ending), the report on stderr."""
+    if format == "text":
+        launcher.launch()
+        return exit_status(launcher.report())
+    import contextlib
+
+    launcher.print_paths = False
+    with contextlib.redirect_stdout(sys.stderr):
         launcher.launch()
         ending = launcher.report()
-    if args.format == "json":
-        from bench.record.envelope import envelope
+    from bench.record.envelope import envelope
 
-        print(envelope("run", {"runs": launcher.run_paths(), "ending": ending.name.lower()}))
+    print(envelope(command, {"runs": launcher.run_paths(), "ending": ending.name.lower()}))
     return exit_status(ending)
 
 
