@@ -17,7 +17,8 @@ from bench.docs.labels import LANGS, VARIANTS
 from bench.docs.styles import STYLES
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
-from bench.models.registry import check_knob, load_registry, normalize_knobs
+from bench.models.registry import load_registry
+from bench.models.tiling import check_knob, normalize_knobs
 from bench.record.case import DTYPES, OPS
 from bench.record.series import SeriesKey, untiled_partner
 from bench.shipped import SPECS_DIR, spec_path

@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.errors import BadInput, shown
 from bench.files import read_json, read_yaml
+from bench.models.tiling import TILING_KNOBS, check_knob, check_strides, normalize_knobs
 from bench.shipped import CONFIGS_DIR
 from bench.strict import NAME_RE
 
@@ -25,101 +26,11 @@ DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
 # built on a video architecture). video: a frames axis, 5D input.
 FAMILIES = ("image", "video")
 
-# Tiling knobs a sweep may override, per tiling kind. The value says what a knob
-# counts, which decides what it may be:
-#   px      pixels: a positive multiple of the model's spatial compression
-#           (of 8 for "kl", as before; diffusers keeps the latent tile it derived)
-#   frames  pixel frames: a positive multiple of the model's temporal compression
-#   factor  a number in [0, 1)
-#   flag    true or false
-# "kl" is AutoencoderKL's API (also Flux.2's and TAESD's): a square pixel tile and
-# the overlap between tiles; the latent tile is derived from the pixel one.
-# "spatial" is enable_tiling(height, width, strides) of Wan, Qwen-Image and DC-AE.
-# "spatiotemporal" adds the frame tile and stride of HunyuanVideo and LTX, and their
-# framewise switches, which turn the frame tiling on or off.
-TILING_KNOBS: dict[str, dict[str, str]] = {
-    "kl": {
-        "tile_sample_min_size": "px",
-        "tile_overlap_factor": "factor",
-    },
-    "spatial": {
-        "tile_sample_min_height": "px",
-        "tile_sample_min_width": "px",
-        "tile_sample_stride_height": "px",
-        "tile_sample_stride_width": "px",
-    },
-    "spatiotemporal": {
-        "tile_sample_min_height": "px",
-        "tile_sample_min_width": "px",
-        "tile_sample_min_num_frames": "frames",
-        "tile_sample_stride_height": "px",
-        "tile_sample_stride_width": "px",
-        "tile_sample_stride_num_frames": "frames",
-        "use_framewise_encoding": "flag",
-        "use_framewise_decoding": "flag",
-    },
-}
-_KNOB_TYPES = {"px": int, "frames": int, "factor": float, "flag": bool}
-
-# (stride, tile, what a stride larger than the tile skips)
-STRIDES = (
-    ("tile_sample_stride_height", "tile_sample_min_height", "rows"),
-    ("tile_sample_stride_width", "tile_sample_min_width", "columns"),
-    ("tile_sample_stride_num_frames", "tile_sample_min_num_frames", "frames"),
-)
-
 FRAME_RULE_RE = re.compile(r"^1\+(\d+)k$")
 # `class`: a diffusers class by name, or `package.module:Class` for a class of one's own
 # (imported only with --trust-code; see bench.models.build.model_class).
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 CLASS_RE = re.compile(rf"^({_IDENT}(\.{_IDENT})*:)?{_IDENT}$")
-
-
-def check_knob(kind: str, knob: str, value: Any, spatial: int = 8, temporal: int = 1) -> str | None:
-    """Why `value` is not allowed for `knob`, or None when it is. `spatial` and
-    `temporal` are the model's compression factors."""
-    knobs = TILING_KNOBS[kind]
-    if knob not in knobs:
-        return f"unknown tiling knob; allowed: {', '.join(knobs)}"
-    what = knobs[knob]
-    if what == "flag":
-        return None if isinstance(value, bool) else f"must be true or false, got {shown(value)}"
-    if what == "factor":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            return f"must be a number in [0, 1), got {shown(value)}"
-        return None
-    if kind == "kl":
-        step, of = 8, ""
-    elif what == "px":
-        step, of = spatial, " (the model's spatial compression)"
-    else:
-        step, of = temporal, " (the model's temporal compression)"
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % step:
-        return f"must be a positive multiple of {step}{of}, got {shown(value)}"
-    return None
-
-
-def check_strides(knobs: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(stride knob, tile knob, why) for a stride larger than its tile, else None.
-
-    diffusers steps through the input by the stride and keeps a stride's worth of
-    every tile: a stride past the tile skips input and silently returns a smaller
-    output than was asked for."""
-    for stride, tile, skipped in STRIDES:
-        if stride in knobs and tile in knobs and knobs[stride] > knobs[tile]:
-            return (
-                stride,
-                tile,
-                f"{stride} {knobs[stride]} is larger than {tile} {knobs[tile]}: diffusers would "
-                f"skip the {skipped} between tiles and silently truncate the output; "
-                "use a stride <= the tile size",
-            )
-    return None
-
-
-def normalize_knobs(kind: str, knobs: dict[str, Any]) -> dict[str, Any]:
-    """Knobs in their declared type, so that 0 and 0.0 make the same case."""
-    return {k: _KNOB_TYPES[TILING_KNOBS[kind][k]](v) for k, v in knobs.items()}
 
 
 def frame_step(rule: str) -> int:
@@ -147,6 +58,9 @@ class ModelSpec:
     temporal_compression: int = 1  # pixel frames per latent frame, after the first
     frame_rule: str | None = None  # video: valid frame counts, "1+4k"
     source: str | None = None  # where the bundled config's facts come from
+    # the input's channels where the config's in_channels counts something else
+    # (Mochi's counts its Fourier features)
+    input_channels: int | None = None
     registry_path: Path | None = field(default=None, compare=False)  # the models.yaml it came from
 
     @property
@@ -162,8 +76,15 @@ class ModelSpec:
 
     @property
     def in_channels(self) -> int:
+        if self.input_channels is not None:
+            return self.input_channels
         # Qwen-Image's config calls it input_channels.
         return int(self.config.get("in_channels", self.config.get("input_channels", 3)))
+
+    @property
+    def tiles(self) -> bool:
+        """Whether the class has tiling that vae-bench can switch on."""
+        return self.tiling_kind != "none"
 
     @property
     def is_video(self) -> bool:
@@ -205,14 +126,41 @@ _OPTIONAL = {
     "temporal_compression": int,
     "frame_rule": str,
     "latent_channels": int,
+    "input_channels": int,
 }
 
 
-def load_registry(path: str | Path | None = None) -> dict[str, ModelSpec]:
+# The registry's one key that is not a model: diffusers classes not measured, each
+# with the reason (bench.models.coverage lists them beside the registered ones).
+EXCLUDED = "excluded"
+MAX_REASON = 300
+
+
+def _read(path: str | Path | None) -> tuple[Path, dict]:
     path = Path(path) if path else DEFAULT_REGISTRY
     raw = read_yaml(path, "model registry", follow=True)
-    if not isinstance(raw, dict) or not raw:
+    if not isinstance(raw, dict) or not [k for k in raw if k != EXCLUDED]:
         raise BadInput(path, None, "must map model names to entries")
+    return path, raw
+
+
+def load_exclusions(path: str | Path | None = None) -> dict[str, str]:
+    """Class name -> why it is not measured, from the registry's `excluded` mapping."""
+    path, raw = _read(path)
+    given = raw.get(EXCLUDED) or {}
+    if not isinstance(given, dict):
+        raise BadInput(path, EXCLUDED, "must map class names to the reason each is not measured")
+    for cls, why in given.items():
+        if not isinstance(cls, str) or not CLASS_RE.match(cls):
+            raise BadInput(path, EXCLUDED, f"{shown(cls)} is not a class name")
+        if not isinstance(why, str) or not why.strip() or len(why) > MAX_REASON:
+            raise BadInput(path, f"{EXCLUDED}.{cls}", f"must give the reason in 1 to {MAX_REASON} characters")
+    return dict(given)
+
+
+def load_registry(path: str | Path | None = None) -> dict[str, ModelSpec]:
+    path, raw = _read(path)
+    raw = {k: v for k, v in raw.items() if k != EXCLUDED}
     for name in raw:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise BadInput(
@@ -249,7 +197,7 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
     family = entry["family"]
     if family not in FAMILIES:
         raise bad("family", f"must be one of {', '.join(FAMILIES)}")
-    for key in ("spatial_compression", "temporal_compression", "latent_channels"):
+    for key in ("spatial_compression", "temporal_compression", "latent_channels", "input_channels"):
         if entry.get(key) is not None and entry[key] < 1:
             raise bad(key, f"must be a positive integer, got {entry[key]}")
     video = family == "video"
@@ -326,6 +274,7 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         temporal_compression=temporal or 1,
         frame_rule=rule,
         source=entry.get("source"),
+        input_channels=entry.get("input_channels"),
         registry_path=path,
     )
 

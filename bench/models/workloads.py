@@ -21,6 +21,8 @@ def apply_tiling(model, spec: ModelSpec, tiling: dict[str, Any] | None) -> None:
     """Set the model's tiling to the case's: `tiling` is every knob in force, or None
     for an untiled case, which runs the whole input in one pass. The model is reused
     across cases, so every knob is set every time."""
+    if not spec.tiles:
+        return  # a class without tiling: nothing to switch (some raise if asked)
     framewise = spec.tiling_kind == "spatiotemporal"
     if tiling is None:
         model.disable_tiling()
@@ -34,7 +36,8 @@ def apply_tiling(model, spec: ModelSpec, tiling: dict[str, Any] | None) -> None:
         for knob, value in tiling.items():
             setattr(model, knob, value)
         return
-    # enable_tiling, not setattr: DC-AE derives its latent tile inside it.
+    # enable_tiling, not setattr: DC-AE derives its latent tile inside it (and
+    # HunyuanVideo 1.5 takes the latent tile tiling_in_force derived).
     model.enable_tiling(**{k: v for k, v in tiling.items() if k not in FRAMEWISE})
     if framewise:
         for flag in FRAMEWISE:

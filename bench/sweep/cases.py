@@ -16,10 +16,14 @@ from bench.sweep.parsers import knob_combinations
 def tiling_in_force(spec: ModelSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The knobs diffusers will use: the model's defaults with the sweep's overrides."""
     knobs = {**spec.tiling, **(overrides or {})}
+    f = spec.spatial_compression
     if spec.tiling_kind == "kl":
         # diffusers derives the latent tile from the config once, at construction;
         # a changed pixel tile needs the latent one changed with it.
-        knobs["tile_latent_min_size"] = knobs["tile_sample_min_size"] // spec.spatial_compression
+        knobs["tile_latent_min_size"] = knobs["tile_sample_min_size"] // f
+    if spec.tiling_kind == "overlap_latent":
+        knobs["tile_latent_min_height"] = knobs["tile_sample_min_height"] // f
+        knobs["tile_latent_min_width"] = knobs["tile_sample_min_width"] // f
     return dict(sorted(knobs.items()))
 
 
@@ -61,6 +65,8 @@ def expand(sweep: Sweep, specs: dict[str, ModelSpec]) -> list[Case]:
     for model in sweep.models:
         spec = specs[model]
         ax = {name: sweep.axis(model, name) for name in ("ops", "resolutions", "frames", "batch", "tiled")}
+        if not spec.tiles:  # a class without tiling has untiled cases only (the plan says so)
+            ax["tiled"] = tuple(t for t in ax["tiled"] if not t)
         tiled_with = tilings(spec, sweep.axis(model, "tiling"))
         frames = (ax["frames"] or ()) if spec.is_video else (None,)
         for dtype in sweep.axis(model, "dtype"):

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BadInput, shown
-from bench.models.registry import ModelSpec, check_knob, check_strides, frame_step, normalize_knobs
+from bench.models.registry import ModelSpec, frame_step
+from bench.models.tiling import check_knob, check_strides, normalize_knobs
 from bench.record.case import MAX_BATCH, MAX_FRAMES, MAX_SIDE
 from bench.record.series import label_problem
 from bench.strict import MAX_SECONDS, Invalid, number

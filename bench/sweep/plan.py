@@ -183,6 +183,9 @@ def make_plan(
             continue
         classes[name] = check_class(spec, trust_code)
     _check_variants(sweep, specs, classes, device)
+    for name, spec in specs.items():
+        if not spec.tiles and True in sweep.axis(name, "tiled"):
+            notes.append(f"{name}: {spec.cls} has no tiling; its tiled cases are left out")
     cases = expand(sweep, specs)
     if total:
         for case in cases:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.models.registry import TILING_KNOBS
+from bench.models.tiling import TILING_KNOBS
 from bench.record.case import MAX_BATCH, MAX_FRAMES, MAX_SIDE
 from bench.record.series import MAX_LABEL
 from bench.strict import MAX_SECONDS
