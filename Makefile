@@ -19,7 +19,7 @@ DOCS ?=
 RUNS ?=
 SPEC ?= hybrid-inference
 
-.PHONY: setup setup-fleet lock bench compare tables docs test test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
+.PHONY: setup setup-fleet lock bench compare tables docs test test-every-vae test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
 
 setup: $(STAMP)
 
@@ -85,12 +85,17 @@ compare: setup
 TEST_WORKERS ?= 2
 
 test: setup-fleet
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not every_vae"
+
+# Every registered model built and run once at its smallest size on the CPU
+# (bench/configs/every-vae-cpu.yaml): minutes, so apart from make test.
+test-every-vae: setup
+	$(PY) -m pytest -q -m every_vae
 
 # The suite without the tests marked slow (sweeps in worker processes, real
 # architectures, subprocesses): seconds instead of minutes, for the edit-test loop.
 test-fast: setup-fleet
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow and not every_vae"
 
 test-gpu: setup
 	$(PY) -m pytest -q -m gpu

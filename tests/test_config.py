@@ -136,7 +136,11 @@ BAD_FIELDS = [
     ("missing-name", {"name": ...}, ["name", "missing (required)"]),
     ("missing-models", {"models": ...}, ["models", "missing (required)"]),
     ("missing-ops", {"ops": ...}, ["ops", "missing (required)"]),
-    ("missing-resolutions", {"resolutions": ...}, ["resolutions", "missing (required)"]),
+    (
+        "missing-resolutions",
+        {"resolutions": ...},
+        ["resolutions", "missing (required for image and video models"],
+    ),
     (
         "tiling-unknown-knob",
         {"tiled": [False, True], "tiling": {"sd-v1": {"tile_size": 256}}},
@@ -264,8 +268,16 @@ BAD_TEXT = [
         "ops: [encode]\nresolutions: [64]\n",
         ["key 'dtype' given twice"],
     ),
-    ("empty-file", "", ["empty file", "name, models, ops, resolutions"]),
-    ("only-comments", "# nothing here yet\n\n", ["empty file", "name, models, ops, resolutions"]),
+    (
+        "empty-file",
+        "",
+        ["empty file", "name, models, ops, and resolutions (image and video models) or seconds"],
+    ),
+    (
+        "only-comments",
+        "# nothing here yet\n\n",
+        ["empty file", "name, models, ops, and resolutions (image and video models) or seconds"],
+    ),
     ("a-list", "- name: t\n- models: [sd-v1]\n", ["must be a mapping of sweep fields"]),
     ("a-scalar", "just some words\n", ["must be a mapping of sweep fields"]),
     (

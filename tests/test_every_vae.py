@@ -5,6 +5,8 @@ build in a fraction of a second), and the tiling kinds of their classes."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -53,6 +55,7 @@ FACTS = [
      "video", 5, 64, 16, 4, "1+4k", "none"),
 ]  # fmt: skip
 NAMES = [f[0] for f in FACTS]
+AUDIO = ["stable-audio", "same-s", "kvae-audio", "minimax-h3-audio", "cosmos3-audio"]
 
 
 @pytest.mark.parametrize("fact", FACTS, ids=NAMES)
@@ -88,21 +91,26 @@ def _shape(out) -> tuple:
 
 
 def smallest(spec, op: str, tiling=None) -> Case:
+    if spec.is_audio:
+        return Case(
+            spec.name, op, spec.samples(1.0), 1, None, 1, "float32", tiling is not None, tiling, seconds=1.0
+        )
     side = 4 * spec.spatial_compression
     frames = 1 + 2 * spec.temporal_compression if spec.is_video else None
     return Case(spec.name, op, side, side, frames, 1, "float32", tiling is not None, tiling)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [*NAMES, "consistency-decoder", *AUDIO])
 def test_encode_and_decode_give_the_shapes_the_workloads_expect(name):
     """On the meta device: the input the workloads make goes through the class, and
     what comes back has the shape the fit and the tables assume; tiled too where the
-    class tiles."""
+    class tiles. ConsistencyDecoderVAE's decode steps a scheduler, which reads numbers
+    off its tensors: not on the meta device (test_a_sampling_decoder_... runs it)."""
     spec = REGISTRY[name]
     model = on_meta(spec)
     tilings = [None] + ([tuple(tiling_in_force(spec, None).items())] if spec.tiles else [])
     for tiling in tilings:
-        for op in ("encode", "decode"):
+        for op in ("encode",) if spec.decode_kwargs else ("encode", "decode"):
             case = smallest(spec, op, tiling)
             with torch.no_grad():
                 out = prepare(model, spec, case, "meta")()
@@ -172,6 +180,53 @@ def test_every_vae_cpu_takes_each_entry_once_at_its_smallest_valid_size():
     assert len(cases) == 2 * len(REGISTRY) and {c.op for c in cases} == {"encode", "decode"}
     for case in cases:
         spec = REGISTRY[case.model]
+        if spec.is_audio:  # a second
+            assert (case.seconds, case.width, case.height) == (1.0, spec.samples(1.0), 1)
+            continue
         assert (case.width, case.height, case.tiled, case.dtype) == (64, 64, False, "float32")
         assert 64 % spec.spatial_compression == 0
         assert case.frames == (1 + frame_step(spec.frame_rule) if spec.is_video else None), case.model
+
+
+@pytest.mark.slow
+def test_a_sampling_decoder_runs_its_recorded_steps_on_the_cpu(monkeypatch):
+    """ConsistencyDecoderVAE decodes by sampling: decode is called with the steps the
+    registry names, which a run records with the model."""
+    from bench.models.build import Weights, build
+    from bench.sweep.plan import model_entry
+
+    spec = REGISTRY["consistency-decoder"]
+    assert spec.decode_kwargs == {"num_inference_steps": 2}
+    assert model_entry(spec, Weights("random"))["decode_kwargs"] == {"num_inference_steps": 2}
+    model = build(spec, Weights("random"), "cpu", "float32")
+    seen = []
+    decode = model.decode
+
+    @functools.wraps(decode)  # the signature prepare() reads stays decode's
+    def spy(z, **kw):
+        seen.append(kw)
+        return decode(z, **kw)
+
+    monkeypatch.setattr(model, "decode", spy)
+    case = smallest(spec, "decode")
+    with torch.no_grad():
+        out = prepare(model, spec, case, "cpu")()
+    assert tuple(out.shape) == output_shape(case, spec)
+    assert seen == [{"return_dict": False, "num_inference_steps": 2}]
+
+
+def test_every_vae_takes_each_entry_at_the_sizes_its_pipeline_uses():
+    from bench.sweep.config import load_sweep
+
+    sweep = load_sweep("every-vae")
+    assert set(sweep.models) == set(REGISTRY)
+    cases = expand(sweep, sweep.specs())
+    assert len(cases) == 208  # the count its estimate of the duration is made for
+    for name, spec in REGISTRY.items():
+        mine = [c for c in cases if c.model == name]
+        assert {c.op for c in mine} == {"encode", "decode"} and {c.dtype for c in mine} == {"bfloat16"}
+        assert {c.tiled for c in mine} == ({False, True} if spec.tiles else {False}), name
+        if spec.is_video:
+            assert all(spec.frames_ok(c.frames) and c.height >= 480 for c in mine), name
+        if spec.is_audio:
+            assert {c.seconds for c in mine} == {10.0, 30.0}

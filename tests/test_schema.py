@@ -46,7 +46,7 @@ def test_every_field_is_described_and_a_models_entry_takes_the_axes():
     entry = schema["properties"]["models"]["anyOf"][0]["anyOf"][1]
     axes = [n for n, f in FIELDS.items() if f.per_model]
     assert list(entry["properties"]) == ["name", *axes]
-    assert schema["required"] == ["name", "models", "ops", "resolutions"]
+    assert schema["required"] == ["name", "models", "ops"]  # resolutions: not for audio models alone
 
 
 def test_each_shipped_sweep_names_the_schema_and_passes_it(validator):
@@ -104,6 +104,7 @@ POOL = {
     "ops": ["encode", ["encode", "decode"], "train", [], 3],
     "resolutions": [64, [64, "128x64"], " 64x64 ", 63, [0], "big", [True], 2**21],
     "frames": [None, [17], 5],
+    "seconds": [None, [1, 2.5], 0, "ten"],
     "batch": [1, [1, 2], 0, "2", True, 5000],
     "dtype": ["float16", ["float32", "bfloat16"], "float8", []],
     "tiled": [True, [False, True], "yes", [1]],

@@ -192,7 +192,7 @@ BAD_REGISTRY = [
     ("frame-rule-format", "wan", {"frame_rule": "4k+1"}, ["wan.frame_rule", '"1+Nk"', "'4k+1'"]),
     ("frame-rule-on-an-image", "qwen-image", {"frame_rule": "1+4k"}, ["qwen-image.frame_rule", "only video"]),
     ("video-with-rank-4", "wan", {"input_rank": 4}, ["wan.input_rank", "must be 5", "got 4"]),
-    ("unknown-family", "taesd", {"family": "audio"}, ["taesd.family", "image, video"]),
+    ("unknown-family", "taesd", {"family": "hologram"}, ["taesd.family", "image, video, audio"]),
     (
         "no-latent-channels",
         "wan",

@@ -9,7 +9,17 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from bench.analysis.fit import MIB, Cell, Headroom, RunModel, Series, largest_side, on_card, pixels
+from bench.analysis.fit import (
+    MIB,
+    Cell,
+    Headroom,
+    RunModel,
+    Series,
+    largest_side,
+    longest_audio,
+    on_card,
+    pixels,
+)
 from bench.record.envelope import envelope
 from bench.record.run import CaseRecord
 from bench.record.series import SeriesKey, series_key, table_groups, table_title, untiled_partner
@@ -17,6 +27,7 @@ from bench.stats import overlap
 
 # Beyond the largest measured side, the sizes a user asks about next.
 NEXT_SIDES = (3072, 4096)
+NEXT_SECONDS = (60, 300, 600)  # audio: a minute, five, ten
 
 
 @dataclass
@@ -27,6 +38,7 @@ class Group:
     untiled: Series | None
     tiled: Series | None
     largest: int | None = None  # square side that fits untiled
+    longest: float | None = None  # audio: seconds that fit untiled
     largest_extrapolated: bool = False
     rows: list[dict] = field(default_factory=list)
 
@@ -62,8 +74,13 @@ def _sizes(*series: Series | None) -> list[tuple[str, float]]:
     for s in series:
         for r in s.records if s else ():
             seen.setdefault(r.case.size_label, pixels(r))
-    if not any(s and s.video for s in series):
-        biggest = max(seen.values(), default=0)
+    rate = next((s.rate for s in series if s and s.rate), None)
+    biggest = max(seen.values(), default=0)
+    if rate:  # audio: the next lengths beyond the longest, in seconds
+        for sec in NEXT_SECONDS:
+            if sec * rate > biggest:
+                seen.setdefault(f"{sec:g}s", float(sec * rate))
+    elif not any(s and s.video for s in series):
         for side in NEXT_SIDES:
             if side * side > biggest:
                 seen.setdefault(f"{side}x{side}", float(side * side))
@@ -90,7 +107,9 @@ def fit_card(rm: RunModel, card: str, total: float, kept: Headroom | None = None
     groups = []
     for title, untiled, tiled in _groups(rm):
         g = Group(title, untiled, tiled)
-        if untiled is not None and not untiled.video:
+        if untiled is not None and untiled.rate:
+            g.longest, g.largest_extrapolated = longest_audio(untiled, total, rm.context, headroom)
+        elif untiled is not None and not untiled.video:
             g.largest, g.largest_extrapolated = largest_side(untiled, total, rm.context, headroom)
         for size, x in _sizes(untiled, tiled):
             u = on_card(untiled, size, x, total, rm.context, headroom) if untiled else None
@@ -151,10 +170,9 @@ def render_fit(a: Answer, fmt: str = "text") -> str:
     ]
     for g in a.groups:
         head = f"{'## ' if fmt == 'md' else ''}{g.title}"
-        if g.largest:
-            head += f": untiled up to {g.largest}x{g.largest}" + (
-                " (extrapolated)" if g.largest_extrapolated else ""
-            )
+        most = f"{g.largest}x{g.largest}" if g.largest else f"{g.longest:g} s of audio" if g.longest else ""
+        if most:
+            head += f": untiled up to {most}" + (" (extrapolated)" if g.largest_extrapolated else "")
         rows = [
             [
                 r["size"],
@@ -208,6 +226,7 @@ def _fit_json(a: Answer) -> dict:
             {
                 "group": g.title,
                 "largest_untiled_side": g.largest,
+                "longest_untiled_seconds": g.longest,
                 "largest_extrapolated": g.largest_extrapolated,
                 "sizes": [
                     {

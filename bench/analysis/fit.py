@@ -158,6 +158,15 @@ class Series:
     def video(self) -> bool:
         return any(r.case.frames for r in self.records)
 
+    @property
+    def rate(self) -> float | None:
+        """Audio: samples per second of input (the fit's x is samples), else None."""
+        audio = [r.case for r in self.records if r.case.seconds]
+        if not audio:
+            return None
+        longest = max(audio, key=lambda c: c.seconds)
+        return longest.width / longest.seconds
+
 
 def pixels(r: CaseRecord) -> float:
     c = r.case
@@ -250,6 +259,22 @@ def on_card(series: Series, size: str, x: float, total: float, context: int | No
     need = card_need(peak, context, headroom)
     how = "extrapolated" if model.extrapolated(x) else "fitted"
     return Cell(size, x, need, reserved, fits(need, total), how, measured.status if measured else None)
+
+
+def longest_audio(
+    series: Series, total: float, context: int | None, headroom: float
+) -> tuple[float | None, bool]:
+    """The longest audio, in whole seconds, that fits untiled, and whether it lies
+    beyond the measured lengths."""
+    if series.allocated is None or not series.rate:
+        return None, False
+    most = series.allocated.largest(card_budget(total, context, headroom))
+    if most is None or most <= 0:
+        return None, False
+    seconds = math.floor(min(most, 1e15) / series.rate)
+    return (
+        (float(seconds), series.allocated.extrapolated(seconds * series.rate)) if seconds else (None, False)
+    )
 
 
 def largest_side(

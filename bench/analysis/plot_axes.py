@@ -83,7 +83,12 @@ def log_y(ax) -> None:
 
 
 def size_ticks(ax, records: Iterable[CaseRecord]) -> None:
-    """Megapixel axis (log) with a tick at every measured size, named by it."""
+    """Megapixel axis (log) with a tick at every measured size, named by it; for audio,
+    samples, with each tick named by its length in seconds."""
+    records = list(records)
+    if records and all(r.case.seconds is not None for r in records):
+        _audio_ticks(ax, records)
+        return
     names: dict[float, list[str]] = {}
     for r in records:
         at = names.setdefault(round(r.megapixels, 6), [])
@@ -107,3 +112,13 @@ def save(fig, path: Path, root: Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     return write_atomic(path, buffer.getvalue(), root=root)
+
+
+def _audio_ticks(ax, records: list[CaseRecord]) -> None:
+    at = {round(r.megapixels, 9): r.size_label for r in records}  # the x of every figure
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(sorted(at)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([at[n] for n in sorted(at)], fontsize=8)
+    ax.set_xlim(min(at) / 1.4, max(at) * 1.4)
+    ax.set_xlabel("audio length (seconds, log scale)")

@@ -29,15 +29,25 @@ class Ask:
     height: int
     dtype: str | None = None  # None: the one dtype the runs measured it in
     frames: int | None = None
+    seconds: float | None = None  # audio: width and height are unused
 
     @property
     def size(self) -> str:
+        if self.seconds is not None:
+            return f"{self.seconds:g}s"
         label = f"{self.width}x{self.height}"
         return f"{label}x{self.frames}" if self.frames else label
 
-    @property
-    def pixels(self) -> float:
+    def x(self, series: Series) -> float:
+        """Where the asked case lies on the series' line: pixels, or audio samples at
+        the series' rate."""
+        if self.seconds is not None:
+            return self.seconds * (series.rate or 0.0)
         return float(self.width * self.height * (self.frames or 1))
+
+    def suits(self, series: Series) -> bool:
+        """A series of the asked kind of input: video for frames, audio for seconds."""
+        return series.video == bool(self.frames) and (series.rate is not None) == (self.seconds is not None)
 
 
 @dataclass
@@ -84,10 +94,7 @@ def _base(models: list[RunModel], ask: Ask) -> tuple[RunModel, Series]:
         (rm, s)
         for rm in models
         for s in rm.series
-        if (s.model, s.op) == (ask.model, ask.op)
-        and _plain(s)
-        and s.batch == 1
-        and s.video == bool(ask.frames)
+        if (s.model, s.op) == (ask.model, ask.op) and _plain(s) and s.batch == 1 and ask.suits(s)
     ]
     if not found:
         measured = sorted(
@@ -133,7 +140,7 @@ def judge(
 ) -> Verdict:
     rm, series = _base(models, ask)
     room = headroom.of(total)
-    cell = on_card(series, ask.size, ask.pixels, total, rm.context, room)
+    cell = on_card(series, ask.size, ask.x(series), total, rm.context, room)
     if cell.fits is None:
         raise BadInput(
             rm.run.path,
@@ -149,13 +156,9 @@ def judge(
     options = []
     for other in models:
         for s in other.series:
-            if (
-                (s.model, s.op, s.batch) != (ask.model, ask.op, 1)
-                or s is series
-                or s.video != bool(ask.frames)
-            ):
+            if (s.model, s.op, s.batch) != (ask.model, ask.op, 1) or s is series or not ask.suits(s):
                 continue
-            c = on_card(s, ask.size, ask.pixels, total, other.context, room)
+            c = on_card(s, ask.size, ask.x(s), total, other.context, room)
             if c.fits:
                 options.append(Option(s, other, c, _at(s, ask.size)))
     timed = [o for o in options if o.median is not None]

@@ -46,7 +46,7 @@ def add_arguments(p) -> None:
     case = p.add_argument_group("one case (all three, for a one-line verdict)")
     case.add_argument("--model", help="a model of the run, e.g. sdxl, sd-v1")
     case.add_argument("--op", choices=("encode", "decode"))
-    case.add_argument("--size", help="1024 (a square) or 1024x768")
+    case.add_argument("--size", help="1024 (a square) or 1024x768; for an audio model a length, 30s")
     case.add_argument("--dtype", help="float16, bfloat16, float32 (default: the one the run measured)")
     case.add_argument("--frames", type=positive, metavar="N", help="frames, for a video VAE")
     add_min_psnr_argument(case, "prefer other settings whose PSNR reaches this")
@@ -88,10 +88,13 @@ def run(args) -> int:
         )
         return EXIT_OK
     from bench.analysis.verdict import Ask, judge, render
-    from bench.record.case import parse_size
+    from bench.record.case import parse_seconds, parse_size
 
-    width, height = parse_size(args.size)
-    ask = Ask(args.model, args.op, width, height, args.dtype, args.frames)
+    if args.size.strip().lower().endswith("s"):  # audio: a length in seconds
+        ask = Ask(args.model, args.op, 0, 0, args.dtype, seconds=parse_seconds(args.size))
+    else:
+        width, height = parse_size(args.size)
+        ask = Ask(args.model, args.op, width, height, args.dtype, args.frames)
     verdict = judge(models, ask, name, total, headroom, nominal, args.min_psnr)
     print(render(verdict), end="")
     return EXIT_OK if verdict.fits else 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,9 @@ from bench.strict import NAME_RE
 DEFAULT_REGISTRY = CONFIGS_DIR / "models.yaml"
 
 # image: one picture, no frames axis (4D input, or 5D with one frame for models
-# built on a video architecture). video: a frames axis, 5D input.
-FAMILIES = ("image", "video")
+# built on a video architecture). video: a frames axis, 5D input. audio: a waveform,
+# (batch, channels, samples), measured by its length in seconds.
+FAMILIES = ("image", "video", "audio")
 
 FRAME_RULE_RE = re.compile(r"^1\+(\d+)k$")
 # `class`: a diffusers class by name, or `package.module:Class` for a class of one's own
@@ -61,6 +63,11 @@ class ModelSpec:
     # the input's channels where the config's in_channels counts something else
     # (Mochi's counts its Fourier features)
     input_channels: int | None = None
+    sample_rate: int | None = None  # audio: samples per second
+    hop_length: int | None = None  # audio: samples per latent step
+    # what decode is called with beside the latent (ConsistencyDecoderVAE's sampler
+    # steps); meta.json records it with the model
+    decode_kwargs: dict = field(default_factory=dict, hash=False)
     registry_path: Path | None = field(default=None, compare=False)  # the models.yaml it came from
 
     @property
@@ -90,6 +97,15 @@ class ModelSpec:
     def is_video(self) -> bool:
         return self.family == "video"
 
+    @property
+    def is_audio(self) -> bool:
+        return self.family == "audio"
+
+    def samples(self, seconds: float) -> int:
+        """Audio samples for `seconds`: whole latent steps, rounded up, so that encode
+        and decode give back the length they were given."""
+        return math.ceil(round(seconds * self.sample_rate, 6) / self.hop_length) * self.hop_length
+
     def frames_ok(self, frames: int) -> bool:
         return self.frame_rule is not None and (frames - 1) % frame_step(self.frame_rule) == 0
 
@@ -111,9 +127,14 @@ _REQUIRED = {
     "class": str,
     "family": str,
     "config": str,
-    "spatial_compression": int,
     "tiling_kind": str,
     "tiling": dict,
+}
+# what a family needs beyond _REQUIRED, and may not be given otherwise
+_FAMILY_KEYS = {
+    "image": ("spatial_compression",),
+    "video": ("spatial_compression",),
+    "audio": ("sample_rate", "hop_length"),
 }
 _OPTIONAL = {
     "repo": str,
@@ -127,6 +148,10 @@ _OPTIONAL = {
     "frame_rule": str,
     "latent_channels": int,
     "input_channels": int,
+    "spatial_compression": int,
+    "sample_rate": int,
+    "hop_length": int,
+    "decode_kwargs": dict,
 }
 
 
@@ -197,13 +222,25 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
     family = entry["family"]
     if family not in FAMILIES:
         raise bad("family", f"must be one of {', '.join(FAMILIES)}")
-    for key in ("spatial_compression", "temporal_compression", "latent_channels", "input_channels"):
+    positive = ("spatial_compression", "temporal_compression", "latent_channels", "input_channels")
+    for key in (*positive, "sample_rate", "hop_length"):
         if entry.get(key) is not None and entry[key] < 1:
             raise bad(key, f"must be a positive integer, got {entry[key]}")
+    for key in _FAMILY_KEYS[family]:
+        if entry.get(key) is None:
+            raise bad(key, f"missing: a model of the {family} family needs it")
+    others = dict.fromkeys(k for keys in _FAMILY_KEYS.values() for k in keys if k not in _FAMILY_KEYS[family])
+    for key in others:
+        if key in entry:
+            raise bad(key, f"not for the {family} family")
     video = family == "video"
-    rank = entry.get("input_rank", 5 if video else 4)
-    if rank not in ((5,) if video else (4, 5)):
-        allowed = "5 (batch, channels, frames, height, width)" if video else "4, or 5 for a single frame"
+    rank = entry.get("input_rank", {"video": 5, "audio": 3}.get(family, 4))
+    ranks = {"video": (5,), "audio": (3,)}.get(family, (4, 5))
+    if rank not in ranks:
+        allowed = {
+            "video": "5 (batch, channels, frames, height, width)",
+            "audio": "3 (batch, channels, samples)",
+        }.get(family, "4, or 5 for a single frame")
         raise bad("input_rank", f"must be {allowed} for the {family} family, got {rank}")
     temporal = entry.get("temporal_compression")
     rule = entry.get("frame_rule")
@@ -217,14 +254,16 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
                 "frame_rule", f'must be "1+Nk" with N a positive integer (e.g. "1+4k"), got {shown(rule)}'
             )
     elif rule is not None:
-        raise bad("frame_rule", "only video models have a frames axis; an image model takes none")
+        raise bad("frame_rule", f"only video models have a frames axis; an {family} model takes none")
 
     kind = entry["tiling_kind"]
     if kind not in TILING_KNOBS:
         raise bad("tiling_kind", f"must be one of {', '.join(TILING_KNOBS)}")
-    spatial = entry["spatial_compression"]
+    spatial = entry.get("spatial_compression", 1)
     if kind == "spatiotemporal" and not video:
         raise bad("tiling_kind", "spatiotemporal tiling needs a video model (a frames axis)")
+    if (kind == "audio") != (family == "audio") and kind != "none":
+        raise bad("tiling_kind", f"{kind} tiling is not for the {family} family")
     for knob, value in entry["tiling"].items():
         why = check_knob(kind, knob, value, spatial, temporal or 1)
         if why:
@@ -275,8 +314,20 @@ def _spec(path: Path, name: str, entry: Any) -> ModelSpec:
         frame_rule=rule,
         source=entry.get("source"),
         input_channels=entry.get("input_channels"),
+        sample_rate=entry.get("sample_rate"),
+        decode_kwargs=_decode_kwargs(entry.get("decode_kwargs") or {}, bad),
+        hop_length=entry.get("hop_length"),
         registry_path=path,
     )
+
+
+def _decode_kwargs(given: dict, bad) -> dict:
+    for key, value in given.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise bad("decode_kwargs", f"{shown(key)} is not an argument name")
+        if not isinstance(value, (bool, int, float, str)):
+            raise bad(f"decode_kwargs.{key}", f"must be a number, a flag or a word, got {shown(value)}")
+    return dict(given)
 
 
 def _repo(path: Path, repo: str | None) -> str | None:

@@ -15,6 +15,7 @@ from bench.errors import shown
 #   frames  pixel frames: a positive multiple of the model's temporal compression
 #   factor  a number in [0, 1)
 #   flag    true or false
+#   count   audio samples, or latent steps: a positive integer
 # "kl" is AutoencoderKL's API (also Flux.2's and TAESD's): a square pixel tile and
 # the overlap between tiles; the latent tile is derived from the pixel one.
 # "spatial" is enable_tiling(height, width, strides) of Wan, Qwen-Image and DC-AE.
@@ -24,10 +25,18 @@ from bench.errors import shown
 # "overlap_latent" is HunyuanVideo 1.5's: a tile and one overlap factor, the latent
 # tile derived from the pixel one (as "kl" does).
 # "spatial_overlap" is the HunyuanImage refiner's: "spatial" and an overlap factor.
+# "audio" is Oobleck's: encode cuts the samples into chunks with an overlap on each
+# side, decode cuts the latent steps on its own (each overlap under half its chunk).
 # "none": a class without tiling (or whose tiling switch nothing reads); its
 # sweeps leave tiled cases out.
 TILING_KNOBS: dict[str, dict[str, str]] = {
     "none": {},
+    "audio": {
+        "tile_sample_min_length": "count",
+        "tile_sample_overlap": "count",
+        "tile_latent_min_length": "count",
+        "tile_latent_overlap": "count",
+    },
     "overlap": {
         "tile_sample_min_height": "px",
         "tile_sample_min_width": "px",
@@ -67,13 +76,20 @@ TILING_KNOBS: dict[str, dict[str, str]] = {
         "use_framewise_decoding": "flag",
     },
 }
-_KNOB_TYPES = {"px": int, "frames": int, "factor": float, "flag": bool}
+_KNOB_TYPES = {"px": int, "frames": int, "factor": float, "flag": bool, "count": int}
 
 # (stride, tile, what a stride larger than the tile skips)
 STRIDES = (
     ("tile_sample_stride_height", "tile_sample_min_height", "rows"),
     ("tile_sample_stride_width", "tile_sample_min_width", "columns"),
     ("tile_sample_stride_num_frames", "tile_sample_min_num_frames", "frames"),
+)
+
+
+# (overlap, chunk): an overlap taken from both sides of each chunk
+OVERLAPS = (
+    ("tile_sample_overlap", "tile_sample_min_length"),
+    ("tile_latent_overlap", "tile_latent_min_length"),
 )
 
 
@@ -92,7 +108,9 @@ def check_knob(kind: str, knob: str, value: Any, spatial: int = 8, temporal: int
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             return f"must be a number in [0, 1), got {shown(value)}"
         return None
-    if kind == "kl":
+    if what == "count":
+        step, of = 1, ""
+    elif kind == "kl":
         step, of = 8, ""
     elif what == "px":
         step, of = spatial, " (the model's spatial compression)"
@@ -117,6 +135,14 @@ def check_strides(knobs: dict[str, Any]) -> tuple[str, str, str] | None:
                 f"{stride} {knobs[stride]} is larger than {tile} {knobs[tile]}: diffusers would "
                 f"skip the {skipped} between tiles and silently truncate the output; "
                 "use a stride <= the tile size",
+            )
+    for overlap, chunk in OVERLAPS:
+        if overlap in knobs and chunk in knobs and 2 * knobs[overlap] >= knobs[chunk]:
+            return (
+                overlap,
+                chunk,
+                f"{overlap} {knobs[overlap]} is half of {chunk} {knobs[chunk]} or more: the overlap "
+                "on both sides would leave nothing of a chunk (diffusers refuses it)",
             )
     return None
 

@@ -4,6 +4,7 @@ live here."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,7 +32,7 @@ def apply_tiling(model, spec: ModelSpec, tiling: dict[str, Any] | None) -> None:
             for flag in FRAMEWISE:
                 setattr(model, flag, False)
         return
-    if spec.tiling_kind == "kl":
+    if spec.tiling_kind in ("kl", "audio"):
         model.enable_tiling()
         for knob, value in tiling.items():
             setattr(model, knob, value)
@@ -47,6 +48,10 @@ def apply_tiling(model, spec: ModelSpec, tiling: dict[str, Any] | None) -> None:
 def input_shape(case: Case, spec: ModelSpec) -> tuple[int, ...]:
     """encode: the pixels; decode: the latent of that many pixels. 5D inputs put
     frames after channels; an image through a 5D model is one frame."""
+    if spec.is_audio:  # (batch, channels, samples); the latent has a step per hop
+        if case.op == "encode":
+            return (case.batch, spec.in_channels, case.width)
+        return (case.batch, spec.latent_channels, case.width // spec.hop_length)
     if case.op == "encode":
         channels, frames, height, width = spec.in_channels, case.frames or 1, case.height, case.width
     else:
@@ -80,7 +85,7 @@ def prepare(model, spec: ModelSpec, case: Case, device: str) -> Callable[[], Any
     The input is made once, outside the timed call, and kept alive by the closure so
     that it counts in the peak as it would in a pipeline. encode returns what the
     model returns (a latent distribution, or DC-AE's and TAESD's latent tensor);
-    decode returns the pixels.
+    decode returns the pixels (or samples).
     """
     apply_tiling(model, spec, case.tiling_dict)
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -90,13 +95,15 @@ def prepare(model, spec: ModelSpec, case: Case, device: str) -> Callable[[], Any
 
         x = x.contiguous(memory_format=memory_format(spec))
 
-    if case.op == "encode":
+    method = model.encode if case.op == "encode" else model.decode
+    # Most classes return a tuple without return_dict; some take no return_dict
+    # (Cosmos 3's audio decode) or return the tensor itself (SAME, KVAE audio).
+    kwargs = {"return_dict": False} if "return_dict" in inspect.signature(method).parameters else {}
+    if case.op == "decode":
+        kwargs.update(spec.decode_kwargs)
 
-        def call():
-            return model.encode(x, return_dict=False)[0]
-    else:
-
-        def call():
-            return model.decode(x, return_dict=False)[0]
+    def call():
+        out = method(x, **kwargs)
+        return out if isinstance(out, torch.Tensor) else out[0]
 
     return call

@@ -22,6 +22,7 @@ DTYPES = ("float16", "bfloat16", "float32")
 MAX_SIDE = 2**20
 MAX_FRAMES = 100_000
 MAX_BATCH = 4096
+MAX_SECONDS = 86_400.0  # audio: a day
 CASE_ID_RE = re.compile(r"^[0-9a-f]{8,64}$")
 KNOB_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 
@@ -46,6 +47,17 @@ def parse_size(text: str) -> tuple[int, int]:
     raise BadInput(None, "--size", f"{shown(text)} is not a size; say 1024 (a square) or 1024x768")
 
 
+def parse_seconds(text: str) -> float:
+    """`30s`: an audio length."""
+    try:
+        value = float(text.strip().lower().removesuffix("s"))
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_SECONDS:
+        raise BadInput(None, "--size", f"{shown(text)} is not a length of audio; say 30s")
+    return value
+
+
 @dataclass(frozen=True)
 class Case:
     """What runs: never what was measured. The same parameters give the same case_id
@@ -63,6 +75,9 @@ class Case:
     # Variant axes in force that differ from VARIANT_DEFAULTS, and the tiling knobs a
     # sweep swept (given as lists): None for a case of none.
     variant: tuple[tuple[str, Any], ...] | None = None
+    # audio: the length asked for, in seconds; the input is `width` samples (whole
+    # latent steps of the model at its sample rate) by a `height` of 1
+    seconds: float | None = None
 
     @property
     def tiling_dict(self) -> dict[str, Any] | None:
@@ -95,6 +110,8 @@ class Case:
             d.pop("variant")  # a case of no variant hashes as it always did
         else:
             d["variant"] = self.variant_dict
+        if self.seconds is None:
+            d.pop("seconds")  # nor does a picture or a video
         return d
 
     @property
@@ -106,7 +123,9 @@ class Case:
 
     @property
     def size_label(self) -> str:
-        """`WxH`, or `WxHxF` for video."""
+        """`WxH`, `WxHxF` for video, `10s` for audio."""
+        if self.seconds is not None:
+            return f"{self.seconds:g}s"
         label = f"{self.width}x{self.height}"
         return f"{label}x{self.frames}" if self.frames else label
 
@@ -134,6 +153,7 @@ class Case:
             tiled=bool(d["tiled"]),
             tiling=tuple(sorted(tiling.items())) if tiling is not None else None,
             variant=tuple(sorted(variant.items())) if variant else None,
+            seconds=_optional_float(d.get("seconds")),
         )
 
 
@@ -150,6 +170,7 @@ def read_case(o: Obj) -> Case:
         tiled=o.bool("tiled", required=True),
         tiling=_knobs(o, "tiling"),
         variant=_knobs(o, "variant") or None,
+        seconds=o.num("seconds", lo=1e-3, hi=MAX_SECONDS),
     )
 
 
@@ -166,6 +187,12 @@ def _knobs(o: Obj, key: str) -> tuple[tuple[str, Any], ...] | None:
         elif not isinstance(value, bool):
             knobs.num(name, lo=-1e12, hi=1e12)
     return tuple(sorted(knobs.d.items()))
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
 
 
 def _frames(value: Any) -> int | None:

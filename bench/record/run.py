@@ -149,6 +149,8 @@ class CaseRecord:
         d: dict[str, Any] = {"case_id": self.case_id, "model": params["model"], "weights": self.weights}
         for key in _RECORD_HEAD[3:]:
             d[key] = params[key]
+        if "seconds" in params:  # audio
+            d["seconds"] = params["seconds"]
         d.update(
             tiled=params["tiled"],
             tiling=params["tiling"],

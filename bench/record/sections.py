@@ -145,6 +145,9 @@ def models(o: Obj) -> dict:
         for key in ("class", "repo", "subfolder", "config", "config_sha256"):
             entry.str(key)
         entry.int("params", hi=10**15)
+        kwargs = entry.obj("decode_kwargs")  # what decode was called with beside the latent
+        for key in kwargs.d if kwargs is not None else ():
+            scalar(kwargs.d[key], f"{kwargs.name(key)}")
         weights = entry.obj("weights")
         if weights is not None:
             weights.str("kind", choices=WEIGHT_KINDS)

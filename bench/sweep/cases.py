@@ -69,10 +69,15 @@ def expand(sweep: Sweep, specs: dict[str, ModelSpec]) -> list[Case]:
             ax["tiled"] = tuple(t for t in ax["tiled"] if not t)
         tiled_with = tilings(spec, sweep.axis(model, "tiling"))
         frames = (ax["frames"] or ()) if spec.is_video else (None,)
+        # (width, height, frames, seconds): an audio input is its samples by 1
+        if spec.is_audio:
+            sizes = [(spec.samples(sec), 1, None, sec) for sec in sweep.axis(model, "seconds") or ()]
+        else:
+            sizes = [(w, h, f, None) for (w, h), f in itertools.product(ax["resolutions"], frames)]
         for dtype in sweep.axis(model, "dtype"):
             group = []
-            for op, (w, h), f, batch, tiled in itertools.product(
-                ax["ops"], ax["resolutions"], frames, ax["batch"], ax["tiled"]
+            for op, (w, h, f, sec), batch, tiled in itertools.product(
+                ax["ops"], sizes, ax["batch"], ax["tiled"]
             ):
                 for tiling, swept in tiled_with if tiled else [(None, {})]:
                     for variant in variants(sweep, model, batch):
@@ -89,6 +94,7 @@ def expand(sweep: Sweep, specs: dict[str, ModelSpec]) -> list[Case]:
                                 tiled=tiled,
                                 tiling=tuple(tiling.items()) if tiling is not None else None,
                                 variant=tuple(sorted(both.items())) if both else None,
+                                seconds=sec,
                             )
                         )
             # sorted() is stable: the variants of one input stay in the order above

@@ -24,7 +24,7 @@ __all__ = ["Sweep", "from_dict", "load_sweep", "overridden", "with_defaults"]
 DEFAULT = defaults()
 # The order a model's own axes are read in and stored in meta.json (the order they
 # always had there).
-OWN_ORDER = ("ops", "dtype", "resolutions", "batch", "tiled", *VARIANT_AXES, "frames", "tiling")
+OWN_ORDER = ("ops", "dtype", "resolutions", "batch", "tiled", *VARIANT_AXES, "frames", "seconds", "tiling")
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ class Sweep:
     name: str
     models: tuple[str, ...]
     ops: tuple[str, ...]
-    resolutions: tuple[tuple[int, int], ...]  # (width, height)
+    resolutions: tuple[tuple[int, int], ...] = ()  # (width, height); none for audio models alone
     frames: tuple[int, ...] | None = DEFAULT["frames"]  # pixel frames, for video models only
+    seconds: tuple[float, ...] | None = DEFAULT["seconds"]  # audio lengths, for audio models only
     batch: tuple[int, ...] = DEFAULT["batch"]
     dtype: tuple[str, ...] = DEFAULT["dtype"]
     tiled: tuple[bool, ...] = DEFAULT["tiled"]
@@ -136,7 +137,13 @@ def load_sweep(path: str | Path, overrides: tuple[str, ...] = ()) -> Sweep:
     path = sweep_path(path) if isinstance(path, str) else path
     raw = read_yaml(path, "sweep file", follow=True)
     if raw is None:
-        raise BadInput(path, None, "empty file; a sweep needs at least " + ", ".join(REQUIRED_FIELDS))
+        raise BadInput(
+            path,
+            None,
+            "empty file; a sweep needs at least "
+            + ", ".join(REQUIRED_FIELDS)
+            + ", and resolutions (image and video models) or seconds (audio models)",
+        )
     if not isinstance(raw, dict):
         raise BadInput(path, None, "must be a mapping of sweep fields")
     if not overrides:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.record.case import DTYPES, OPS, VARIANT_DEFAULTS
 from bench.sweep import parsers as p
+from bench.sweep import sizes
 from bench.sweep.parsers import BOOLS, Reading
 
 WEIGHTS = ("auto", "pretrained", "random")
@@ -46,8 +47,8 @@ def _list_or_none(value: tuple | None, model: str | None) -> list | None:
     return list(value) if value is not None else None
 
 
-def _labels(resolutions: tuple[tuple[int, int], ...], model: str | None) -> list[str]:
-    return [f"{w}x{h}" for w, h in resolutions]
+def _labels(resolutions: tuple[tuple[int, int], ...] | None, model: str | None) -> list[str]:
+    return [f"{w}x{h}" for w, h in resolutions or ()]
 
 
 def _knobs(value: dict[str, Any], model: str | None) -> dict[str, Any]:
@@ -90,18 +91,29 @@ FIELDS: dict[str, Field] = {
         Field("ops", p.name_list, allowed=OPS, per_model=True, dump=_list, doc="encode, decode or both"),
         Field(
             "resolutions",
-            p.resolutions,
+            sizes.resolutions,
+            None,
             per_model=True,
             dump=_labels,
-            doc="512 (a square) or WIDTHxHEIGHT like 768x512, positive multiples of 8",
+            doc="512 (a square) or WIDTHxHEIGHT like 768x512, positive multiples of 8; "
+            "required unless every model is an audio model",
         ),
         Field(
             "frames",
-            p.frames,
+            sizes.frames,
             None,
             per_model=True,
             dump=_list_or_none,
             doc="pixel frame counts (video models)",
+        ),
+        Field(
+            "seconds",
+            sizes.audio_seconds,
+            None,
+            per_model=True,
+            dump=_list_or_none,
+            stored_unset=False,
+            doc="audio lengths in seconds (audio models), e.g. [10, 30]",
         ),
         Field("batch", p.batch, 1, per_model=True, dump=_list, doc="inputs per call"),
         Field("dtype", p.name_list, "float16", DTYPES, per_model=True, dump=_list, doc="the model's dtype"),

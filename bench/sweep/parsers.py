@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BadInput, shown
-from bench.models.registry import ModelSpec, frame_step
+from bench.models.registry import ModelSpec
 from bench.models.tiling import check_knob, check_strides, normalize_knobs
-from bench.record.case import MAX_BATCH, MAX_FRAMES, MAX_SIDE
+from bench.record.case import MAX_BATCH
 from bench.record.series import label_problem
 from bench.strict import MAX_SECONDS, Invalid, number
 
@@ -29,7 +29,6 @@ GPU_RE = re.compile(r"^cuda:\d+$")
 MAX_NAME = 64
 # No sweep comes near these: a million calls a case, a day of timed calls.
 MAX_CALLS = 1_000_000
-RESOLUTION_RE = re.compile(r"^(\d+)x(\d+)$")
 
 
 @dataclass
@@ -62,7 +61,7 @@ def as_list(value: Any, fld: str, r: Reading) -> list:
     return items
 
 
-def _distinct(items) -> tuple:
+def distinct(items) -> tuple:
     return tuple(dict.fromkeys(items))
 
 
@@ -103,86 +102,18 @@ def name_list(f, value, fld, r, model) -> tuple[str, ...]:
             raise r.bad(fld, f"must be a name or a list of names, got {shown(item)}")
         if item not in f.allowed:
             raise r.bad(fld, f"{shown(item)} is not allowed; allowed: {', '.join(f.allowed)}")
-    return _distinct(value if isinstance(value, list) else [value])
-
-
-def resolutions(f, value, fld, r, model) -> tuple[tuple[int, int], ...]:
-    """Each side a multiple of 8, and of the spatial compression of each model the
-    resolutions are for: `model`, or every model that gives none of its own."""
-    parsed = _distinct(_resolution(v, fld, r) for v in as_list(value, fld, r))
-    for m in [model] if model else [m for m in r.got["models"] if not r.own(m, "resolutions")]:
-        step = r.registry[m].spatial_compression
-        for w, h in parsed:
-            if w % step or h % step:
-                raise r.bad(
-                    fld,
-                    f"{w}x{h} does not suit {m}: its sides must be multiples of {step}, "
-                    f"{m}'s spatial compression (pixels per latent)",
-                )
-    return parsed
-
-
-def _resolution(value: Any, fld: str, r: Reading) -> tuple[int, int]:
-    """`512` is 512x512; `768x512` is width 768, height 512."""
-    why = (
-        f"{shown(value)} is not a resolution; use a positive multiple of 8 like 512 or 768x512 (WIDTHxHEIGHT)"
-    )
-    match = RESOLUTION_RE.match(value.strip()) if isinstance(value, str) else None
-    if isinstance(value, int) and not isinstance(value, bool):
-        w = h = value
-    elif match:
-        w, h = int(match.group(1)), int(match.group(2))
-    else:
-        raise r.bad(fld, why)
-    if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE) or w % 8 or h % 8:
-        raise r.bad(fld, why)
-    return (w, h)
-
-
-def frames(f, value, fld, r, model) -> tuple[int, ...] | None:
-    """Frame counts, checked against the frame rule of each video model they are for
-    (`model`, or every model that gives none of its own); image models have none."""
-    if model and not r.registry[model].is_video:
-        raise r.bad(fld, f"{model} is an image model; it has no frames axis")
-    names = [model] if model else [m for m in r.got.get("models", ()) if not r.own(m, "frames")]
-    video = [r.registry[m] for m in names if r.registry[m].is_video]
-    if value is None:
-        if video:
-            listed = ", ".join(s.name for s in video)
-            example = ", ".join(str(1 + frame_step(video[0].frame_rule) * k) for k in (4, 8))
-            raise r.bad(
-                fld,
-                f"missing; {listed} {'is a video model' if len(video) == 1 else 'are video models'} "
-                f"and need{'s' if len(video) == 1 else ''} frame counts, e.g. frames: [{example}]",
-            )
-        return None
-    if not video:
-        raise r.bad(
-            fld,
-            "none of the models is a video model, so there is no frames axis; "
-            "remove frames or add a video model",
-        )
-    counts = _distinct(positive_int(v, fld, r, MAX_FRAMES) for v in as_list(value, fld, r))
-    for spec in video:
-        for n in counts:
-            if not spec.frames_ok(n):
-                raise r.bad(
-                    fld,
-                    f"{n} is not a valid frame count for {spec.name}: its frame counts are "
-                    f"{spec.frame_rule_text()}",
-                )
-    return counts
+    return distinct(value if isinstance(value, list) else [value])
 
 
 def batch(f, value, fld, r, model) -> tuple[int, ...]:
-    return _distinct(positive_int(b, fld, r, MAX_BATCH) for b in as_list(value, fld, r))
+    return distinct(positive_int(b, fld, r, MAX_BATCH) for b in as_list(value, fld, r))
 
 
 def tiled(f, value, fld, r, model) -> tuple[bool, ...]:
     items = as_list(value, fld, r)
     if not all(isinstance(t, bool) for t in items):
         raise r.bad(fld, "must be true, false or a list of them, e.g. [false, true]")
-    return _distinct(items)
+    return distinct(items)
 
 
 def tiling(f, value, fld, r, model) -> dict[str, Any]:
@@ -216,7 +147,7 @@ def knobs(spec: ModelSpec, given: Any, fld: str, r: Reading) -> dict[str, Any]:
             if why:
                 raise r.bad(f"{fld}.{knob}", why)
         typed = [normalize_knobs(spec.tiling_kind, {knob: v})[knob] for v in values]
-        out[knob] = _distinct(typed) if isinstance(value, list) else typed[0]
+        out[knob] = distinct(typed) if isinstance(value, list) else typed[0]
     for combo in knob_combinations(out):
         _check_strides(spec, combo, fld, r)
     return out
@@ -252,7 +183,7 @@ def variant(f, value, fld, r, model) -> tuple:
     for v in items:
         if v not in f.allowed:
             raise r.bad(fld, f"{shown(v)} is not allowed; allowed: {', '.join(f.allowed)}")
-    return _distinct(items)
+    return distinct(items)
 
 
 def quality(f, value, fld, r, model) -> bool | str:

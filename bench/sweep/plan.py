@@ -108,7 +108,7 @@ def protocol_for(sweep: Sweep, device: str) -> Protocol:
 
 def model_entry(spec: ModelSpec, weights: Weights) -> dict:
     """What meta.json says of one model: enough to refuse a resume through another."""
-    return {
+    entry = {
         "class": spec.cls,
         "repo": spec.repo,
         "subfolder": spec.subfolder,
@@ -116,6 +116,9 @@ def model_entry(spec: ModelSpec, weights: Weights) -> dict:
         "config_sha256": spec.config_hash,
         "weights": weights.to_dict(),
     }
+    if spec.decode_kwargs:
+        entry["decode_kwargs"] = spec.decode_kwargs
+    return entry
 
 
 def _relative(path: Path) -> str:

@@ -21,6 +21,7 @@ from bench.record.case import MAX_BATCH, MAX_FRAMES, MAX_SIDE
 from bench.record.series import MAX_LABEL
 from bench.strict import MAX_SECONDS
 from bench.sweep import parsers as p
+from bench.sweep import sizes
 from bench.sweep.fields import FIELDS, REQUIRED, REQUIRED_FIELDS, Field
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -51,6 +52,7 @@ def _knob_values() -> dict[str, Any]:
         "frames": _int(1, MAX_FRAMES),
         "factor": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
         "flag": {"type": "boolean"},
+        "count": _int(1, 2**40),
     }
     knobs: dict[str, Any] = {}
     for table in TILING_KNOBS.values():
@@ -79,8 +81,14 @@ _RESOLUTION = {
 FRAGMENTS: dict[Callable, Callable[[Field, bool], dict[str, Any]]] = {
     p.name: lambda f, m: {"type": "string", "pattern": "^[A-Za-z0-9._-]+$", "maxLength": p.MAX_NAME},
     p.name_list: lambda f, m: one_or_list(_enum(f)),
-    p.resolutions: lambda f, m: one_or_list(_RESOLUTION),
-    p.frames: lambda f, m: {"anyOf": [{"type": "null"}, one_or_list(_int(1, MAX_FRAMES))]},
+    sizes.resolutions: lambda f, m: {"anyOf": [{"type": "null"}, one_or_list(_RESOLUTION)]},
+    sizes.audio_seconds: lambda f, m: {
+        "anyOf": [
+            {"type": "null"},
+            one_or_list({"type": "number", "exclusiveMinimum": 0, "maximum": sizes.MAX_AUDIO_SECONDS}),
+        ]
+    },
+    sizes.frames: lambda f, m: {"anyOf": [{"type": "null"}, one_or_list(_int(1, MAX_FRAMES))]},
     p.batch: lambda f, m: one_or_list(_int(1, MAX_BATCH)),
     p.tiled: lambda f, m: one_or_list({"type": "boolean"}),
     p.tiling: _tiling,
