@@ -36,6 +36,8 @@ FACTS = [
      "vae", "video", 5, 32, 16, 4, "1+4k", "overlap_latent"),
     ("qwen-image-2.1", "AutoencoderKLQwenImage21", "Qwen/Qwen-Image-2.1", "vae", "image", 5, 64, 16, 1, None,
      "spatial"),
+    ("wan2.2", "AutoencoderKLWan", "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "vae",
+     "video", 5, 48, 16, 4, "1+4k", "spatial"),
     ("mochi", "AutoencoderKLMochi", "genmo/mochi-1-preview", "vae", "video", 5, 12, 8, 6, "1+6k", "spatial"),
     ("easyanimate", "AutoencoderKLMagvit", "alibaba-pai/EasyAnimateV5.1-7b-zh-diffusers", "vae",
      "video", 5, 16, 8, 4, "1+4k", "spatial"),
@@ -221,7 +223,7 @@ def test_every_vae_takes_each_entry_at_the_sizes_its_pipeline_uses():
     sweep = load_sweep("every-vae")
     assert set(sweep.models) == set(REGISTRY)
     cases = expand(sweep, sweep.specs())
-    assert len(cases) == 208  # the count its estimate of the duration is made for
+    assert len(cases) == 216  # the count its estimate of the duration is made for
     for name, spec in REGISTRY.items():
         mine = [c for c in cases if c.model == name]
         assert {c.op for c in mine} == {"encode", "decode"} and {c.dtype for c in mine} == {"bfloat16"}
