@@ -86,6 +86,14 @@ def test_a_sweep_of_audio_takes_seconds_and_needs_no_resolutions():
     assert "seconds" in c.params() and "seconds" not in expand_one_image()[0].params()
 
 
+def test_a_sweep_of_audio_alone_reads_back_from_what_meta_json_stores():
+    """A resume reads the sweep meta.json stored: resolutions none is null there."""
+    sweep = from_dict(base_sweep(models=["same-s"], resolutions=..., seconds=[1, 2]))
+    stored = json.loads(json.dumps(sweep.to_dict()))
+    assert stored["resolutions"] is None and stored["seconds"] == [1.0, 2.0]
+    assert from_dict(stored) == sweep
+
+
 def expand_one_image():
     sweep = from_dict(base_sweep())
     return expand(sweep, sweep.specs())

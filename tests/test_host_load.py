@@ -40,6 +40,10 @@ def test_a_busy_host_is_said_with_its_figures():
     assert RunMeta(run_id="r", load=[dict(BUSY[1])]).busy is None
     again = RunMeta.from_json(json.loads(json.dumps(RunMeta(run_id="r", load=BUSY).to_json())))
     assert again.load == BUSY
+    # an interrupted sweep's end, then its resume: the first end is where it stopped
+    resumed = [dict(s, other_running=1) for s in (BUSY[1], {**BUSY[0], "at": "resume"}, BUSY[1])]
+    text = RunMeta(run_id="r", load=resumed).busy
+    assert "running at its stop;" in text and "at its resume" in text and text.endswith("running at its end")
 
 
 def _busy_copy(src, dst):

@@ -316,16 +316,18 @@ class RunMeta:
         every sample; the load average only before the sweep's own work (at a start or
         a resume), where it is above the host's CPU count."""
         said = []
-        for s in self.load:
+        for i, s in enumerate(self.load):
+            # an end a resume follows is where an interrupted sweep stopped
+            at = "stop" if s["at"] == "end" and i < len(self.load) - 1 else s["at"]
             others = s.get("other_running") or 0
             if others:
-                said.append(f"{others} other process(es) running at its {s['at']}")
+                said.append(f"{others} other process(es) running at its {at}")
             avg, cpus = s.get("loadavg"), s.get("cpu_count")
             if s["at"] != "end" and avg and cpus and avg[0] > cpus:
-                said.append(f"load average {avg[0]:g} on {cpus} CPUs at its {s['at']}")
+                said.append(f"load average {avg[0]:g} on {cpus} CPUs at its {at}")
             gpu = s.get("gpu_processes")
             if isinstance(gpu, list) and gpu:
-                said.append(f"{len(gpu)} other process(es) on the GPU at its {s['at']}")
+                said.append(f"{len(gpu)} other process(es) on the GPU at its {at}")
         return "made on a busy host: " + "; ".join(said) if said else None
 
     def add_warnings(self, messages) -> bool:

@@ -47,8 +47,9 @@ def _list_or_none(value: tuple | None, model: str | None) -> list | None:
     return list(value) if value is not None else None
 
 
-def _labels(resolutions: tuple[tuple[int, int], ...] | None, model: str | None) -> list[str]:
-    return [f"{w}x{h}" for w, h in resolutions or ()]
+def _labels(resolutions: tuple[tuple[int, int], ...] | None, model: str | None) -> list[str] | None:
+    # none (a sweep of audio models alone) is written as null, which reads back as none
+    return [f"{w}x{h}" for w, h in resolutions] if resolutions else None
 
 
 def _knobs(value: dict[str, Any], model: str | None) -> dict[str, Any]:

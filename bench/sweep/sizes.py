@@ -21,7 +21,7 @@ def resolutions(f, value, fld, r, model) -> tuple[tuple[int, int], ...]:
     resolutions are for: `model`, or every model that gives none of its own. Audio
     models take none: a sweep of audio models alone may leave them out."""
     names = [model] if model else [m for m in r.got["models"] if not r.own(m, "resolutions")]
-    if value is None:
+    if value is None or value == []:
         pictures = [m for m in names if not r.registry[m].is_audio]
         if pictures:
             raise r.bad(fld, f"missing (required for image and video models: {', '.join(pictures)})")
@@ -103,10 +103,8 @@ def audio_seconds(f, value, fld, r, model) -> tuple[float, ...] | None:
     audio = [m for m in names if r.registry[m].is_audio]
     if value is None:
         if audio:
-            what = "is an audio model" if len(audio) == 1 else "are audio models"
-            raise r.bad(
-                fld, f"missing; {', '.join(audio)} {what} and need lengths in seconds, e.g. seconds: [10, 30]"
-            )
+            what = "is an audio model and needs" if len(audio) == 1 else "are audio models and need"
+            raise r.bad(fld, f"missing; {', '.join(audio)} {what} lengths in seconds, e.g. seconds: [10, 30]")
         return None
     if not audio:
         raise r.bad(fld, "none of the models is an audio model, so there is no seconds axis")
