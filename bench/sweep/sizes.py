@@ -21,8 +21,10 @@ def resolutions(f, value, fld, r, model) -> tuple[tuple[int, int], ...]:
     resolutions are for: `model`, or every model that gives none of its own. Audio
     models take none: a sweep of audio models alone may leave them out."""
     names = [model] if model else [m for m in r.got["models"] if not r.own(m, "resolutions")]
-    if value is None or value == []:
+    if value is None or value == []:  # [] too: a stored sweep of audio models alone
         pictures = [m for m in names if not r.registry[m].is_audio]
+        if pictures and value == []:
+            raise r.bad(fld, "must not be empty")
         if pictures:
             raise r.bad(fld, f"missing (required for image and video models: {', '.join(pictures)})")
         return ()
