@@ -19,6 +19,7 @@ from bench.record.case import Case
 from bench.sweep.cases import expand, tiling_in_force
 from bench.sweep.config import from_dict
 from tests.sweep_helpers import base_sweep
+from tests.test_families import check_facts
 
 REGISTRY = load_registry()
 
@@ -62,15 +63,8 @@ AUDIO = ["stable-audio", "same-s", "kvae-audio", "minimax-h3-audio", "cosmos3-au
 
 @pytest.mark.parametrize("fact", FACTS, ids=NAMES)
 def test_registry_facts(fact):
-    name, cls, repo, subfolder, family, rank, latent, spatial, temporal, rule, kind = fact
-    spec = REGISTRY[name]
-    assert (spec.cls, spec.repo, spec.subfolder) == (cls, repo, subfolder)
-    assert (spec.family, spec.input_rank, spec.latent_channels) == (family, rank, latent)
-    assert (spec.spatial_compression, spec.temporal_compression) == (spatial, temporal)
-    assert (spec.frame_rule, spec.tiling_kind) == (rule, kind)
-    assert spec.config["_class_name"] == cls
-    assert spec.params and spec.source and "diffusers 0.42.1" in spec.params_source
-    check_class(spec)  # the bundled config is one its class takes
+    check_facts(fact)
+    check_class(REGISTRY[fact[0]])  # the bundled config is one its class takes
 
 
 def on_meta(spec):

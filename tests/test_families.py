@@ -54,6 +54,11 @@ FACTS = [
 
 @pytest.mark.parametrize("fact", FACTS, ids=[f[0] for f in FACTS])
 def test_registry_facts(fact):
+    check_facts(fact)
+
+
+def check_facts(fact) -> None:
+    """One registry entry against its facts (tests/test_every_vae.py has more)."""
     name, cls, repo, subfolder, family, rank, latent, spatial, temporal, rule, kind = fact
     spec = REGISTRY[name]
     assert (spec.cls, spec.repo, spec.subfolder) == (cls, repo, subfolder)
