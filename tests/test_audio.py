@@ -229,11 +229,11 @@ def test_a_tiny_oobleck_runs_tiled_and_untiled_and_reads_in_seconds(tmp_path, ca
         "tiling": tiling,
     }
     registry.write_text(yaml.safe_dump({"tiny-oobleck": entry}))
-    sweep = base_sweep(models=["tiny-oobleck"], resolutions=..., seconds=[0.5, 1, 2], tiled=[False, True])
+    sweep = base_sweep(models=["tiny-oobleck"], resolutions=..., seconds=[0.5, 2], tiled=[False, True])
     sweep |= {
         "registry": str(registry),
         "ops": ["encode", "decode"],
-        "repeats": 3,
+        "repeats": 2,
         "output": str(tmp_path / "runs"),
     }
     path = tmp_path / "sweep.yaml"
@@ -241,7 +241,7 @@ def test_a_tiny_oobleck_runs_tiled_and_untiled_and_reads_in_seconds(tmp_path, ca
     assert main(["run", str(path)]) == 0
     run_dir = capsys.readouterr().out.splitlines()[-1]
     run = open_run(run_dir)
-    assert len(run.records) == 12 and all(r.ok for r in run.records)
+    assert len(run.records) == 8 and all(r.ok for r in run.records)
     labels = {r.label for r in run.records}
     assert (
         "tiny-oobleck decode 2s float32 tiled" in labels

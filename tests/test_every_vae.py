@@ -5,6 +5,7 @@ build in a fraction of a second), and the tiling kinds of their classes."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import pytest
@@ -184,16 +185,21 @@ def test_every_vae_cpu_takes_each_entry_once_at_its_smallest_valid_size():
         assert case.frames == (1 + frame_step(spec.frame_rule) if spec.is_video else None), case.model
 
 
-@pytest.mark.slow
 def test_a_sampling_decoder_runs_its_recorded_steps_on_the_cpu(monkeypatch):
     """ConsistencyDecoderVAE decodes by sampling: decode is called with the steps the
-    registry names, which a run records with the model."""
+    registry names, which a run records with the model. Two narrow levels of its
+    encoder and UNet (the real one is in every-vae-cpu.yaml): the call, not the size."""
     from bench.models.build import Weights, build
     from bench.sweep.plan import model_entry
 
     spec = REGISTRY["consistency-decoder"]
     assert spec.decode_kwargs == {"num_inference_steps": 2}
     assert model_entry(spec, Weights("random"))["decode_kwargs"] == {"num_inference_steps": 2}
+    narrow = {"encoder_block_out_channels": [32, 32], "decoder_block_out_channels": [32, 32]}
+    narrow |= {"encoder_down_block_types": ["DownEncoderBlock2D"] * 2, "encoder_layers_per_block": 1}
+    narrow |= {"decoder_down_block_types": ["ResnetDownsampleBlock2D"] * 2, "decoder_layers_per_block": 1}
+    narrow |= {"decoder_up_block_types": ["ResnetUpsampleBlock2D"] * 2}
+    spec = dataclasses.replace(spec, config={**spec.config, **narrow}, spatial_compression=2)
     model = build(spec, Weights("random"), "cpu", "float32")
     seen = []
     decode = model.decode
