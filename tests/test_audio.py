@@ -113,7 +113,7 @@ def test_a_mixed_sweep_gives_each_model_its_own_axis():
         ({"seconds": [1]}, "seconds: none of the models is an audio model"),
         ({"models": ["sd-v1", "same-s"], "resolutions": ..., "seconds": [1]},
          "resolutions: missing (required for image and video models: sd-v1)"),
-        ({"models": ["same-s"], "seconds": [0]}, "each must be a number of seconds above 0"),
+        ({"models": ["same-s"], "seconds": [0]}, "each must be a number of seconds from 0.001 to 3600"),
         ({"models": ["same-s"], "seconds": ["ten"]}, "each must be a number of seconds"),
         ({"models": [{"name": "sd-v1", "seconds": [1]}]}, "models[0].seconds: sd-v1 is not an audio model"),
         ({"models": ["stable-audio"], "seconds": [1],
@@ -265,3 +265,55 @@ def test_one_audio_case_in_one_line(tmp_path, capsys):
     assert "'a while' is not a size" in capsys.readouterr().err
     assert main([*ask, "--size", "0s"]) == 2
     assert "'0s' is not a length of audio; say 30s" in capsys.readouterr().err
+
+
+def test_half_a_minute_of_audio_is_stored_and_read_back():
+    """30 s at 44.1 kHz is 1.3 million samples: more than any image side, still a case."""
+    spec = REGISTRY["stable-audio"]
+    c = Case("stable-audio", "decode", spec.samples(30), 1, None, 1, "bfloat16", False, None, seconds=30.0)
+    assert c.width > 2**20
+    rec = dataclasses.replace(case(), case=c, case_id=c.case_id)
+    assert CaseRecord.from_json(json.loads(json.dumps(rec.to_json()))).case == c
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        ({"models": ["same-s"], "resolutions": ..., "seconds": [1], "channels_last": True},
+         "same-s is an audio model: its (batch, channels, samples) input has no channels_last layout"),
+        ({"models": [{"name": "same-s", "resolutions": [512]}], "seconds": [1]},
+         "models[0].resolutions: same-s is an audio model; it takes seconds, not resolutions"),
+        ({"models": [{"name": "same-s", "frames": [5]}], "seconds": [1]},
+         "same-s is an audio model; it has no frames axis"),
+        ({"models": ["same-s"], "resolutions": ..., "seconds": [1], "tiled": True},
+         "tiled: same-s (AutoencoderSAME) has no tiling: give it tiled: false"),
+    ],
+)  # fmt: skip
+def test_what_an_audio_model_cannot_take_is_refused_before_it_runs(change, says):
+    from bench.sweep.plan import make_plan
+
+    with pytest.raises(BadInput) as info:
+        make_plan(from_dict(base_sweep(**change)), resolve=False)
+    assert says in str(info.value)
+
+
+def test_an_override_of_models_owns_what_it_leaves_unmatched(capsys):
+    assert main(["run", "every-vae-cpu", "models=stable-audio", "--dry-run"]) == 2
+    assert "error: override seconds: missing; stable-audio is an audio model" in capsys.readouterr().err
+    assert main(["run", "every-vae-cpu", "models=stable-audio", "seconds=1", "--dry-run"]) == 0
+    assert "stable-audio decode 1s" in capsys.readouterr().out
+
+
+def test_json_is_refused_where_the_answer_is_text(tmp_path, capsys):
+    run = str(audio_gpu_run(tmp_path))
+    ask = ["fit", run, "--vram", "4GiB", "--model", "stable-audio", "--op", "decode", "--size", "5s"]
+    assert main([*ask, "--format", "json"]) == 2
+    assert "--format: is for the table" in capsys.readouterr().err
+    assert main([*ask, "--frames", "9"]) == 2
+    assert "an audio length (--size 30s) has no frames" in capsys.readouterr().err
+    assert main([*ask[:-1], "1024"]) == 2
+    assert "stable-audio decode at 1024x1024 is not in the run(s); they hold stable-audio decode (audio" in (
+        capsys.readouterr().err
+    )
+    assert main(["run", "cpu", "--dry-run", "--format", "json"]) == 2
+    assert "a dry run lists the cases as text" in capsys.readouterr().err

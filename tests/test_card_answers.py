@@ -152,7 +152,10 @@ def test_a_video_case_is_answered_with_its_frames(capsys):
         (["--model", "sdxl", "--op", "decode"], "--size missing"),
         (["--dtype", "float16"], "--dtype: narrows one case"),
         ([*SDXL_1024[:4], "--size", "big"], "'big' is not a size"),
-        (["--model", "flux", "--op", "decode", "--size", "1024"], "flux decode is not in the run(s)"),
+        (
+            ["--model", "flux", "--op", "decode", "--size", "1024"],
+            "flux decode at 1024x1024 is not in the run(s)",
+        ),
         ([*SD_2048, "--dtype", "float32"], "measured in float16 only, not float32"),
         (["--model", "sdxl", "--op", "encode", "--size", "1024"], "measured in bfloat16, float32: name one"),
     ],

@@ -119,9 +119,10 @@ def test_new_tiling_kinds_reach_the_model():
     pixel one, the refiner strides and an overlap; a class without tiling is left alone
     (AsymmetricAutoencoderKL raises if asked)."""
     cases = {
-        "cogvideox": {"tile_sample_min_height": 128, "tile_overlap_factor_width": 0.5},
+        # a factor of 0 too: enable_tiling takes 0 for "keep the one you have"
+        "cogvideox": {"tile_sample_min_height": 128, "tile_overlap_factor_width": 0.0},
         "hunyuanvideo-1.5": {"tile_sample_min_height": 512, "tile_sample_min_width": 384},
-        "hunyuanimage-refiner": {"tile_sample_stride_height": 128, "tile_overlap_factor": 0.5},
+        "hunyuanimage-refiner": {"tile_sample_min_width": 128, "tile_overlap_factor": 0.0},
     }
     for name, overrides in cases.items():
         spec = REGISTRY[name]
@@ -232,3 +233,15 @@ def test_every_vae_takes_each_entry_at_the_sizes_its_pipeline_uses():
             assert all(spec.frames_ok(c.frames) and c.height >= 480 for c in mine), name
         if spec.is_audio:
             assert {c.seconds for c in mine} == {10.0, 30.0}
+
+
+def test_a_resume_refuses_other_decode_steps(tmp_path):
+    from bench.sweep.plan import _check_resumable, make_plan
+
+    plan = make_plan(from_dict(base_sweep(models=["consistency-decoder"])), resolve=False)
+    meta = plan.meta("2026-01-01T00:00:00Z")
+    _check_resumable(meta, tmp_path, plan, weights=False)  # the same steps: resumable
+    meta.models["consistency-decoder"]["decode_kwargs"] = {"num_inference_steps": 4}
+    with pytest.raises(BadInput) as info:
+        _check_resumable(meta, tmp_path, plan, weights=False)
+    assert info.value.field == "models.consistency-decoder.decode_kwargs"

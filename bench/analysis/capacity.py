@@ -20,6 +20,7 @@ from bench.analysis.fit import (
     on_card,
     pixels,
 )
+from bench.record.case import size_label
 from bench.record.envelope import envelope
 from bench.record.run import CaseRecord
 from bench.record.series import SeriesKey, series_key, table_groups, table_title, untiled_partner
@@ -79,11 +80,11 @@ def _sizes(*series: Series | None) -> list[tuple[str, float]]:
     if rate:  # audio: the next lengths beyond the longest, in seconds
         for sec in NEXT_SECONDS:
             if sec * rate > biggest:
-                seen.setdefault(f"{sec:g}s", float(sec * rate))
+                seen.setdefault(size_label(0, 0, seconds=sec), float(sec * rate))
     elif not any(s and s.video for s in series):
         for side in NEXT_SIDES:
             if side * side > biggest:
-                seen.setdefault(f"{side}x{side}", float(side * side))
+                seen.setdefault(size_label(side, side), float(side * side))
     return sorted(seen.items(), key=lambda kv: kv[1])
 
 

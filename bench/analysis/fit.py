@@ -261,20 +261,24 @@ def on_card(series: Series, size: str, x: float, total: float, context: int | No
     return Cell(size, x, need, reserved, fits(need, total), how, measured.status if measured else None)
 
 
+def _most(series: Series, total: float, context: int | None, headroom: float) -> float | None:
+    """The largest x (pixels, or audio samples) the untiled line fits on the card."""
+    if series.allocated is None:
+        return None
+    most = series.allocated.largest(card_budget(total, context, headroom))
+    return min(most, 1e15) if most is not None and most > 0 else None
+
+
 def longest_audio(
     series: Series, total: float, context: int | None, headroom: float
 ) -> tuple[float | None, bool]:
     """The longest audio, in whole seconds, that fits untiled, and whether it lies
     beyond the measured lengths."""
-    if series.allocated is None or not series.rate:
+    most = _most(series, total, context, headroom) if series.rate else None
+    seconds = math.floor(most / series.rate) if most else 0
+    if not seconds:
         return None, False
-    most = series.allocated.largest(card_budget(total, context, headroom))
-    if most is None or most <= 0:
-        return None, False
-    seconds = math.floor(min(most, 1e15) / series.rate)
-    return (
-        (float(seconds), series.allocated.extrapolated(seconds * series.rate)) if seconds else (None, False)
-    )
+    return float(seconds), series.allocated.extrapolated(seconds * series.rate)
 
 
 def largest_side(
@@ -282,12 +286,10 @@ def largest_side(
 ) -> tuple[int | None, bool]:
     """The largest square side (a multiple of SIDE_STEP) that fits untiled, and whether
     it lies beyond the measured sizes."""
-    if series.allocated is None:
+    most = _most(series, total, context, headroom)
+    side = int(math.sqrt(most) // SIDE_STEP * SIDE_STEP) if most else 0
+    if not side:
         return None, False
-    most = series.allocated.largest(card_budget(total, context, headroom))
-    if most is None or most <= 0:
-        return None, False
-    side = int(math.sqrt(min(most, 1e12)) // SIDE_STEP * SIDE_STEP)
     return side, series.allocated.extrapolated(float(side * side))
 
 

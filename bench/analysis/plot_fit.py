@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from bench.analysis.fit import largest_side, pixels
+from bench.analysis.fit import largest_side, longest_audio, pixels
 from bench.analysis.plot_axes import GIB, figure
 from bench.record.series import card_need
 
@@ -42,13 +42,20 @@ def fit_figure(rm, model: str, op: str, cards: list[tuple[str, float]], headroom
         top = max(top, *ys)
         if not s.tiled:
             for _, total in cards:
-                side, _ = largest_side(s, total, rm.context, room(total))
+                # where the untiled line meets the card: the largest square, or the
+                # longest audio (the x of an audio case is its samples)
+                if s.rate:
+                    most, _ = longest_audio(s, total, rm.context, room(total))
+                    x, text = (most * s.rate, f"{most:g} s") if most else (None, "")
+                else:
+                    side, _ = largest_side(s, total, rm.context, room(total))
+                    x, text = (side * side, f"{side}px") if side else (None, "")
                 usable = (total - room(total)) / GIB
-                if side and side * side <= max(xs) * 4e6:
-                    ax.plot([side * side / 1e6], [usable], marker="D", color=color, linestyle="none")
+                if x and x <= max(xs) * 4e6:
+                    ax.plot([x / 1e6], [usable], marker="D", color=color, linestyle="none")
                     ax.annotate(
-                        f"{side}px",
-                        (side * side / 1e6, usable),
+                        text,
+                        (x / 1e6, usable),
                         xytext=(4, -10),
                         textcoords="offset points",
                         fontsize=7,
@@ -69,7 +76,8 @@ def fit_figure(rm, model: str, op: str, cards: list[tuple[str, float]], headroom
         top = max(top, usable)
     ax.set_xscale("log")
     ax.set_ylim(0, top * 1.15)
-    ax.set_xlabel("image size (megapixels, log scale); lines: the fit, beyond the points extrapolated")
+    size = "audio samples (millions" if series[0].rate else "image size (megapixels"
+    ax.set_xlabel(f"{size}, log scale); lines: the fit, beyond the points extrapolated")
     ax.set_ylabel(f"allocated peak + CUDA context ({ctx / 2**20:.0f} MiB), GiB")
     ax.set_title(
         f"{model} {op} on {rm.run.device_name}: what fits which card (diamond: largest untiled square)"

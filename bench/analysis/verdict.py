@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bench.analysis.advise import pick
 from bench.analysis.fit import MIB, Cell, Headroom, RunModel, Series, on_card
 from bench.errors import BadInput
+from bench.record.case import size_label
 from bench.record.run import CaseRecord
 
 EXIT_FITS, EXIT_DOES_NOT_FIT = 0, 1
@@ -33,10 +34,7 @@ class Ask:
 
     @property
     def size(self) -> str:
-        if self.seconds is not None:
-            return f"{self.seconds:g}s"
-        label = f"{self.width}x{self.height}"
-        return f"{label}x{self.frames}" if self.frames else label
+        return size_label(self.width, self.height, self.frames, self.seconds)
 
     def x(self, series: Series) -> float:
         """Where the asked case lies on the series' line: pixels, or audio samples at
@@ -97,10 +95,15 @@ def _base(models: list[RunModel], ask: Ask) -> tuple[RunModel, Series]:
         if (s.model, s.op) == (ask.model, ask.op) and _plain(s) and s.batch == 1 and ask.suits(s)
     ]
     if not found:
+        kind = {True: " (audio: a size in seconds)", False: ""}
         measured = sorted(
-            {f"{s.model} {s.op}" + (" (video)" if s.video else "") for rm in models for s in rm.series}
+            {
+                f"{s.model} {s.op}" + (" (video)" if s.video else kind[s.rate is not None])
+                for rm in models
+                for s in rm.series
+            }
         )
-        asked = f"{ask.model} {ask.op}" + (f" with {ask.frames} frames" if ask.frames else "")
+        asked = f"{ask.model} {ask.op} at {ask.size}"
         raise BadInput(None, "--model", f"{asked} is not in the run(s); they hold {', '.join(measured)}")
     dtypes = sorted({s.dtype for _, s in found})
     if ask.dtype is None and len(dtypes) > 1:

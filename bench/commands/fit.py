@@ -70,6 +70,10 @@ def run(args) -> int:
     extra = [k for k, v in (("--dtype", args.dtype), ("--frames", args.frames)) if v is not None]
     if extra and not given:
         raise BadInput(None, extra[0], "narrows one case: give --model, --op and --size with it")
+    if given and args.format != "text":
+        raise BadInput(None, "--format", "is for the table; one case answers in one line and its exit status")
+    if args.size and args.size.strip().lower().endswith("s") and args.frames is not None:
+        raise BadInput(None, "--frames", "an audio length (--size 30s) has no frames")
     headroom = parse_headroom(args.headroom)
     name, total, nominal = card_budget(args)
     runs = (

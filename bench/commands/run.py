@@ -92,6 +92,8 @@ def run(args) -> int:
             f"vae-bench run measures on Linux only (this is {sys.platform}); --dry-run and the "
             "commands that read runs (show, compare, fit, tables, docs, plot) work here",
         )
+    if args.dry_run and args.format == "json":
+        raise BadInput(None, "--format", "a dry run lists the cases as text; leave out --format json")
     planning = {"resolve": not args.dry_run, "trust_code": args.trust_code}
     if args.config and "=" in args.config and args.resume:  # `run --resume X ops=decode`
         args.overrides.insert(0, args.config)

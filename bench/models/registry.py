@@ -44,7 +44,7 @@ def frame_step(rule: str) -> int:
 class ModelSpec:
     name: str
     cls: str  # a diffusers class name, or "module:Class" for a class of one's own
-    family: str  # "image" | "video"
+    family: str  # "image" | "video" | "audio"
     repo: str | None  # hub repo id or a local folder; None: random weights only
     subfolder: str | None
     revision: str | None

@@ -24,7 +24,8 @@ from bench.errors import shown
 # "overlap" is CogVideoX's: a tile and an overlap factor per side, no stride.
 # "overlap_latent" is HunyuanVideo 1.5's: a tile and one overlap factor, the latent
 # tile derived from the pixel one (as "kl" does).
-# "spatial_overlap" is the HunyuanImage refiner's: "spatial" and an overlap factor.
+# "spatial_overlap" is the HunyuanImage refiner's: a tile and one overlap factor (it
+# also sets strides, which diffusers 0.42.1 never reads).
 # "audio" is Oobleck's: encode cuts the samples into chunks with an overlap on each
 # side, decode cuts the latent steps on its own (each overlap under half its chunk).
 # "none": a class without tiling (or whose tiling switch nothing reads); its
@@ -51,8 +52,6 @@ TILING_KNOBS: dict[str, dict[str, str]] = {
     "spatial_overlap": {
         "tile_sample_min_height": "px",
         "tile_sample_min_width": "px",
-        "tile_sample_stride_height": "px",
-        "tile_sample_stride_width": "px",
         "tile_overlap_factor": "factor",
     },
     "kl": {

@@ -27,6 +27,10 @@ def refusal(spec: ModelSpec, cls: type | None, axis: str, value: Any, device: st
     import torch
 
     known = cls is not None
+    if axis == "channels_last" and value and spec.is_audio:
+        return (
+            f"{spec.name} is an audio model: its (batch, channels, samples) input has no channels_last layout"
+        )
     if axis == "attention" and value == "naive" and known and not hasattr(cls, "set_attn_processor"):
         return (
             f"{spec.name} ({spec.cls}) does not let its attention processor be chosen; "

@@ -40,9 +40,10 @@ def apply_tiling(model, spec: ModelSpec, tiling: dict[str, Any] | None) -> None:
     # enable_tiling, not setattr: DC-AE derives its latent tile inside it (and
     # HunyuanVideo 1.5 takes the latent tile tiling_in_force derived).
     model.enable_tiling(**{k: v for k, v in tiling.items() if k not in FRAMEWISE})
-    if framewise:
-        for flag in FRAMEWISE:
-            setattr(model, flag, tiling[flag])
+    # and set them after (the framewise switches too): enable_tiling keeps what the
+    # model had for a 0 it is given (`x or self.x`), the last case's setting
+    for knob, value in tiling.items():
+        setattr(model, knob, value)
 
 
 def input_shape(case: Case, spec: ModelSpec) -> tuple[int, ...]:

@@ -22,7 +22,8 @@ DTYPES = ("float16", "bfloat16", "float32")
 MAX_SIDE = 2**20
 MAX_FRAMES = 100_000
 MAX_BATCH = 4096
-MAX_SECONDS = 86_400.0  # audio: a day
+MIN_AUDIO_SECONDS, MAX_AUDIO_SECONDS = 1e-3, 3600.0  # audio: a millisecond to an hour
+MAX_SAMPLES = 2**31  # audio: an hour at 384 kHz, with room
 CASE_ID_RE = re.compile(r"^[0-9a-f]{8,64}$")
 KNOB_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 
@@ -47,13 +48,21 @@ def parse_size(text: str) -> tuple[int, int]:
     raise BadInput(None, "--size", f"{shown(text)} is not a size; say 1024 (a square) or 1024x768")
 
 
+def size_label(width: int, height: int, frames: int | None = None, seconds: float | None = None) -> str:
+    """`WxH`, `WxHxF` for video, `10s` for audio: how a size is named everywhere."""
+    if seconds is not None:
+        return f"{seconds:g}s"
+    label = f"{width}x{height}"
+    return f"{label}x{frames}" if frames else label
+
+
 def parse_seconds(text: str) -> float:
     """`30s`: an audio length."""
     try:
         value = float(text.strip().lower().removesuffix("s"))
     except ValueError:
         value = math.nan
-    if not 0 < value <= MAX_SECONDS:
+    if not MIN_AUDIO_SECONDS <= value <= MAX_AUDIO_SECONDS:
         raise BadInput(None, "--size", f"{shown(text)} is not a length of audio; say 30s")
     return value
 
@@ -123,11 +132,7 @@ class Case:
 
     @property
     def size_label(self) -> str:
-        """`WxH`, `WxHxF` for video, `10s` for audio."""
-        if self.seconds is not None:
-            return f"{self.seconds:g}s"
-        label = f"{self.width}x{self.height}"
-        return f"{label}x{self.frames}" if self.frames else label
+        return size_label(self.width, self.height, self.frames, self.seconds)
 
     @property
     def megapixels(self) -> float:
@@ -158,11 +163,13 @@ class Case:
 
 
 def read_case(o: Obj) -> Case:
-    """A case's parameters as a stored record holds them, strictly."""
+    """A case's parameters as a stored record holds them, strictly. An audio case's
+    width is its samples."""
+    seconds = o.num("seconds", lo=MIN_AUDIO_SECONDS, hi=MAX_AUDIO_SECONDS)
     return Case(
         model=o.str("model", required=True, pattern=NAME_RE),
         op=o.str("op", required=True, choices=OPS),
-        width=o.int("width", required=True, lo=1, hi=MAX_SIDE),
+        width=o.int("width", required=True, lo=1, hi=MAX_SIDE if seconds is None else MAX_SAMPLES),
         height=o.int("height", required=True, lo=1, hi=MAX_SIDE),
         frames=o.int("frames", lo=1, hi=MAX_FRAMES),
         batch=o.int("batch", required=True, lo=1, hi=MAX_BATCH),
@@ -170,7 +177,7 @@ def read_case(o: Obj) -> Case:
         tiled=o.bool("tiled", required=True),
         tiling=_knobs(o, "tiling"),
         variant=_knobs(o, "variant") or None,
-        seconds=o.num("seconds", lo=1e-3, hi=MAX_SECONDS),
+        seconds=seconds,
     )
 
 

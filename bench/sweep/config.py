@@ -153,6 +153,8 @@ def load_sweep(path: str | Path, overrides: tuple[str, ...] = ()) -> Sweep:
     except BadInput as exc:
         # a field the command line set is the command line's mistake, not the file's
         given = {overrides_of.parse(o)[0][0] for o in overrides}
+        if "models" in given:  # what the file gives per model no longer matches them
+            given |= {"frames", "seconds", "resolutions", "tiling"}
         if exc.field and exc.field.split(".")[0] in given:
             raise BadInput(None, f"override {exc.field}", exc.why) from None
         raise

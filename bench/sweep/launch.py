@@ -239,8 +239,8 @@ class Launcher:
                 before="\n",
             )
         if self.print_paths:
-            for part in runs:
-                print(part.run.path, flush=True)
+            for path in self.run_paths():
+                print(path, flush=True)
         return code
 
     def run_paths(self) -> list[str]:

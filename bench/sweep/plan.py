@@ -186,10 +186,16 @@ def make_plan(
             continue
         classes[name] = check_class(spec, trust_code)
     _check_variants(sweep, specs, classes, device)
+    cases = expand(sweep, specs)
     for name, spec in specs.items():
         if not spec.tiles and True in sweep.axis(name, "tiled"):
+            if not any(c.model == name for c in cases):
+                raise BadInput(
+                    sweep.source or "<sweep>",
+                    "tiled",
+                    f"{name} ({spec.cls}) has no tiling: give it tiled: false",
+                )
             notes.append(f"{name}: {spec.cls} has no tiling; its tiled cases are left out")
-    cases = expand(sweep, specs)
     if total:
         for case in cases:
             need = io_bytes(case, specs[case.model])
@@ -288,8 +294,8 @@ def _check_resumable(meta: RunMeta, run_dir: Path, plan: Plan, weights: bool = T
         then = meta.models.get(name)  # an entry is a mapping (bench.record.run read it)
         if then is None:
             raise BadInput(run_dir, f"models.{name}", "not recorded in meta.json; this run cannot be resumed")
-        for key in ("class", "repo", "subfolder", "config_sha256"):
-            if key in then and then[key] != now[key]:
+        for key in ("class", "repo", "subfolder", "config_sha256", "decode_kwargs"):
+            if (key in then or key in now) and then.get(key) != now.get(key):
                 raise BadInput(
                     run_dir,
                     f"models.{name}.{key}",

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.models.tiling import TILING_KNOBS
-from bench.record.case import MAX_BATCH, MAX_FRAMES, MAX_SIDE
+from bench.record.case import MAX_AUDIO_SECONDS, MAX_BATCH, MAX_FRAMES, MAX_SIDE, MIN_AUDIO_SECONDS
 from bench.record.series import MAX_LABEL
 from bench.strict import MAX_SECONDS
 from bench.sweep import parsers as p
@@ -85,7 +85,7 @@ FRAGMENTS: dict[Callable, Callable[[Field, bool], dict[str, Any]]] = {
     sizes.audio_seconds: lambda f, m: {
         "anyOf": [
             {"type": "null"},
-            one_or_list({"type": "number", "exclusiveMinimum": 0, "maximum": sizes.MAX_AUDIO_SECONDS}),
+            one_or_list({"type": "number", "minimum": MIN_AUDIO_SECONDS, "maximum": MAX_AUDIO_SECONDS}),
         ]
     },
     sizes.frames: lambda f, m: {"anyOf": [{"type": "null"}, one_or_list(_int(1, MAX_FRAMES))]},

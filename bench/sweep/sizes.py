@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.errors import shown
 from bench.models.registry import frame_step
-from bench.record.case import MAX_FRAMES, MAX_SIDE
+from bench.record.case import MAX_AUDIO_SECONDS, MAX_FRAMES, MAX_SIDE, MIN_AUDIO_SECONDS
 from bench.sweep.parsers import Reading, as_list, distinct, positive_int
 
 RESOLUTION_RE = re.compile(r"^(\d+)x(\d+)$")
@@ -20,6 +20,8 @@ def resolutions(f, value, fld, r, model) -> tuple[tuple[int, int], ...]:
     """Each side a multiple of 8, and of the spatial compression of each model the
     resolutions are for: `model`, or every model that gives none of its own. Audio
     models take none: a sweep of audio models alone may leave them out."""
+    if model and r.registry[model].is_audio and value is not None:
+        raise r.bad(fld, f"{model} is an audio model; it takes seconds, not resolutions")
     names = [model] if model else [m for m in r.got["models"] if not r.own(m, "resolutions")]
     if value is None or value == []:  # [] too: a stored sweep of audio models alone
         pictures = [m for m in names if not r.registry[m].is_audio]
@@ -62,7 +64,7 @@ def frames(f, value, fld, r, model) -> tuple[int, ...] | None:
     """Frame counts, checked against the frame rule of each video model they are for
     (`model`, or every model that gives none of its own); image models have none."""
     if model and not r.registry[model].is_video:
-        raise r.bad(fld, f"{model} is an image model; it has no frames axis")
+        raise r.bad(fld, f"{model} is an {r.registry[model].family} model; it has no frames axis")
     names = [model] if model else [m for m in r.got.get("models", ()) if not r.own(m, "frames")]
     video = [r.registry[m] for m in names if r.registry[m].is_video]
     if value is None:
@@ -93,9 +95,6 @@ def frames(f, value, fld, r, model) -> tuple[int, ...] | None:
     return counts
 
 
-MAX_AUDIO_SECONDS = 3600.0
-
-
 def audio_seconds(f, value, fld, r, model) -> tuple[float, ...] | None:
     """Audio lengths in seconds, for the audio models they are for (`model`, or every
     model that gives none of its own); image and video models have none."""
@@ -111,11 +110,9 @@ def audio_seconds(f, value, fld, r, model) -> tuple[float, ...] | None:
     if not audio:
         raise r.bad(fld, "none of the models is an audio model, so there is no seconds axis")
     out = []
+    lo, hi = MIN_AUDIO_SECONDS, MAX_AUDIO_SECONDS
     for v in as_list(value, fld, r):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_AUDIO_SECONDS:
-            raise r.bad(
-                fld,
-                f"each must be a number of seconds above 0, at most {MAX_AUDIO_SECONDS:g}, got {shown(v)}",
-            )
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            raise r.bad(fld, f"each must be a number of seconds from {lo:g} to {hi:g}, got {shown(v)}")
         out.append(float(v))
     return distinct(out)
