@@ -40,7 +40,9 @@ EXECUTION = (
     "bench.models.variants",
     "bench.measure",
 )
-COMMAND_LINE = ("bench.commands", "bench.cli")
+# bench.versions runs sweeps in other interpreters, through the command line: it stands
+# above everything but the commands, and nothing below the commands imports it.
+COMMAND_LINE = ("bench.commands", "bench.cli", "bench.versions")
 LOOSE = ("bench.errors", "bench.files", "bench.strict", "bench.stats", "bench.cards", "bench.shipped")
 
 # every layer above the loose modules
@@ -59,6 +61,7 @@ RULES = [
     ("bench.measure", ("bench.sweep", "bench.docs", "bench.analysis") + COMMAND_LINE),
     ("bench.models", ("bench.sweep", "bench.measure", "bench.docs", "bench.analysis") + COMMAND_LINE),
     ("bench.sweep", COMMAND_LINE),
+    ("bench.versions", EXECUTION + ("bench.docs", "bench.commands", "bench.cli")),
     ("bench.errors", ("bench.",)),
     ("bench.files", UPPER + ("bench.record", "bench.cards")),
     ("bench.strict", UPPER + ("bench.record", "bench.cards")),

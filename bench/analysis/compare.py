@@ -28,6 +28,7 @@ from typing import Any
 
 from bench.analysis import significance
 from bench.errors import BadInput
+from bench.record import layer
 from bench.record.run import CaseRecord, RunMeta
 from bench.record.store import Run, open_run
 
@@ -57,6 +58,12 @@ def _get(*path: str) -> Callable[[RunMeta], Any]:
     return read
 
 
+def _layer(meta: RunMeta) -> str | None:
+    """What a run's layered environment was asked to hold (vae-bench matrix, bisect)."""
+    found = layer.from_environment(meta.environment)
+    return None if found is None else " + ".join(found.want)
+
+
 # What differs between two runs' environments, in the order it is reported.
 ENVIRONMENT: list[tuple[str, Callable[[RunMeta], Any]]] = [
     ("device", _get("device", "name")),
@@ -66,6 +73,7 @@ ENVIRONMENT: list[tuple[str, Callable[[RunMeta], Any]]] = [
     ("CUDA runtime", _get("environment", "torch_cuda")),
     ("cuDNN", lambda m: _get("device", "cudnn")(m) or _get("environment", "cudnn")(m)),
     ("diffusers", _get("environment", "diffusers")),
+    ("layered environment", lambda m: _layer(m)),
     ("CPU threads", _get("device", "threads")),
     ("OMP_NUM_THREADS", _get("environment", "omp_num_threads")),
     ("PYTORCH_CUDA_ALLOC_CONF", _get("environment", "pytorch_cuda_alloc_conf")),

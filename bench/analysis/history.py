@@ -15,6 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
 from tabulate import tabulate
 
 from bench.analysis.compare import (
@@ -28,6 +29,7 @@ from bench.analysis.compare import (
 )
 from bench.analysis.summary import seconds
 from bench.errors import BadInput, shown
+from bench.record import layer
 from bench.record.case import parse_size
 from bench.record.run import CaseRecord
 from bench.record.store import Run, find_runs
@@ -69,6 +71,16 @@ class History:
     factor: float
     series: list[Series]
     other_devices: dict[str, int] = field(default_factory=dict)  # name -> runs left out
+    by: str | None = None  # the package whose version orders the runs (None: their start)
+    versions: list[str] = field(default_factory=list)  # that package's version in each run
+    unversioned: int = 0  # runs left out for want of a version of `by`
+
+    def when(self, i: int) -> str:
+        """How the x axis names run i: its version of `by`, or its start time."""
+        if self.by:
+            return self.versions[i]
+        run = self.runs[i]
+        return (run.meta.started_at or run.run_id)[:16].replace("T", " ")
 
 
 def _pick_device(runs: list[Run], device: str | None) -> tuple[str, list[Run]]:
@@ -104,14 +116,22 @@ def history(
     factor: float | None = None,
     last: int | None = None,
     size: str | None = None,
+    by: str | None = None,
 ) -> History:
-    """`size`: `1024` or `1024x768`, the image size (a video case of any frame count)."""
+    """`size`: `1024` or `1024x768`, the image size (a video case of any frame count).
+    `by`: a package (diffusers, torch, one a layer held): the runs in the order of its
+    version, as `vae-bench matrix` and `bisect` make them, not of their start."""
     if metric not in METRICS:
         raise BadInput(None, "--metric", f"must be one of {', '.join(METRICS)} (got {shown(metric)})")
     wh = parse_size(size) if size else None
     all_runs = find_runs(root)
     name, runs = _pick_device(all_runs, device)
+    versions: list[str] = []
+    unversioned = 0
+    if by:
+        runs, versions, unversioned = _by_version(runs, by)
     if last:
+        versions = versions[-last:]
         runs = runs[-last:]
     others: dict[str, int] = {}
     for r in all_runs:
@@ -147,7 +167,36 @@ def history(
     series = list(by_case.values())
     for s in series:
         s.step = find_step(s.values, s.statuses, factor)
-    return History(Path(root), name, runs, metric, factor, series, others)
+    return History(Path(root), name, runs, metric, factor, series, others, by, versions, unversioned)
+
+
+def package_version(run: Run, package: str) -> str | None:
+    """The version of `package` a run recorded: the environment's own field (torch,
+    diffusers, huggingface_hub) or what its layer held; a layer's commit is added."""
+    env = run.meta.environment
+    found = layer.from_environment(env)
+    version = env.get(package) if isinstance(env.get(package), str) else None
+    if found is not None:
+        version = found.version(package) or version
+        if found.commit and version:
+            version += f" ({found.commit[:10]})"
+    return version
+
+
+def _by_version(runs: list[Run], by: str) -> tuple[list[Run], list[str], int]:
+    pairs = [(run, v) for run in runs if (v := package_version(run, by)) is not None]
+    if not pairs:
+        raise BadInput(None, "--by", f"no run of this device recorded a version of {shown(by)}")
+
+    def order(pair):
+        text = pair[1].split()[0]
+        try:
+            return (0, Version(text), pair[0].meta.started_at or "")
+        except InvalidVersion:
+            return (1, text, pair[0].meta.started_at or "")
+
+    pairs.sort(key=order)
+    return [r for r, _ in pairs], [v for _, v in pairs], len(runs) - len(pairs)
 
 
 def _value(record: CaseRecord, metric: str) -> float | None:
@@ -194,7 +243,11 @@ def as_data(h: History) -> dict:
         "metric": h.metric,
         "unit": "s" if h.metric == "time" else "bytes",
         "factor": h.factor,
-        "runs": [{"run_id": r.run_id, "started_at": r.meta.started_at} for r in h.runs],
+        "by": h.by,
+        "runs": [
+            {"run_id": r.run_id, "started_at": r.meta.started_at, **({h.by: h.versions[i]} if h.by else {})}
+            for i, r in enumerate(h.runs)
+        ],
         "cases": [
             {
                 "case_id": s.case_id,
@@ -223,9 +276,10 @@ def render(h: History) -> str:
             cells[s.step.index] = "*" + cells[s.step.index]
         step = f"at #{s.step.index + 1}: {s.step.change}" if s.step else "-"
         rows.append([s.label, *cells, step])
-    lines = [
-        f"{h.device_label}: {len(h.runs)} run(s) in {h.root}, oldest first; {UNITS[h.metric]}",
-    ]
+    order = f"by {h.by} version" if h.by else "oldest first"
+    lines = [f"{h.device_label}: {len(h.runs)} run(s) in {h.root}, {order}; {UNITS[h.metric]}"]
+    if h.unversioned:
+        lines.append(f"left out: {h.unversioned} run(s) that recorded no version of {h.by}")
     if h.other_devices:
         lines.append(
             "left out, other devices (choose with --device): "
@@ -242,6 +296,8 @@ def render(h: History) -> str:
             f"#{i} {run.run_id}  started {run.meta.started_at or '-'}  "
             f"torch {env.get('torch', '-')}  diffusers {env.get('diffusers', '-')}"
         )
+        if h.by and h.by not in ("torch", "diffusers"):
+            line += f"  {h.by} {h.versions[i - 1]}"
         if i > 1:
             changed = environment_differences(h.runs[i - 2].meta, run.meta)
             if changed:

@@ -115,7 +115,7 @@ def history_figure(h) -> Figure:
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(len(panels), 2)
     xs = list(range(1, len(h.runs) + 1))
-    when = [(r.meta.started_at or r.run_id)[:16].replace("T", " ") for r in h.runs]
+    when = [h.when(i) for i in range(len(h.runs))]
     axes, legends = [], []
     for i, ((model, op), group) in enumerate(panels.items()):
         ax = fig.add_subplot(grid[i, 0], sharex=axes[0] if axes else None)
@@ -141,7 +141,7 @@ def history_figure(h) -> Figure:
         ax.tick_params(labelbottom=False)
     axes[-1].set_xticks(xs, [f"#{i}\n{w}" for i, w in zip(xs, when, strict=True)], fontsize=8)
     axes[-1].set_xlim(0.5, len(xs) + 0.5)
-    axes[-1].set_xlabel("run, oldest first (start time, UTC)")
+    axes[-1].set_xlabel(f"run, by {h.by} version" if h.by else "run, oldest first (start time, UTC)")
     units = {"time": "median time per call (s, log scale)", "memory": "peak memory (MiB, log scale)"}
     fig.supylabel(units[h.metric], fontsize=10)
     fig.suptitle(f"{h.device_label}: {h.metric} across runs (dashed: a step change begins)")

@@ -21,6 +21,8 @@ NAMES = (
     "schema",
     "show",
     "compare",
+    "matrix",
+    "bisect",
     "history",
     "plot",
     "fit",

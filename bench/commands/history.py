@@ -21,6 +21,12 @@ def add_arguments(p) -> None:
     p.add_argument("--device", help="device name (or part of it); default: the device of the newest run")
     p.add_argument("--metric", choices=("time", "memory"), default="time", help="default: time")
     p.add_argument("--factor", type=factor, help="step to mark (default 1.10 for GPU runs, 1.25 for CPU)")
+    p.add_argument(
+        "--by",
+        metavar="PACKAGE",
+        help="order the runs by the version of PACKAGE they ran with (diffusers, torch, or one a "
+        "`vae-bench matrix` or `bisect` environment held), not by their start",
+    )
     p.add_argument("--last", type=positive, metavar="N", help="only the newest N runs")
     p.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
     p.add_argument(
@@ -46,6 +52,7 @@ def run(args) -> int:
         factor=args.factor,
         last=args.last,
         size=args.size,
+        by=args.by,
     )
     if args.format == "json":
         from bench.analysis.history import as_data

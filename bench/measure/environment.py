@@ -13,6 +13,7 @@ from pathlib import Path
 
 import bench
 from bench.measure.nvml import Nvml
+from bench.record import layer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,6 +78,9 @@ def capture(device: str) -> dict:
     }
     if device.startswith("cuda"):
         env["cudnn"] = torch.backends.cudnn.version()
+    in_layer = layer.current()
+    if in_layer is not None:  # vae-bench matrix or bisect: which versions this run had
+        env["layer"] = in_layer.as_json()
     return env
 
 

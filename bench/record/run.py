@@ -379,7 +379,7 @@ class RunMeta:
             imported=imported.d if imported is not None else None,
             approximate=o.str("approximate"),
             config=config.d if config is not None else None,
-            environment=sections.informational(o, "environment"),
+            environment=sections.environment(o),
             device=sections.device(o),
             models=sections.models(o),
             cases_planned=o.int("cases_planned", hi=10**9),

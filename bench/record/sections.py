@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.errors import shown as _shown
 from bench.files import RUN_NAME_RULE, is_plain_name
+from bench.record import layer
 from bench.record.series import label_problem
 from bench.strict import MAX_SECONDS, Invalid, Obj, scalar
 
@@ -120,6 +121,13 @@ def informational(o: Obj, key: str) -> dict:
     JSON (versions, flags, lists of processes)."""
     section = o.obj(key)
     return dict(section.d) if section is not None else {}
+
+
+def environment(o: Obj) -> dict:
+    """The environment: informational, but for the layer a run was made in, typed."""
+    section = informational(o, "environment")
+    layer.from_environment(section)
+    return section
 
 
 def device(o: Obj) -> dict:

@@ -1,0 +1,128 @@
+"""vae-bench bisect: the release or commit at which a sweep's cases regressed."""
+
+from __future__ import annotations
+
+import sys
+
+from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, factor
+
+HELP = "find the release or commit at which a sweep's cases got slower or took more memory"
+DESCRIPTION = """\
+Measure SWEEP at --good and at --bad; what regressed at bad (time, memory, or a case
+that stopped fitting, judged as `compare` judges two runs) is the regression looked
+for. Then measure the candidates between, halving the range each step, and print the
+first bad one with the figures on both sides.
+
+With --package NAME the candidates are NAME's releases between the two versions, as
+the package indexes pip is configured with list them. With --repo PATH (a git
+checkout, of diffusers for instance) they are the first-parent commits between two
+commits. Each candidate is installed into a cached layered environment (as `vae-bench
+matrix` builds them) and the sweep runs there; one that cannot be installed, or whose
+sweep fails, is skipped. Use a small sweep: every candidate runs all of it.
+
+Every run is kept in the bisect's folder with bisect.json; Ctrl-C stops it, and
+--resume DIR goes on without measuring any candidate twice.
+
+exit status: 0 the first bad candidate is named; 1 the regression does not reproduce,
+good or bad could not be measured, or skipped candidates leave a range; 2 bad input;
+130 interrupted."""
+
+
+def add_arguments(p) -> None:
+    p.add_argument(
+        "sweep", nargs="?", metavar="SWEEP", help="a shipped sweep by name or a file (keep it small)"
+    )
+    p.add_argument(
+        "--good", metavar="REF", help="a release (--package) or a commit-ish (--repo) that is good"
+    )
+    p.add_argument("--bad", metavar="REF", help="a later one that is bad")
+    p.add_argument("--package", metavar="NAME", help="bisect NAME's releases (e.g. diffusers)")
+    p.add_argument("--repo", metavar="PATH", help="bisect the commits of the git checkout at PATH")
+    p.add_argument(
+        "--case",
+        metavar="TEXT",
+        help='only the cases whose label holds TEXT (e.g. "decode 1024x1024") decide; default: every case',
+    )
+    p.add_argument(
+        "--factor", type=factor, help="time ratio that counts (default 1.10 for GPU runs, 1.25 for CPU)"
+    )
+    p.add_argument("--out", metavar="DIR", default="results/bisect", help="default: results/bisect")
+    p.add_argument("--envs", metavar="DIR", help="the cache of environments (default: results/envs)")
+    p.add_argument(
+        "--installer", choices=("auto", "uv", "pip"), help="default: auto (uv where it is on PATH)"
+    )
+    p.add_argument("--resume", metavar="DIR", help="go on with the bisect in DIR")
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="import the registry classes named as package.module:Class (passed on to each run)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
+
+
+def run(args) -> int:
+    from bench.errors import BadInput
+    from bench.versions.bisect import Bisect, CannotBisect, render
+    from bench.versions.sweeps import Interrupted
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    if args.resume:
+        given = [
+            o
+            for o, v in (
+                ("SWEEP", args.sweep),
+                ("--good", args.good),
+                ("--bad", args.bad),
+                ("--package", args.package),
+                ("--repo", args.repo),
+                ("--case", args.case),
+            )
+            if v
+        ]
+        if given:
+            raise BadInput(
+                None, given[0], "a resumed bisect keeps what it was started with; give only --resume DIR"
+            )
+        b = Bisect.resume(args.resume, args.envs, args.installer, args.trust_code)
+        if args.factor:
+            raise BadInput(None, "--factor", "a resumed bisect keeps the factor it was started with")
+    else:
+        missing = [o for o, v in (("SWEEP", args.sweep), ("--good", args.good), ("--bad", args.bad)) if not v]
+        if missing:
+            raise BadInput(None, missing[0], "is needed (or --resume DIR)")
+        b = Bisect.start(
+            args.sweep,
+            args.good,
+            args.bad,
+            args.package,
+            args.repo,
+            args.out,
+            args.envs or "results/envs",
+            args.installer or "auto",
+            args.case,
+            args.factor,
+            args.trust_code,
+        )
+    say(f"bisect: {b.folder} ({len(b.candidates)} candidates, good and bad included)")
+    try:
+        b.bisect(say)
+    except (Interrupted, KeyboardInterrupt):
+        say(f"\nbisect: interrupted; every step is kept. Go on with: vae-bench bisect --resume {b.folder}")
+        return EXIT_INTERRUPTED
+    except CannotBisect as exc:
+        if args.format == "json":
+            from bench.record.envelope import envelope
+
+            print(envelope("bisect", {"folder": str(b.folder), "first_bad": None, "why": str(exc)}))
+        print(f"vae-bench: bisect: {exc}", file=sys.stderr)
+        return EXIT_FAILURES
+    answer = b.answer()
+    if args.format == "json":
+        from bench.record.envelope import envelope
+
+        print(envelope("bisect", answer))
+    else:
+        print(render(b, answer))
+    return EXIT_OK if answer["first_bad"] is not None else EXIT_FAILURES

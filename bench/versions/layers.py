@@ -1,0 +1,213 @@
+"""Layered environments: a virtualenv per `--with`, holding only what it was asked for
+(and what that needs that the base lacks), seeing the running environment's packages
+through a .pth file, and kept in a cache folder named by a hash of what it holds.
+
+The base's torch (and the packages that come with a torch build: torchvision,
+torchaudio, triton, nvidia-*) is pinned unless the layer names it, so a layer never
+replaces a user's CUDA torch. pip is run from the base with `--python` on the layer's
+interpreter, which sees the base through the .pth file and installs only what is
+missing or at another version; uv, which looks at a virtualenv's own site-packages
+only, resolves first (`uv pip compile`, the same pins) and the layer gets the
+resolution's packages that the base does not hold at that version, without deps.
+
+A layer is built in a temporary folder beside the cache entry and renamed into place
+once it is complete: an interrupted build leaves nothing a later run would use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from bench import files
+from bench.errors import BadInput
+from bench.record import layer as layer_file
+from bench.record.layer import LAYER_FILE, Layer
+from bench.strict import Invalid, Obj
+from bench.versions.wants import Item
+
+PINNED = {"torch", "torchvision", "torchaudio", "triton"}
+INSTALLERS = ("auto", "uv", "pip")
+LOG = "install.log"
+# A second vae-bench building the same layer waits for the first this long.
+BUILD_WAIT_S = 3600.0
+
+
+class InstallFailed(Exception):
+    """A layer could not be built: the installer's last words."""
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    layer: Layer
+    reused: bool
+
+    @property
+    def python(self) -> Path:
+        return self.path / "bin" / "python"
+
+
+def base_site_dirs() -> list[str]:
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        dirs.append(site.getusersitepackages())
+    return [d for d in dirs if os.path.isdir(d)]
+
+
+def base_versions() -> dict[str, str]:
+    """Every distribution the running environment holds, by canonical name (the first
+    one on the path, as an import would find it)."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions(path=base_site_dirs()):
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(canonicalize_name(name), dist.version)
+    return found
+
+
+def pins(named: set[str], versions: dict[str, str]) -> list[str]:
+    """The base's torch build, pinned, but for the packages the layer names."""
+    return sorted(
+        f"{name}=={version}"
+        for name, version in versions.items()
+        if (name in PINNED or name.startswith("nvidia-")) and name not in named
+    )
+
+
+def layer_key(items: tuple[Item, ...], versions: dict[str, str]) -> str:
+    """What the layer holds and what it was resolved against: the same asks on the same
+    base (Python, its folders, its torch) give the same key."""
+    material = {
+        "python": sys.version.split()[0],
+        "base": base_site_dirs(),
+        "pins": pins(set(), versions),
+        "items": [i.content() for i in items],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def which_installer(choice: str) -> str:
+    if choice == "auto":
+        return "uv" if shutil.which("uv") else "pip"
+    if choice == "uv" and not shutil.which("uv"):
+        raise BadInput(None, "--installer", "uv is not on PATH; install it or use --installer pip")
+    return choice
+
+
+class Cache:
+    """The layers of one cache folder."""
+
+    def __init__(self, root: str | Path, installer: str = "auto", say=print):
+        self.root = Path(root)
+        self.installer = which_installer(installer)
+        self.say = say
+        self.versions = base_versions()
+
+    def cached(self, items: tuple[Item, ...]) -> Built | None:
+        folder = self.root / layer_key(items, self.versions)
+        if folder.is_dir() and not folder.is_symlink() and (folder / LAYER_FILE).is_file():
+            return Built(folder, self._read(folder), reused=True)
+        return None
+
+    def ensure(self, items: tuple[Item, ...], want: tuple[str, ...], label: str, commit=None) -> Built:
+        """The layer holding `items`: the cached one, or one built now."""
+        named = {canonicalize_name(i.name) for i in items if i.name}
+        key = layer_key(items, self.versions)
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / key
+        lock = files.Lock(
+            self.root / f".{key}.lock", "a layer is being built", wait=BUILD_WAIT_S, remove=True
+        )
+        try:
+            found = self.cached(items)
+            if found is not None:
+                return found
+            self.say(f"building the environment of {label} ({self.installer}): {' + '.join(want)}")
+            layer = Layer(want=want, key=key, commit=commit, label=label)
+            self._build(folder, items, named, layer)
+            return Built(folder, layer, reused=False)
+        finally:
+            lock.release()
+
+    def _read(self, folder: Path) -> Layer:
+        path = folder / LAYER_FILE
+        try:
+            return layer_file.read(Obj(files.read_json(path, "layer file")))
+        except Invalid as exc:
+            raise BadInput(path, exc.field, exc.why) from None
+
+    def _build(self, folder: Path, items: tuple[Item, ...], named: set[str], layer: Layer) -> None:
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{folder.name}-"))
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "venv", "--without-pip", str(tmp)],
+                check=True,
+                capture_output=True,
+            )
+            site_dir = layer_file.site_packages(tmp)
+            # addsitedir, not a bare path: the base's own .pth files (an editable
+            # install, distutils-precedence) are read as the base reads them.
+            lines = [f"import site; site.addsitedir({d!r})" for d in base_site_dirs()]
+            (site_dir / "_vae_bench_base.pth").write_text("\n".join(lines) + "\n")
+            constraints = tmp / "pins.txt"
+            constraints.write_text("\n".join(pins(named, self.versions)) + "\n")
+            log = tmp / LOG
+            if self.installer == "uv":
+                self._uv(tmp, items, constraints, log)
+            else:
+                self._install(
+                    [sys.executable, "-m", "pip", "--python", str(tmp / "bin" / "python"), "install"]
+                    + ["--disable-pip-version-check", "--no-input", "-c", str(constraints)]
+                    + [i.text for i in items],
+                    log,
+                )
+            files.write_atomic(tmp / LAYER_FILE, json.dumps(layer.as_json(), indent=2) + "\n", root=tmp)
+            os.chmod(tmp, 0o755)  # mkdtemp's 0700 would keep the layer from other users of the cache
+            os.rename(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _uv(self, tmp: Path, items: tuple[Item, ...], constraints: Path, log: Path) -> None:
+        wanted = tmp / "want.txt"
+        wanted.write_text("\n".join(i.text for i in items) + "\n")
+        python = str(tmp / "bin" / "python")
+        resolved = self._install(
+            ["uv", "pip", "compile", str(wanted), "--python", python, "-c", str(constraints)]
+            + ["--no-header", "--no-annotate", "--quiet"],
+            log,
+        )
+        needed = []
+        for line in resolved.splitlines():
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            name, _, version = line.partition("==")
+            if version and self.versions.get(canonicalize_name(name.strip())) == version.strip():
+                continue  # the base holds it at that version
+            needed.append(line)
+        if needed:
+            self._install(["uv", "pip", "install", "--python", python, "--no-deps", *needed], log)
+
+    def _install(self, command: list[str], log: Path) -> str:
+        """Run one installer command, its output kept in the layer's log; the output,
+        or InstallFailed with its last error line."""
+        done = subprocess.run(command, capture_output=True, text=True)
+        with open(log, "a") as f:
+            f.write("$ " + " ".join(command) + "\n" + done.stdout + done.stderr + "\n")
+        if done.returncode != 0:
+            errors = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+            said = [ln for ln in errors if ln.lower().startswith(("error", "×", "x "))] or errors
+            raise InstallFailed(" ".join(said[-2:])[:500] or f"{command[0]} exited with {done.returncode}")
+        return done.stdout

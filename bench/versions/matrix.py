@@ -1,0 +1,146 @@
+"""vae-bench matrix: one sweep run in one layered environment per `--with`, then each
+environment's figures against the first one's, through compare's statistics.
+
+Every layer is built (or found in the cache) before anything is measured, so a version
+that cannot be installed stops the matrix before it costs a sweep. The state file
+records each environment's run as soon as it has one; `--resume` finishes a run that
+was stopped and starts those that never began."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BadInput
+from bench.versions import state
+from bench.versions.layers import Built, Cache, InstallFailed
+from bench.versions.sweeps import Interrupted, run_sweep
+from bench.versions.wants import Want, parse_want
+
+KIND = "matrix"
+OK, FAILED = "ok", "failed"
+
+
+@dataclass
+class Entry:
+    want: Want
+    run: str | None = None  # the run folder's name, in the matrix's runs/
+    ended: str | None = None  # ok | failed (None: not measured to its end)
+    error: str | None = None  # why a run failed before it stored a case
+    reused: bool | None = None  # whether its layer came from the cache this time
+
+    @property
+    def label(self) -> str:
+        return self.want.text
+
+
+@dataclass
+class Matrix:
+    folder: Path
+    sweep: state.SweepFile
+    entries: list[Entry]
+    envs: Path
+    installer: str = "auto"
+    trust_code: bool = False
+    built: dict[int, Built] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, sweep: str, withs: list[str], out, envs, installer: str, trust_code: bool) -> Matrix:
+        from bench.sweep.config import load_sweep
+
+        if len(withs) < 2:
+            raise BadInput(None, "--with", "give at least two environments to compare (--with A --with B)")
+        wants = [parse_want(w) for w in withs]
+        seen: set[str] = set()
+        for w in wants:
+            if w.text in seen:
+                raise BadInput(None, "--with", f"{w.text} is given twice")
+            seen.add(w.text)
+        file = state.SweepFile.of(sweep)
+        name = load_sweep(sweep).name  # the sweep is checked before anything is built
+        folder = state.new_folder(out, KIND, name)
+        m = cls(folder, file, [Entry(w) for w in wants], Path(envs).resolve(), installer, trust_code)
+        m.save()
+        return m
+
+    @classmethod
+    def resume(cls, folder, envs=None, installer: str | None = None) -> Matrix:
+        folder, o = state.load(folder, KIND)
+        with state.reading(state.state_path(folder, KIND)):
+            sweep = state.SweepFile(Path(o.str("sweep", required=True)), o.str("sweep_sha256", required=True))
+            entries = []
+            for e in o.objs("environments"):
+                entry = Entry(parse_want(e.str("want", required=True, max_len=4096)))
+                entry.run = e.str("run", max_len=255)
+                state.run_of(folder, entry.run)
+                entry.ended = e.str("ended", choices=(OK, FAILED))
+                entry.error = e.str("error")
+                entries.append(entry)
+            if len(entries) < 2:
+                raise o.bad("environments", "must list at least two")
+            m = cls(
+                folder,
+                sweep,
+                entries,
+                Path(envs or o.str("envs", required=True)).resolve(),
+                installer or o.str("installer", choices=("auto", "uv", "pip")) or "auto",
+            )
+        sweep.check(folder)
+        return m
+
+    def save(self) -> None:
+        state.save(
+            self.folder,
+            KIND,
+            {
+                "sweep": str(self.sweep.path),
+                "sweep_sha256": self.sweep.sha256,
+                "envs": str(self.envs),
+                "installer": self.installer,
+                "environments": [
+                    {"want": e.want.text, "run": e.run, "ended": e.ended, "error": e.error}
+                    for e in self.entries
+                ],
+            },
+        )
+
+    def left(self) -> list[int]:
+        return [i for i, e in enumerate(self.entries) if e.ended is None]
+
+    def measure(self, say) -> None:
+        """Build every layer, then run the sweep in each environment not yet measured."""
+        cache = Cache(self.envs, self.installer, say)
+        for n, entry in enumerate(self.entries, 1):
+            say(f"matrix: environment {n} of {len(self.entries)}: {entry.label}")
+            try:
+                self.built[n - 1] = built = cache.ensure(entry.want.items, (entry.want.text,), entry.label)
+            except InstallFailed as exc:
+                raise BadInput(None, "--with", f"{entry.label} could not be installed: {exc}") from None
+            entry.reused = built.reused
+            if built.reused:
+                say(f"matrix: {entry.label}: the cached environment {built.path}")
+        todo = self.left()
+        for step, i in enumerate(todo, 1):
+            entry = self.entries[i]
+            say(f"matrix: measuring {entry.label} ({step} of {len(todo)} left to measure)")
+            resume = state.run_of(self.folder, entry.run)
+            try:
+                ran = run_sweep(
+                    self.built[i].python,
+                    str(self.sweep.path),
+                    self.folder / state.RUNS,
+                    self.trust_code,
+                    resume,
+                )
+            except Interrupted as stop:
+                if stop.run is not None:
+                    entry.run = stop.run.name
+                self.save()
+                raise
+            if ran.run is not None:
+                entry.run = ran.run.name
+            entry.ended = OK if ran.status == 0 else FAILED
+            entry.error = (
+                None if ran.run is not None else (ran.error or f"vae-bench run exited with {ran.status}")
+            )
+            self.save()

@@ -1,0 +1,115 @@
+"""The folder of one matrix or bisect: its state file (what was asked, what each
+environment or candidate came to, which run folder holds its figures), rewritten
+whole after every step, and `runs/`, where the runs go. A resume reads the state file
+once, strictly, and goes on where it stopped; the sweep file must be the one the
+folder was started with (its hash is kept)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import files
+from bench.errors import BadInput
+from bench.shipped import sweep_path
+from bench.strict import Invalid, Obj, printable_tree
+
+STATE_FORMAT = 1
+RUNS = "runs"
+MAX_STATE_BYTES = 4 * 1024**2
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    path: Path  # absolute
+    sha256: str
+
+    @classmethod
+    def of(cls, text: str) -> SweepFile:
+        """The sweep a command names (a shipped name or a file); the file is read again
+        by every run the command starts, and must not change while it works."""
+        path = sweep_path(text).resolve()
+        data = files.read_bytes(path, "sweep file", follow=True)
+        return cls(path, hashlib.sha256(data).hexdigest())
+
+    def check(self, where: Path) -> None:
+        now = SweepFile.of(str(self.path))
+        if now.sha256 != self.sha256:
+            raise BadInput(
+                self.path, None, f"changed since {where} was started with it; start a new one instead"
+            )
+
+
+def new_folder(out: str | Path, kind: str, name: str) -> Path:
+    """A new folder `<out>/<UTC time>-<kind>-<sweep name>` with its runs/ inside."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{kind}-{files.slug(name, 'sweep')}"
+    for n in range(1, 100):
+        try:
+            folder = files.make_folder(out, base if n == 1 else f"{base}-{n}")
+        except FileExistsError:
+            continue
+        (folder / RUNS).mkdir()
+        return folder
+    raise BadInput(out, None, f"holds too many folders named {base}")
+
+
+def state_path(folder: Path, kind: str) -> Path:
+    return folder / f"{kind}.json"
+
+
+def save(folder: Path, kind: str, state: dict) -> None:
+    text = json.dumps({"format": STATE_FORMAT, "kind": kind, **state}, indent=2) + "\n"
+    files.write_atomic(state_path(folder, kind), text, root=folder)
+
+
+def load(folder: str | Path, kind: str, option: str = "--resume") -> tuple[Path, Obj]:
+    """The state file of a matrix or bisect folder, read once and checked as an object
+    (each command reads its fields through the Obj)."""
+    folder = Path(folder)
+    path = state_path(folder, kind)
+    if folder.is_symlink() or not folder.is_dir() or not files.regular_or_absent(path, f"{kind} state"):
+        raise BadInput(folder, option, f"is not a {kind} folder (no {path.name} in it)")
+    raw: Any = files.read_json(path, f"{kind} state", limit=MAX_STATE_BYTES)
+    try:
+        printable_tree(raw)
+        o = Obj(raw)
+        if o.int("format", required=True, lo=1, hi=10**6) != STATE_FORMAT:
+            raise o.bad("format", f"is {raw.get('format')}; this vae-bench reads format {STATE_FORMAT}")
+        o.str("kind", required=True, choices=(kind,))
+    except Invalid as exc:
+        raise BadInput(path, exc.field, exc.why) from None
+    return folder, o
+
+
+def run_of(folder: Path, name: str | None) -> Path | None:
+    """A run folder the state names, inside the folder's runs/ (a plain name only)."""
+    if name is None:
+        return None
+    files.plain_name(name, folder, "run")
+    return folder / RUNS / name
+
+
+def reading(path: Path):
+    """A context in which a field that is not what the state file needs is bad input
+    naming that file."""
+    return _Reading(path)
+
+
+class _Reading:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, Invalid):
+            raise BadInput(self.path, exc.field, exc.why) from None
+        return False

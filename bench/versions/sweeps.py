@@ -1,0 +1,92 @@
+"""`vae-bench run` in a layer's interpreter, with this checkout's vae-bench first on its
+path: the whole run (planning, meta.json, the workers) imports what the layer holds.
+
+Ctrl-C reaches the child from the terminal as it reaches us; a SIGINT or SIGTERM sent
+to this process alone is passed on. Either way we wait for the child to store what it
+finished and stop, as `vae-bench run` does, and never kill it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import bench
+
+CHECKOUT = Path(bench.__file__).resolve().parent.parent
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(Exception):
+    """The sweep in a layer stopped on Ctrl-C; what it finished is stored."""
+
+    def __init__(self, run: Path | None):
+        self.run = run
+        super().__init__("interrupted")
+
+
+@dataclass(frozen=True)
+class Ran:
+    run: Path | None  # the run folder (None when the run never made one)
+    status: int  # vae-bench run's exit status
+    error: str  # its last line on stderr when it failed before a run existed
+
+
+def run_sweep(
+    python: Path, sweep: str, out: Path, trust_code: bool = False, resume: Path | None = None
+) -> Ran:
+    """A new run of `sweep` into `out`, or the rest of the run `resume`."""
+    command = [str(python), "-m", "bench", "run", "--format", "json"]
+    command += ["--resume", str(resume)] if resume else [sweep, "--out", str(out)]
+    if trust_code:
+        command.append("--trust-code")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(CHECKOUT), *filter(None, [env.get("PYTHONPATH")])])
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr, interrupted = _wait(child)
+    run = _run_folder(stdout) or resume
+    if interrupted or child.returncode == EXIT_INTERRUPTED:
+        raise Interrupted(run)
+    last = next((ln for ln in reversed(stderr.splitlines()) if ln.strip()), "")
+    return Ran(run, child.returncode, last.removeprefix("vae-bench: error: ").strip())
+
+
+def _wait(child: subprocess.Popen) -> tuple[str, str, bool]:
+    """The child's stdout and stderr once it has ended, its stderr shown as it comes
+    (its progress lines) ; and whether we were interrupted while it ran."""
+    err_lines: list[str] = []
+
+    def relay():
+        for line in child.stderr:
+            err_lines.append(line)
+            print(line, end="", file=sys.stderr, flush=True)
+
+    reader = threading.Thread(target=relay, daemon=True)
+    reader.start()
+    interrupted = False
+    out = ""
+    while True:
+        try:
+            out = child.stdout.read()
+            child.wait()
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)  # it may not have had the terminal's
+    reader.join()
+    return out, "".join(err_lines), interrupted
+
+
+def _run_folder(stdout: str) -> Path | None:
+    try:
+        doc = json.loads(stdout)
+        runs = doc["data"]["runs"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return Path(runs[0]) if isinstance(runs, list) and runs and isinstance(runs[0], str) else None
