@@ -208,6 +208,20 @@ def test_ctrl_c_keeps_finished_cases_and_resume_completes(write_sweep, tmp_path)
 
 
 @pytest.mark.slow
+def test_ctrl_c_as_the_first_worker_starts_stops_without_a_traceback(write_sweep, tmp_path):
+    """The fork server imports torch for seconds before Python's forkserver ignores
+    SIGINT; a Ctrl-C to the process group in that time must not kill it mid-import."""
+    sweep = write_sweep()
+    proc = start(["run", str(sweep)], start_new_session=True)
+    run = wait_for_run(tmp_path / "runs", proc)
+    time.sleep(0.3)  # the server is importing torch now
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"vae-bench run --resume {run}" in err
+
+
+@pytest.mark.slow
 def test_resume_of_a_complete_run_runs_nothing(write_sweep, tmp_path, capsys):
     sweep = write_sweep()
     assert main(["run", str(sweep)]) == 0

@@ -47,6 +47,7 @@ def describe_exit(code: int | None) -> str:
 # leaves the server clean. The server inherits this from our environment when it starts.
 SERVER_ENV = {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
 PRELOAD = [
+    "bench.sweep.server",
     "torch",
     "diffusers",
     "bench.sweep.worker",
@@ -88,7 +89,13 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         watch, self.lifeline = ctx.Pipe(duplex=False)  # never written: it closes when we die
         self.proc = ctx.Process(target=worker.main, args=(child, job, watch), daemon=True)
-        self.proc.start()
+        # The fork server starts with the first worker: with SIGINT blocked until it
+        # ignores it (bench.sweep.server), a Ctrl-C cannot kill it as it starts.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         child.close()
         watch.close()
 
