@@ -5,6 +5,7 @@ same matrix again with every index out of reach, so that any install would fail.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -84,6 +85,7 @@ def test_each_release_runs_in_its_own_environment_and_a_second_matrix_installs_n
     code, doc, err, took_second = matrix(capsys, sweep, root / "out", envs)
     assert code in (0, 1), err
     assert "building the environment" not in err and err.count("the cached environment") == 2
+    assert all(e["environment_reused"] for e in doc["data"]["environments"])
     assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in layers} == stamps
     versions = [e["diffusers"] for e in doc["data"]["environments"]]
     assert versions == list(RELEASES)
@@ -98,3 +100,33 @@ def test_each_release_runs_in_its_own_environment_and_a_second_matrix_installs_n
     h = json.loads(capsys.readouterr().out)["data"]
     assert [r["diffusers"] for r in h["runs"]] == [RELEASES[0]] * 2 + [RELEASES[1]] * 2
     print(f"matrix: first {took_first:.1f} s (two environments built), second {took_second:.1f} s (reused)")
+
+
+def test_uv_builds_the_same_layer_pip_does(tmp_path, monkeypatch):
+    """uv, which reads neither pip's configuration nor packages outside a virtualenv,
+    still installs only what the base lacks, from pip's indexes."""
+    import subprocess
+    import sys
+
+    from bench.versions.layers import Cache
+    from bench.versions.wants import parse_want
+
+    tools = tmp_path / "uv"
+    got = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--target", str(tools), "uv"], capture_output=True
+    )
+    if got.returncode != 0 or not (tools / "bin" / "uv").exists():
+        pytest.skip("uv cannot be installed from the package index here")
+    monkeypatch.setenv("PATH", f"{tools / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    built = Cache(tmp_path / "envs", "uv", say=lambda line: None).ensure(
+        parse_want("diffusers==0.41.0").items, ("diffusers==0.41.0",), "diffusers 0.41.0"
+    )
+    held = {p.name.split("-")[0].lower() for p in layer.site_packages(built.path).glob("*.dist-info")}
+    assert "diffusers" in held and not held & {"torch", "numpy", "pillow", "pyyaml"}  # the base's stay
+    out = subprocess.run(
+        [str(built.python), "-c", "import diffusers, torch; print(diffusers.__version__, torch.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[0] == "0.41.0" and not out[1].startswith(str(built.path))

@@ -11,18 +11,16 @@ import yaml
 
 from tests.conftest import FIXTURES
 
-PACKAGE = '''"""A tiny AutoencoderKL whose decode waits DELAY seconds first."""
-import time
-
+PACKAGE = '''"""A tiny AutoencoderKL whose decode decodes TIMES times."""
 from diffusers import AutoencoderKL
 
-DELAY = {delay}
+TIMES = {times}
 
 
 class SlowDecode(AutoencoderKL):
     def decode(self, z, *args, **kwargs):
-        if DELAY:
-            time.sleep(DELAY)
+        for _ in range(TIMES - 1):
+            super().decode(z, *args, **kwargs)
         return super().decode(z, *args, **kwargs)
 '''
 PYPROJECT = """[build-system]
@@ -33,13 +31,15 @@ build-backend = "setuptools.build_meta"
 name = "slowvae"
 version = "0.1.0"
 """
-# What each commit does; the third makes decode slow (25 ms on a call of a few ms).
+# What each commit does; the third makes decode ten times slower. Work, not a sleep: a
+# loaded machine stretches the quick and the slow decode alike (a sleep of 100 ms was
+# seen to lose against quick calls stretched to 430 ms), and the ratio stays ten.
 COMMITS = [
-    ("the package", 0.0),
-    ("a readme", 0.0),
-    ("decode waits", 0.025),
-    ("a comment", 0.025),
-    ("another comment", 0.025),
+    ("the package", 1),
+    ("a readme", 1),
+    ("decode decodes ten times", 10),
+    ("a comment", 10),
+    ("another comment", 10),
 ]
 SLOW_AT = 2
 
@@ -59,8 +59,8 @@ def make_repo(root: Path) -> tuple[Path, list[str]]:
     git(repo, "config", "user.name", "t")
     (repo / "pyproject.toml").write_text(PYPROJECT)
     shas = []
-    for n, (message, delay) in enumerate(COMMITS):
-        (repo / "slowvae" / "__init__.py").write_text(PACKAGE.format(delay=delay) + f"# {n}\n")
+    for n, (message, times) in enumerate(COMMITS):
+        (repo / "slowvae" / "__init__.py").write_text(PACKAGE.format(times=times) + f"# {n}\n")
         if n == 1:
             (repo / "README").write_text("slowvae\n")
         git(repo, "add", "-A")
@@ -99,7 +99,7 @@ def write_sweep(root: Path) -> Path:
                 "tiled": [False],
                 "warmup": 1,
                 "warmup_time": 0,
-                "repeats": 6,
+                "repeats": 12,
                 "device": "cpu",
                 "weights": "random",
                 "registry": str(registry),

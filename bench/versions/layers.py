@@ -97,6 +97,40 @@ def layer_key(items: tuple[Item, ...], versions: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
 
+# pip's settings of where packages come from, and uv's options for them: uv reads no
+# pip configuration, and a layer installs only from the indexes pip is configured with.
+PIP_INDEX_SETTINGS = {
+    "index-url": "--index-url",
+    "extra-index-url": "--extra-index-url",
+    "find-links": "--find-links",
+}
+
+
+def pip_indexes() -> list[str]:
+    """pip's index settings (its config files and PIP_* variables, as `pip config list`
+    gives them) as uv options."""
+    done = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+    settings: dict[tuple[str, str], list[str]] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition("=")
+        section, _, name = key.rpartition(".")
+        settings[section, name] = value.strip().strip("'\"").split()
+    args = []
+    for name, option in PIP_INDEX_SETTINGS.items():
+        # the environment over pip's install section over its global one, as pip reads them
+        values = next(
+            (settings[s, name] for s in (":env:", "install", "global") if (s, name) in settings), []
+        )
+        for value in values:
+            args += [option, value]
+    no_index = next(
+        (settings[s, "no-index"] for s in (":env:", "install", "global") if (s, "no-index") in settings), []
+    )
+    if no_index and no_index[0].lower() in ("1", "true", "yes", "on"):
+        args.append("--no-index")
+    return args
+
+
 def which_installer(choice: str) -> str:
     if choice == "auto":
         return "uv" if shutil.which("uv") else "pip"
@@ -164,7 +198,7 @@ class Cache:
             constraints.write_text("\n".join(pins(named, self.versions)) + "\n")
             log = tmp / LOG
             if self.installer == "uv":
-                self._uv(tmp, items, constraints, log)
+                self._uv(tmp, items, named, constraints, log)
             else:
                 self._install(
                     [sys.executable, "-m", "pip", "--python", str(tmp / "bin" / "python"), "install"]
@@ -179,15 +213,24 @@ class Cache:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def _uv(self, tmp: Path, items: tuple[Item, ...], constraints: Path, log: Path) -> None:
+    def _uv(self, tmp: Path, items: tuple[Item, ...], named: set[str], constraints: Path, log: Path) -> None:
         wanted = tmp / "want.txt"
         wanted.write_text("\n".join(i.text for i in items) + "\n")
         python = str(tmp / "bin" / "python")
-        resolved = self._install(
-            ["uv", "pip", "compile", str(wanted), "--python", python, "-c", str(constraints)]
-            + ["--no-header", "--no-annotate", "--quiet"],
-            log,
+        # uv prefers no installed version it cannot see: first every base package at
+        # its version (the layer then holds what pip would put there), and only where
+        # the asked-for packages need others, the torch build alone pinned.
+        everything = tmp / "base.txt"
+        everything.write_text(
+            "\n".join(f"{n}=={v}" for n, v in sorted(self.versions.items()) if n not in named) + "\n"
         )
+        compile_ = ["uv", "pip", "compile", str(wanted), "--python", python, "--no-header", "--no-annotate"]
+        # pip's choice among its indexes: the best match of them all, not the first's
+        compile_ += ["--quiet", "--index-strategy", "unsafe-best-match", *pip_indexes()]
+        try:
+            resolved = self._install([*compile_, "-c", str(everything)], log)
+        except InstallFailed:
+            resolved = self._install([*compile_, "-c", str(constraints)], log)
         needed = []
         for line in resolved.splitlines():
             line = line.split("#")[0].strip()
@@ -198,7 +241,9 @@ class Cache:
                 continue  # the base holds it at that version
             needed.append(line)
         if needed:
-            self._install(["uv", "pip", "install", "--python", python, "--no-deps", *needed], log)
+            self._install(
+                ["uv", "pip", "install", "--python", python, "--no-deps", *needed, *pip_indexes()], log
+            )
 
     def _install(self, command: list[str], log: Path) -> str:
         """Run one installer command, its output kept in the layer's log; the output,

@@ -22,6 +22,7 @@ class Column:
     label: str
     run: Run | None
     error: str | None
+    reused: bool | None = None  # its layer came from the cache (None: not built this time)
     comparison: Comparison | None = None  # against the first column (None for the first)
 
     def version(self, package: str) -> str | None:
@@ -47,7 +48,7 @@ def report(m: Matrix, factor: float | None = None) -> Report:
     for e in m.entries:
         path = state.run_of(m.folder, e.run)
         run = open_run(path, strict=True) if path is not None else None
-        columns.append(Column(e.label, run, e.error if run is None else None))
+        columns.append(Column(e.label, run, e.error if run is None else None, e.reused))
     first = columns[0]
     for c in columns[1:]:
         if first.run is not None and c.run is not None and first.run.records and c.run.records:
@@ -167,6 +168,7 @@ def as_data(r: Report) -> dict:
                 "with": c.label,
                 "run": None if c.run is None else str(c.run.path),
                 "error": c.error,
+                "environment_reused": c.reused,
                 "diffusers": c.version("diffusers"),
                 "torch": c.version("torch"),
                 "layer": c.run and c.run.meta.environment.get("layer"),
