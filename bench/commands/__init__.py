@@ -123,6 +123,25 @@ def card_budget(args) -> tuple[str, float, bool]:
 DEFAULT_RUNS = "results/runs"
 
 
+def add_layer_arguments(p) -> None:
+    """What `matrix` and `bisect` share: the environments' cache and installer, the
+    trust in registry code each run is given, and the time factor of their verdicts."""
+    p.add_argument("--envs", metavar="DIR", help="the cache of environments (default: results/envs)")
+    p.add_argument(
+        "--installer", choices=("auto", "uv", "pip"), help="default: auto (uv where it is on PATH, else pip)"
+    )
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="import the registry classes named as package.module:Class (passed on to each run; "
+        "needed again with --resume)",
+    )
+    p.add_argument(
+        "--factor", type=factor, help="time ratio that counts (default 1.10 for GPU runs, 1.25 for CPU)"
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
+
+
 def add_runs_dir_argument(p) -> None:
     """--runs DIR: where a RUN given by id, by the start of one, or as latest or previous
     is looked up."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, factor
+from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, add_layer_arguments
 
 HELP = "find the release or commit at which a sweep's cases got slower or took more memory"
 DESCRIPTION = """\
@@ -43,21 +43,9 @@ def add_arguments(p) -> None:
         metavar="TEXT",
         help='only the cases whose label holds TEXT (e.g. "decode 1024x1024") decide; default: every case',
     )
-    p.add_argument(
-        "--factor", type=factor, help="time ratio that counts (default 1.10 for GPU runs, 1.25 for CPU)"
-    )
     p.add_argument("--out", metavar="DIR", default="results/bisect", help="default: results/bisect")
-    p.add_argument("--envs", metavar="DIR", help="the cache of environments (default: results/envs)")
-    p.add_argument(
-        "--installer", choices=("auto", "uv", "pip"), help="default: auto (uv where it is on PATH)"
-    )
     p.add_argument("--resume", metavar="DIR", help="go on with the bisect in DIR")
-    p.add_argument(
-        "--trust-code",
-        action="store_true",
-        help="import the registry classes named as package.module:Class (passed on to each run)",
-    )
-    p.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
+    add_layer_arguments(p)
 
 
 def run(args) -> int:

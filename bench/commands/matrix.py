@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, factor
+from bench.commands import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, add_layer_arguments
 
 HELP = "run one sweep under several diffusers / torch versions and compare them"
 DESCRIPTION = """\
@@ -44,25 +44,9 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--out", metavar="DIR", default="results/matrix", help="default: results/matrix")
     p.add_argument(
-        "--envs",
-        metavar="DIR",
-        help="the cache of environments (default: results/envs; with --resume, the matrix's own)",
-    )
-    p.add_argument(
-        "--installer", choices=("auto", "uv", "pip"), help="default: auto (uv where it is on PATH, else pip)"
-    )
-    p.add_argument(
         "--resume", metavar="DIR", help="go on with the matrix in DIR (its sweep and environments)"
     )
-    p.add_argument(
-        "--trust-code",
-        action="store_true",
-        help="import the registry classes named as package.module:Class (passed on to each run)",
-    )
-    p.add_argument(
-        "--factor", type=factor, help="time ratio that counts (default 1.10 for GPU runs, 1.25 for CPU)"
-    )
-    p.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
+    add_layer_arguments(p)
 
 
 def run(args) -> int:

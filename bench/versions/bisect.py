@@ -133,13 +133,12 @@ class Bisect:
         state.save(
             self.folder,
             KIND,
+            self.sweep,
+            self.envs,
+            self.installer,
             {
-                "sweep": str(self.sweep.path),
-                "sweep_sha256": self.sweep.sha256,
                 "mode": self.mode,
                 "source": self.source,
-                "envs": str(self.envs),
-                "installer": self.installer,
                 "case": self.case,
                 "factor": self.factor,
                 "signature": None
@@ -254,7 +253,12 @@ class Bisect:
         failed = [r.label for r in chosen if r.status == "error"]
         if not chosen:
             return "its run holds none of the chosen cases"
-        if failed and not any(a == "status" for _, a in self.signature or []):
+        # at bad, a case that fails may be the regression itself (ok -> error)
+        if (
+            failed
+            and i != len(self.candidates) - 1
+            and not any(a == "status" for _, a in self.signature or [])
+        ):
             return f"{len(failed)} chosen case(s) ended in error: {failed[0]}"
         return None
 

@@ -182,6 +182,10 @@ class Cache:
             raise BadInput(path, exc.field, exc.why) from None
 
     def _build(self, folder: Path, items: tuple[Item, ...], named: set[str], layer: Layer) -> None:
+        # What a killed build of this layer left (we hold its lock: no build is running)
+        for stale in self.root.glob(f".{folder.name}-*"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{folder.name}-"))
         try:
             subprocess.run(

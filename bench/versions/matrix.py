@@ -92,11 +92,10 @@ class Matrix:
         state.save(
             self.folder,
             KIND,
+            self.sweep,
+            self.envs,
+            self.installer,
             {
-                "sweep": str(self.sweep.path),
-                "sweep_sha256": self.sweep.sha256,
-                "envs": str(self.envs),
-                "installer": self.installer,
                 "environments": [
                     {"want": e.want.text, "run": e.run, "ended": e.ended, "error": e.error}
                     for e in self.entries

@@ -64,8 +64,11 @@ def state_path(folder: Path, kind: str) -> Path:
     return folder / f"{kind}.json"
 
 
-def save(folder: Path, kind: str, state: dict) -> None:
-    text = json.dumps({"format": STATE_FORMAT, "kind": kind, **state}, indent=2) + "\n"
+def save(folder: Path, kind: str, sweep: SweepFile, envs: Path, installer: str, state: dict) -> None:
+    """The state file anew: what every kind holds (the sweep and its hash, the cache of
+    environments and the installer), then `state`."""
+    head = {"sweep": str(sweep.path), "sweep_sha256": sweep.sha256, "envs": str(envs), "installer": installer}
+    text = json.dumps({"format": STATE_FORMAT, "kind": kind, **head, **state}, indent=2) + "\n"
     files.write_atomic(state_path(folder, kind), text, root=folder)
 
 
