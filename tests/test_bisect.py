@@ -32,6 +32,10 @@ def setup(tmp_path_factory):
     return root, repo, shas, write_sweep(root), root / "envs"
 
 
+def _runs(folder) -> list:
+    return list((folder / "runs").glob("*/*/meta.json"))
+
+
 def _state(folder) -> dict:
     return json.loads((folder / "bisect.json").read_text())
 
@@ -49,7 +53,7 @@ def test_an_interrupted_bisect_resumes_and_names_the_commit_that_made_decode_slo
     folder = None
     while time.monotonic() < deadline and proc.poll() is None:
         folders = list(out.glob("*-bisect-slow")) if out.exists() else []
-        if folders and len(list((folders[0] / "runs").iterdir())) >= 3:
+        if folders and len(_runs(folders[0])) >= 3:
             folder = folders[0]
             break
         time.sleep(0.2)
@@ -73,7 +77,7 @@ def test_an_interrupted_bisect_resumes_and_names_the_commit_that_made_decode_slo
     after = _state(folder)
     runs = [c["run"] for c in after["candidates"] if c["run"]]
     # no candidate measured twice: one run folder each, the ones made before kept
-    assert len(runs) == len(set(runs)) == len(list((folder / "runs").iterdir()))
+    assert len(runs) == len(set(runs)) == len(_runs(folder))
     assert all(
         after_run == measured_before[ref]
         for ref, after_run in ((c["ref"], c["run"]) for c in after["candidates"])
@@ -99,4 +103,4 @@ def test_good_and_bad_that_do_not_differ_stop_with_a_clear_line(setup, capsys, m
         "the regression does not reproduce" in err and "slow decode 32x32 float32 untiled: unchanged" in err
     )
     (folder,) = (root / "out-same").iterdir()
-    assert len(list((folder / "runs").iterdir())) == 2  # good and bad only
+    assert len(_runs(folder)) == 2  # good and bad only

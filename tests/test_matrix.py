@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -91,12 +90,7 @@ def test_each_release_runs_in_its_own_environment_and_a_second_matrix_installs_n
     assert versions == list(RELEASES)
 
     # history lines the four runs up by the diffusers version they recorded
-    runs = root / "all-runs"
-    runs.mkdir()
-    for folder in (root / "out").iterdir():
-        for run in (folder / "runs").iterdir():
-            shutil.copytree(run, runs / run.name)
-    assert main(["history", str(runs), "--by", "diffusers", "--format", "json"]) == 0
+    assert main(["history", str(root / "out"), "--by", "diffusers", "--format", "json"]) == 0
     h = json.loads(capsys.readouterr().out)["data"]
     assert [r["diffusers"] for r in h["runs"]] == [RELEASES[0]] * 2 + [RELEASES[1]] * 2
     print(f"matrix: first {took_first:.1f} s (two environments built), second {took_second:.1f} s (reused)")

@@ -226,27 +226,78 @@ def test_good_and_bad_that_do_not_differ_stop_the_bisect(tmp_path):
 
 def test_a_resumed_bisect_reads_its_state_strictly(tmp_path, capsys):
     b = _bisect(tmp_path, 5, 2)
-    b.candidates[0].verdict = GOOD
+    b.candidates[0].verdict, b.candidates[0].run = GOOD, "r0"
     b.save()
     back = Bisect.resume(tmp_path)
     assert [c.ref for c in back.candidates] == [c.ref for c in b.candidates]
     assert back.candidates[0].verdict == GOOD and back.trust_code is False
     path = tmp_path / "bisect.json"
     good = json.loads(path.read_text())
+    candidates_ = good["candidates"]
     for change, says in [
         ({"format": 9}, "format"),
         ({"kind": "matrix"}, "kind"),
         ({"candidates": [{"ref": "1.0", "run": "../../etc"}, {"ref": "1.1"}]}, "run"),
         ({"candidates": [{"ref": "1.0", "verdict": "maybe"}, {"ref": "1.1"}]}, "verdict"),
+        ({"candidates": [{"ref": "-r/etc/x"}, {"ref": "1.1"}]}, "ref"),
+        ({"candidates": [{"ref": "1.0", "verdict": "bad", "run": "r"}, {"ref": "1.1"}]}, "begin with good"),
+        ({"candidates": [{"ref": "1.0", "verdict": "good"}, {"ref": "1.1"}]}, "good without a run"),
         ({"signature": [{"case_id": "x", "aspect": "colour"}]}, "aspect"),
+        ({"signature": [{"case_id": "x", "aspect": "time"}]}, "exactly when bad"),
+        ({"source": "-r/tmp/requirements.txt"}, "not a package name"),
+        ({"mode": "repo"}, "ref"),  # versions are not commits
     ]:
         path.write_text(json.dumps({**good, **change}))
         code, out, err = cli(capsys, "bisect", "--resume", str(tmp_path))
         assert code == 2 and says in assert_one_error_line(err), (change, err)
+    assert len(candidates_) == 5
     path.write_text(json.dumps(good))
     (tmp_path / "s.yaml").write_text("name: changed\n")
     code, out, err = cli(capsys, "bisect", "--resume", str(tmp_path))
     assert code == 2 and "changed since" in assert_one_error_line(err)
+
+
+def test_a_resume_builds_what_its_state_file_names_only_with_trust_code(tmp_path):
+    from bench.versions.layers import Cache
+
+    cache = Cache(tmp_path / "envs", "pip", say=lambda line: None)
+    items = parse_want("diffusers==0.41.0").items
+    with pytest.raises(BadInput, match="give --trust-code to let this resume build it"):
+        cache.ensure(items, ("diffusers==0.41.0",), "diffusers 0.41.0", may_build=False)
+    assert not any((tmp_path / "envs").glob("[!.]*"))  # nothing was built
+
+
+def test_matrix_and_bisect_refuse_what_they_cannot_measure_before_anything_runs(tmp_path, capsys):
+    sweep = tmp_path / "gpus.yaml"
+    sweep.write_text(
+        "name: g\nmodels: [sd-v1]\nops: [decode]\nresolutions: [64]\ndtype: float32\n"
+        "devices: [cuda:0, cuda:1]\nweights: random\n"
+    )
+    code, out, err = cli(
+        capsys, "matrix", str(sweep), "--with", "a==1", "--with", "a==2", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and "on one device" in assert_one_error_line(err)
+    one = tmp_path / "one.yaml"
+    one.write_text(sweep.read_text().replace("devices: [cuda:0, cuda:1]", "device: cpu"))
+    code, out, err = cli(
+        capsys,
+        "bisect",
+        str(one),
+        "--package",
+        "diffusers",
+        "--good",
+        "0.40.0",
+        "--bad",
+        "0.41.0",
+        "--case",
+        "encode",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert code == 2 and "'encode' is in no case of the sweep (sd-v1 decode 64x64" in assert_one_error_line(
+        err
+    )
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_run_records_its_layer_and_readers_check_it(tmp_path):

@@ -176,10 +176,9 @@ def package_version(run: Run, package: str) -> str | None:
     env = run.meta.environment
     found = layer.from_environment(env)
     version = env.get(package) if isinstance(env.get(package), str) else None
-    if found is not None:
-        version = found.version(package) or version
-        if found.commit and version:
-            version += f" ({found.commit[:10]})"
+    held = found.version(package) if found is not None else None
+    if held is not None:
+        version = held + (f" ({found.commit[:10]})" if found.commit else "")
     return version
 
 

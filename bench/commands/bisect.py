@@ -21,7 +21,9 @@ matrix` builds them) and the sweep runs there; one that cannot be installed, or 
 sweep fails, is skipped. Use a small sweep: every candidate runs all of it.
 
 Every run is kept in the bisect's folder with bisect.json; Ctrl-C stops it, and
---resume DIR goes on without measuring any candidate twice.
+--resume DIR goes on without measuring any candidate twice. A resume builds an
+environment that is not in --envs only with --trust-code (it installs what
+bisect.json names).
 
 exit status: 0 the first bad candidate is named; 1 the regression does not reproduce,
 good or bad could not be measured, or skipped candidates leave a range; 2 bad input;
@@ -50,7 +52,10 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from bench.errors import BadInput
-    from bench.versions.bisect import Bisect, CannotBisect, render
+    from bench.record.envelope import envelope
+    from bench.versions.bisect import Bisect, CannotBisect
+    from bench.versions.bisect_report import answer, render
+    from bench.versions.layers import DEFAULT_ENVS
     from bench.versions.sweeps import Interrupted
 
     def say(line: str) -> None:
@@ -87,7 +92,7 @@ def run(args) -> int:
             args.package,
             args.repo,
             args.out,
-            args.envs or "results/envs",
+            args.envs or DEFAULT_ENVS,
             args.installer or "auto",
             args.case,
             args.factor,
@@ -98,19 +103,14 @@ def run(args) -> int:
         b.bisect(say)
     except (Interrupted, KeyboardInterrupt):
         say(f"\nbisect: interrupted; every step is kept. Go on with: vae-bench bisect --resume {b.folder}")
+        if args.format == "json":
+            print(envelope("bisect", {"folder": str(b.folder), "ending": "interrupted"}))
         return EXIT_INTERRUPTED
     except CannotBisect as exc:
         if args.format == "json":
-            from bench.record.envelope import envelope
-
-            print(envelope("bisect", {"folder": str(b.folder), "first_bad": None, "why": str(exc)}))
+            print(envelope("bisect", answer(b, why=str(exc))))
         print(f"vae-bench: bisect: {exc}", file=sys.stderr)
         return EXIT_FAILURES
-    answer = b.answer()
-    if args.format == "json":
-        from bench.record.envelope import envelope
-
-        print(envelope("bisect", answer))
-    else:
-        print(render(b, answer))
-    return EXIT_OK if answer["first_bad"] is not None else EXIT_FAILURES
+    found = answer(b)
+    print(envelope("bisect", found) if args.format == "json" else render(b, found))
+    return EXIT_OK if found["first_bad"] is not None else EXIT_FAILURES

@@ -22,7 +22,8 @@ and kept in --envs by what they hold: a second matrix over the same versions bui
 nothing. Each run records the versions it ran with (meta.json's environment).
 
 The matrix's folder holds matrix.json and the runs; Ctrl-C stops it with what was
-measured kept, and --resume DIR goes on from there.
+measured kept, and --resume DIR goes on from there (building an environment that is
+not in --envs only with --trust-code: it installs what matrix.json names).
 
 exit status: 0 no environment regressed against the first; 1 one did, or one's
 sweep could not run; 2 bad input (an environment that cannot be installed too);
@@ -51,6 +52,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from bench.errors import BadInput
+    from bench.versions.layers import DEFAULT_ENVS
     from bench.versions.matrix import Matrix
     from bench.versions.matrix_report import as_data, render, report
     from bench.versions.sweeps import Interrupted
@@ -63,8 +65,7 @@ def run(args) -> int:
             raise BadInput(
                 None, "--resume", "a resumed matrix keeps its sweep and environments; give only DIR"
             )
-        m = Matrix.resume(args.resume, args.envs, args.installer)
-        m.trust_code = args.trust_code  # the command line's alone: no file can turn it on
+        m = Matrix.resume(args.resume, args.envs, args.installer, args.trust_code)
     else:
         if not args.sweep:
             raise BadInput(
@@ -74,7 +75,7 @@ def run(args) -> int:
             args.sweep,
             args.withs,
             args.out,
-            args.envs or "results/envs",
+            args.envs or DEFAULT_ENVS,
             args.installer or "auto",
             args.trust_code,
         )
@@ -86,6 +87,10 @@ def run(args) -> int:
             "\nmatrix: interrupted; what was measured is kept. "
             f"Go on with: vae-bench matrix --resume {m.folder}"
         )
+        if args.format == "json":
+            from bench.record.envelope import envelope
+
+            print(envelope("matrix", {"folder": str(m.folder), "ending": "interrupted"}))
         return EXIT_INTERRUPTED
     r = report(m, factor=args.factor)
     if args.format == "json":

@@ -8,3 +8,5 @@ instant before this import; setting SIG_IGN drops a Ctrl-C that came in that ins
 import signal
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+# Ignored now, so no longer held back: the workers forked from here start unblocked.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -23,7 +23,7 @@ from bench.analysis.compare import REGRESSION, defaults, diff_cases
 from bench.errors import BadInput, shown
 from bench.record.store import Run, open_run
 from bench.versions import candidates, state
-from bench.versions.layers import Cache, InstallFailed
+from bench.versions.layers import DEFAULT_ENVS, Cache, InstallFailed
 from bench.versions.sweeps import Interrupted, run_sweep
 from bench.versions.wants import Item
 
@@ -32,6 +32,17 @@ GOOD, BAD, SKIPPED = "good", "bad", "skipped"
 PACKAGE, REPO = "package", "repo"
 ASPECTS = ("time", "memory", "status")
 EXPORTS = ".exports"
+
+
+def _case_is_planned(sweep, case: str) -> None:
+    """--case must pick at least one case the sweep plans (checked before a run)."""
+    from bench.sweep.cases import expand
+
+    labels = [c.label for c in expand(sweep, sweep.specs())]
+    if not any(case.lower() in label.lower() for label in labels):
+        raise BadInput(
+            None, "--case", f"{shown(case)} is in no case of the sweep ({', '.join(labels[:4])}, ...)"
+        )
 
 
 class CannotBisect(Exception):
@@ -59,6 +70,7 @@ class Bisect:
     factor: float | None = None
     signature: list[tuple[str, str]] | None = None  # (case_id, aspect) that regressed at bad
     trust_code: bool = False  # the command line's, never stored
+    resumed: bool = False  # from a state file: what it names is built only with trust_code
     runs: dict[int, Run] = field(default_factory=dict)
 
     @classmethod
@@ -70,13 +82,16 @@ class Bisect:
                 None, "--package/--repo", "give one: --package NAME (releases) or --repo PATH (commits)"
             )
         file = state.SweepFile.of(sweep)
-        name = load_sweep(sweep).name
+        described = state.one_device(load_sweep(sweep))
+        if case is not None:
+            _case_is_planned(described, case)
         if repo is not None:
             source = str(Path(repo).resolve())
             refs = candidates.between_commits(Path(source), good, bad)
         else:
-            source = package
-            refs = candidates.between_releases(candidates.releases(package), good, bad)
+            source = candidates.package_name(package)
+            refs = candidates.between_releases(candidates.releases(source), good, bad)
+        name = described.name
         folder = state.new_folder(out, KIND, name)
         b = cls(
             folder,
@@ -92,11 +107,17 @@ class Bisect:
 
     @classmethod
     def resume(cls, folder, envs=None, installer=None, trust_code=False) -> Bisect:
+        """The bisect in `folder`, as bisect.json says, checked as hostile input: refs of
+        the mode's shape, verdicts that make a search (good first, bad last, a run behind
+        each), run names inside the folder. Environments come from the command line's
+        cache and one missing there is built only with `trust_code`."""
         folder, o = state.load(folder, KIND)
         with state.reading(state.state_path(folder, KIND)):
+            mode = o.str("mode", required=True, choices=(PACKAGE, REPO))
+            ref_re = candidates.SHA_RE if mode == REPO else candidates.VERSION_RE
             found = [
                 Candidate(
-                    c.str("ref", required=True, max_len=200),
+                    c.str("ref", required=True, max_len=200, pattern=ref_re),
                     c.str("run", max_len=255),
                     c.str("verdict", choices=(GOOD, BAD, SKIPPED)),
                     c.str("why"),
@@ -105,26 +126,38 @@ class Bisect:
             ]
             if len(found) < 2:
                 raise o.bad("candidates", "must list good and bad at least")
-            for c in found:
-                state.run_of(folder, c.run)
+            for n, c in enumerate(found):
+                state.run_of(folder, n, c.run)
+                if c.verdict in (GOOD, BAD) and c.run is None:
+                    raise o.bad(f"candidates[{n}]", f"is {c.verdict} without a run")
+            if found[0].verdict not in (None, GOOD) or found[-1].verdict not in (None, BAD):
+                raise o.bad("candidates", "must begin with good and end with bad")
             signature = None
             if o.d.get("signature") is not None:
                 signature = [
                     (s.str("case_id", required=True), s.str("aspect", required=True, choices=ASPECTS))
                     for s in o.objs("signature")
                 ]
+            if (signature is not None) != (found[-1].verdict == BAD) or signature == []:
+                raise o.bad("signature", "must be given, not empty, exactly when bad has been measured")
+            source = o.str("source", required=True)
+            if mode == PACKAGE:
+                candidates.package_name(source)
+            elif not Path(source).is_absolute():
+                raise o.bad("source", "must be the absolute path of a checkout")
             b = cls(
                 folder,
                 state.SweepFile(Path(o.str("sweep", required=True)), o.str("sweep_sha256", required=True)),
-                o.str("mode", required=True, choices=(PACKAGE, REPO)),
-                o.str("source", required=True),
+                mode,
+                source,
                 found,
-                Path(envs or o.str("envs", required=True)).resolve(),
+                Path(envs or DEFAULT_ENVS).resolve(),
                 installer or o.str("installer", choices=("auto", "uv", "pip")) or "auto",
                 o.str("case", max_len=1000),
                 o.num("factor", lo=1.0, hi=1e6),
                 signature,
                 trust_code,
+                resumed=True,
             )
         b.sweep.check(folder)
         return b
@@ -210,38 +243,40 @@ class Bisect:
         """Measure candidate i (or finish its run); None when its run measured the
         chosen cases, else why it could not be."""
         c = self.candidates[i]
-        stored = state.run_of(self.folder, c.run)
+        stored = state.run_of(self.folder, i, c.run)
         if stored is not None and open_run(stored).meta.status == "complete":
             return self._check(i, open_run(stored, strict=True))  # stopped after its run ended
         exports = self.folder / EXPORTS
+        may_build = not self.resumed or self.trust_code
         try:
             if self.mode == PACKAGE:
                 items = (Item(f"{self.source}=={c.ref}", self.source),)
-                built = cache.ensure(items, (items[0].text,), self._name(c))
+                built = cache.ensure(items, (items[0].text,), self._name(c), may_build=may_build)
             else:
                 built = cache.cached((Item(c.ref, None, key=f"git:{c.ref}"),))
                 if built is None:
                     path = candidates.export(Path(self.source), c.ref, exports)
                     items = (Item(str(path), None, path, key=f"git:{c.ref}"),)
-                    built = cache.ensure(items, (f"{self.source}@{c.ref}",), self._name(c), c.ref)
-        except InstallFailed as exc:
+                    built = cache.ensure(
+                        items, (f"{self.source}@{c.ref}",), self._name(c), c.ref, may_build=may_build
+                    )
+        except (InstallFailed, candidates.ExportFailed) as exc:
             return f"could not be installed: {exc}"
         finally:
             shutil.rmtree(exports, ignore_errors=True)
+        self.sweep.check(self.folder)  # each run reads it again
         try:
             ran = run_sweep(
-                built.python,
-                str(self.sweep.path),
-                self.folder / state.RUNS,
-                self.trust_code,
-                state.run_of(self.folder, c.run),
+                built.python, str(self.sweep.path), state.slot(self.folder, i), self.trust_code, stored
             )
         except Interrupted as stop:
             if stop.run is not None:
                 c.run = stop.run.name
             self.save()
             raise
-        if ran.run is None:
+        if stored is not None and not ran.measured:  # the run is there: finishing it is ours to fix
+            raise BadInput(stored, None, f"vae-bench run --resume failed: {ran.error}")
+        if not ran.measured:
             return f"its sweep did not run: {ran.error or f'exit status {ran.status}'}"
         c.run = ran.run.name
         self.save()
@@ -262,9 +297,9 @@ class Bisect:
             return f"{len(failed)} chosen case(s) ended in error: {failed[0]}"
         return None
 
-    def _run(self, i: int) -> Run:
+    def run(self, i: int) -> Run:
         if i not in self.runs:
-            self.runs[i] = open_run(state.run_of(self.folder, self.candidates[i].run), strict=True)
+            self.runs[i] = open_run(state.run_of(self.folder, i, self.candidates[i].run), strict=True)
         return self.runs[i]
 
     def _chosen(self, run: Run) -> list:
@@ -274,11 +309,8 @@ class Bisect:
 
     def diffs(self, i: int) -> list:
         """Candidate i's chosen cases against good's, as compare judges them."""
-        good, new = self._run(0), self._run(i)
+        good, new = self.run(0), self.run(i)
         base = {r.case_id: r for r in self._chosen(good)}
-        if not base:
-            labels = ", ".join(r.label for r in good.records[:5])
-            raise BadInput(None, "--case", f"{shown(self.case)} matches no case of the sweep ({labels}, ...)")
         pairs = [(base[r.case_id], r) for r in self._chosen(new) if r.case_id in base]
         factor, floor, fraction, _ = defaults(good.is_gpu and new.is_gpu)
         return diff_cases(pairs, self.factor or factor, mem_floor=floor, mem_fraction=fraction)
@@ -307,70 +339,3 @@ class Bisect:
             f"the regression does not reproduce: bad {self._name(self.candidates[last])} is not worse than "
             f"good {self._name(self.candidates[0])} in any chosen case ({said})"
         )
-
-    # -- the answer -----------------------------------------------------------------
-
-    def answer(self) -> dict:
-        """The first bad candidate (or the range skipped candidates leave), with the
-        regressed cases' figures at the last good and the first bad one."""
-        lo, hi = self.bounds()
-        between = [self.candidates[i] for i in range(lo + 1, hi)]
-        good_run, bad_run = self._run(lo), self._run(hi)
-        cases = []
-        for case_id in dict.fromkeys(c for c, _ in self.signature or []):
-            g = next((r for r in good_run.records if r.case_id == case_id), None)
-            b = next((r for r in bad_run.records if r.case_id == case_id), None)
-            if g is None or b is None:
-                continue
-            cases.append(
-                {
-                    "case": g.label,
-                    "aspects": [a for c, a in self.signature or [] if c == case_id],
-                    "good": {"status": g.status, "median_s": g.median, "peak_bytes": g.peak},
-                    "bad": {"status": b.status, "median_s": b.median, "peak_bytes": b.peak},
-                }
-            )
-        return {
-            "folder": str(self.folder),
-            "first_bad": None if between else self.candidates[hi].ref,
-            "last_good": self.candidates[lo].ref,
-            "first_bad_is_one_of": [c.ref for c in between] + [self.candidates[hi].ref] if between else None,
-            "cases": cases,
-            "measured": [
-                {"ref": c.ref, "verdict": c.verdict, "why": c.why, "run": c.run}
-                for c in self.candidates
-                if c.verdict is not None
-            ],
-        }
-
-
-def render(b: Bisect, answer: dict) -> str:
-    from bench.analysis.compare import MIB
-    from bench.analysis.summary import seconds
-
-    def figures(side: dict) -> str:
-        if side["status"] != "ok":
-            return side["status"]
-        time = seconds(side["median_s"]) + " s" if side["median_s"] is not None else "n/a"
-        mem = f"{side['peak_bytes'] / MIB:.0f} MiB" if side["peak_bytes"] is not None else "n/a"
-        return f"{time}, {mem}"
-
-    name = (lambda ref: ref) if b.mode == REPO else (lambda ref: f"{b.source} {ref}")
-    lines = []
-    if answer["first_bad"] is not None:
-        lines.append(f"first bad: {name(answer['first_bad'])}")
-    else:
-        lines.append("first bad: one of " + ", ".join(name(r) for r in answer["first_bad_is_one_of"]))
-        lines.append("(the candidates between were skipped, so the answer is a range)")
-    lines.append(f"last good: {name(answer['last_good'])}")
-    for case in answer["cases"]:
-        lines.append(
-            f"  {case['case']} ({', '.join(case['aspects'])}): "
-            f"{figures(case['good'])} -> {figures(case['bad'])}"
-        )
-    for m in answer["measured"]:
-        if m["verdict"] == SKIPPED:
-            lines.append(f"skipped: {name(m['ref'])}: {m['why']}")
-    steps = sum(1 for m in answer["measured"] if m["verdict"] != SKIPPED)
-    lines.append(f"{steps} candidate(s) measured; their runs are in {b.folder / state.RUNS}")
-    return "\n".join(lines)

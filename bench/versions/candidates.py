@@ -16,6 +16,21 @@ from packaging.version import InvalidVersion, Version
 from bench.errors import BadInput, shown
 
 SHA_RE = re.compile(r"[0-9a-f]{40}")
+VERSION_RE = re.compile(r"[0-9][0-9A-Za-z.+!-]{0,60}")
+NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?")
+
+
+class ExportFailed(Exception):
+    """A commit's files could not be written out."""
+
+
+def package_name(name: str) -> str:
+    """A distribution name as the package index spells them (never an option to pip)."""
+    if not NAME_RE.fullmatch(name):
+        raise BadInput(None, "--package", f"{shown(name)} is not a package name")
+    return name
+
+
 MAX_CANDIDATES = 10_000
 
 
@@ -103,9 +118,22 @@ def export(repo: Path, sha: str, into: Path) -> Path:
     filter that refuses links out of the folder and absolute names)."""
     if not SHA_RE.fullmatch(sha):
         raise ValueError(f"not a full commit: {sha!r}")
-    data = _git(repo, "archive", "--format=tar", sha, binary=True)
-    folder = into / sha
-    folder.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(folder, filter="data")
+    try:
+        data = _git(repo, "archive", "--format=tar", sha, binary=True)
+        folder = into / sha
+        folder.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(folder, filter="data")
+            else:  # a Python before 3.10.12 / 3.11.4: plain files and folders, inside only
+                safe = [
+                    m
+                    for m in tar.getmembers()
+                    if (m.isfile() or m.isdir())
+                    and not m.name.startswith("/")
+                    and ".." not in m.name.split("/")
+                ]
+                tar.extractall(folder, members=safe)
+    except (BadInput, OSError, tarfile.TarError) as exc:
+        raise ExportFailed(f"git archive {sha[:12]}: {exc}") from None
     return folder

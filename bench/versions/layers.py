@@ -38,6 +38,7 @@ from bench.versions.wants import Item
 
 PINNED = {"torch", "torchvision", "torchaudio", "triton"}
 INSTALLERS = ("auto", "uv", "pip")
+DEFAULT_ENVS = "results/envs"
 LOG = "install.log"
 # A second vae-bench building the same layer waits for the first this long.
 BUILD_WAIT_S = 3600.0
@@ -154,8 +155,11 @@ class Cache:
             return Built(folder, self._read(folder), reused=True)
         return None
 
-    def ensure(self, items: tuple[Item, ...], want: tuple[str, ...], label: str, commit=None) -> Built:
-        """The layer holding `items`: the cached one, or one built now."""
+    def ensure(
+        self, items: tuple[Item, ...], want: tuple[str, ...], label: str, commit=None, may_build: bool = True
+    ) -> Built:
+        """The layer holding `items`: the cached one, or one built now (where `may_build`;
+        a resume from a state file may not without --trust-code)."""
         named = {canonicalize_name(i.name) for i in items if i.name}
         key = layer_key(items, self.versions)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -167,6 +171,13 @@ class Cache:
             found = self.cached(items)
             if found is not None:
                 return found
+            if not may_build:
+                raise BadInput(
+                    None,
+                    "--trust-code",
+                    f"the environment of {label} is not in {self.root}; building it runs the installers of "
+                    "what the state file names: give --trust-code to let this resume build it",
+                )
             self.say(f"building the environment of {label} ({self.installer}): {' + '.join(want)}")
             layer = Layer(want=want, key=key, commit=commit, label=label)
             self._build(folder, items, named, layer)
@@ -188,11 +199,11 @@ class Cache:
                 shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{folder.name}-"))
         try:
-            subprocess.run(
-                [sys.executable, "-m", "venv", "--without-pip", str(tmp)],
-                check=True,
-                capture_output=True,
+            made = subprocess.run(
+                [sys.executable, "-m", "venv", "--without-pip", str(tmp)], capture_output=True, text=True
             )
+            if made.returncode != 0:
+                raise InstallFailed(f"venv: {' '.join(made.stderr.split())[-300:]}")
             site_dir = layer_file.site_packages(tmp)
             # addsitedir, not a bare path: the base's own .pth files (an editable
             # install, distutils-precedence) are read as the base reads them.

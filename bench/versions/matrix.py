@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.errors import BadInput
 from bench.versions import state
-from bench.versions.layers import Built, Cache, InstallFailed
+from bench.versions.layers import DEFAULT_ENVS, Built, Cache, InstallFailed
 from bench.versions.sweeps import Interrupted, run_sweep
 from bench.versions.wants import Want, parse_want
 
@@ -42,6 +42,7 @@ class Matrix:
     envs: Path
     installer: str = "auto"
     trust_code: bool = False
+    resumed: bool = False  # from a state file: what it names is built only with trust_code
     built: dict[int, Built] = field(default_factory=dict)
 
     @classmethod
@@ -57,14 +58,18 @@ class Matrix:
                 raise BadInput(None, "--with", f"{w.text} is given twice")
             seen.add(w.text)
         file = state.SweepFile.of(sweep)
-        name = load_sweep(sweep).name  # the sweep is checked before anything is built
+        name = state.one_device(load_sweep(sweep)).name  # checked before anything is built
         folder = state.new_folder(out, KIND, name)
         m = cls(folder, file, [Entry(w) for w in wants], Path(envs).resolve(), installer, trust_code)
         m.save()
         return m
 
     @classmethod
-    def resume(cls, folder, envs=None, installer: str | None = None) -> Matrix:
+    def resume(cls, folder, envs=None, installer: str | None = None, trust_code: bool = False) -> Matrix:
+        """The matrix in `folder`, as its state file says. The cache of environments is
+        the command line's (never a folder the file names), and an environment missing
+        from it is built only with `trust_code`: building runs the installers of what
+        the file names."""
         folder, o = state.load(folder, KIND)
         with state.reading(state.state_path(folder, KIND)):
             sweep = state.SweepFile(Path(o.str("sweep", required=True)), o.str("sweep_sha256", required=True))
@@ -72,7 +77,7 @@ class Matrix:
             for e in o.objs("environments"):
                 entry = Entry(parse_want(e.str("want", required=True, max_len=4096)))
                 entry.run = e.str("run", max_len=255)
-                state.run_of(folder, entry.run)
+                state.run_of(folder, len(entries), entry.run)
                 entry.ended = e.str("ended", choices=(OK, FAILED))
                 entry.error = e.str("error")
                 entries.append(entry)
@@ -82,8 +87,10 @@ class Matrix:
                 folder,
                 sweep,
                 entries,
-                Path(envs or o.str("envs", required=True)).resolve(),
+                Path(envs or DEFAULT_ENVS).resolve(),
                 installer or o.str("installer", choices=("auto", "uv", "pip")) or "auto",
+                trust_code,
+                resumed=True,
             )
         sweep.check(folder)
         return m
@@ -104,7 +111,8 @@ class Matrix:
         )
 
     def left(self) -> list[int]:
-        return [i for i, e in enumerate(self.entries) if e.ended is None]
+        """Not measured yet, or whose sweep failed before it stored a run."""
+        return [i for i, e in enumerate(self.entries) if e.ended is None or e.run is None]
 
     def measure(self, say) -> None:
         """Build every layer, then run the sweep in each environment not yet measured."""
@@ -112,7 +120,13 @@ class Matrix:
         for n, entry in enumerate(self.entries, 1):
             say(f"matrix: environment {n} of {len(self.entries)}: {entry.label}")
             try:
-                self.built[n - 1] = built = cache.ensure(entry.want.items, (entry.want.text,), entry.label)
+                built = cache.ensure(
+                    entry.want.items,
+                    (entry.want.text,),
+                    entry.label,
+                    may_build=not self.resumed or self.trust_code,
+                )
+                self.built[n - 1] = built
             except InstallFailed as exc:
                 raise BadInput(None, "--with", f"{entry.label} could not be installed: {exc}") from None
             entry.reused = built.reused
@@ -122,12 +136,13 @@ class Matrix:
         for step, i in enumerate(todo, 1):
             entry = self.entries[i]
             say(f"matrix: measuring {entry.label} ({step} of {len(todo)} left to measure)")
-            resume = state.run_of(self.folder, entry.run)
+            self.sweep.check(self.folder)  # each run reads it again
+            resume = state.run_of(self.folder, i, entry.run)
             try:
                 ran = run_sweep(
                     self.built[i].python,
                     str(self.sweep.path),
-                    self.folder / state.RUNS,
+                    state.slot(self.folder, i),
                     self.trust_code,
                     resume,
                 )
@@ -136,10 +151,9 @@ class Matrix:
                     entry.run = stop.run.name
                 self.save()
                 raise
-            if ran.run is not None:
-                entry.run = ran.run.name
-            entry.ended = OK if ran.status == 0 else FAILED
-            entry.error = (
-                None if ran.run is not None else (ran.error or f"vae-bench run exited with {ran.status}")
-            )
+            if resume is not None and not ran.measured:  # the run is there: finishing it is ours to fix
+                raise BadInput(resume, None, f"vae-bench run --resume failed: {ran.error}")
+            entry.run = ran.run.name if ran.measured else None
+            entry.ended = OK if ran.status == 0 and ran.measured else FAILED
+            entry.error = None if ran.measured else (ran.error or f"vae-bench run exited with {ran.status}")
             self.save()

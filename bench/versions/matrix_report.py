@@ -45,8 +45,8 @@ class Report:
 
 def report(m: Matrix, factor: float | None = None) -> Report:
     columns = []
-    for e in m.entries:
-        path = state.run_of(m.folder, e.run)
+    for i, e in enumerate(m.entries):
+        path = state.run_of(m.folder, i, e.run) if e.run else None
         run = open_run(path, strict=True) if path is not None else None
         columns.append(Column(e.label, run, e.error if run is None else None, e.reused))
     first = columns[0]

@@ -44,6 +44,18 @@ class SweepFile:
             )
 
 
+def one_device(sweep):
+    """A sweep of one device: each environment or candidate is one run folder (a sweep
+    over several GPUs would make one per GPU)."""
+    if sweep.devices or sweep.device == "all":
+        raise BadInput(
+            sweep.source,
+            "device",
+            "matrix and bisect run a sweep on one device; name one (cuda:0, cpu, auto)",
+        )
+    return sweep
+
+
 def new_folder(out: str | Path, kind: str, name: str) -> Path:
     """A new folder `<out>/<UTC time>-<kind>-<sweep name>` with its runs/ inside."""
     out = Path(out)
@@ -91,12 +103,20 @@ def load(folder: str | Path, kind: str, option: str = "--resume") -> tuple[Path,
     return folder, o
 
 
-def run_of(folder: Path, name: str | None) -> Path | None:
-    """A run folder the state names, inside the folder's runs/ (a plain name only)."""
+def slot(folder: Path, n: int) -> Path:
+    """Where the runs of one environment or candidate go: runs/<n>/, so that a run the
+    state file never heard of (the parent killed before it could save) is found again."""
+    return folder / RUNS / str(n)
+
+
+def run_of(folder: Path, n: int, name: str | None) -> Path | None:
+    """The run folder the state names for slot n (a plain name only), or the one run
+    folder the slot holds when the state names none."""
     if name is None:
-        return None
+        held = [p for p in slot(folder, n).glob("*") if p.is_dir() and not p.is_symlink()]
+        return held[0] if len(held) == 1 else None
     files.plain_name(name, folder, "run")
-    return folder / RUNS / name
+    return slot(folder, n) / name
 
 
 def reading(path: Path):

@@ -1,9 +1,9 @@
 """`vae-bench run` in a layer's interpreter, with this checkout's vae-bench first on its
 path: the whole run (planning, meta.json, the workers) imports what the layer holds.
 
-Ctrl-C reaches the child from the terminal as it reaches us; a SIGINT or SIGTERM sent
-to this process alone is passed on. Either way we wait for the child to store what it
-finished and stop, as `vae-bench run` does, and never kill it."""
+The child runs in a session of its own; a Ctrl-C (or SIGTERM) that reaches us is passed
+on to it once, and we wait for it to store what it finished and stop, as `vae-bench
+run` does, and never kill it."""
 
 from __future__ import annotations
 
@@ -32,9 +32,14 @@ class Interrupted(Exception):
 
 @dataclass(frozen=True)
 class Ran:
-    run: Path | None  # the run folder (None when the run never made one)
-    status: int  # vae-bench run's exit status
-    error: str  # its last line on stderr when it failed before a run existed
+    run: Path | None  # the run folder it reported (None when it failed before one)
+    status: int  # vae-bench run's exit status: 0 every case ok or oom, 1 some failed, 2 bad input
+    error: str  # its last line on stderr
+
+    @property
+    def measured(self) -> bool:
+        """The sweep ran to its end (some cases may have failed)."""
+        return self.run is not None and self.status in (0, 1)
 
 
 def run_sweep(
@@ -47,18 +52,27 @@ def run_sweep(
         command.append("--trust-code")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(CHECKOUT), *filter(None, [env.get("PYTHONPATH")])])
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A session of its own: the terminal's Ctrl-C reaches only us, and the child gets
+    # exactly one SIGINT from us (a second one could land in the middle of its stop).
+    child = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     stdout, stderr, interrupted = _wait(child)
-    run = _run_folder(stdout) or resume
+    run = _run_folder(stdout)
     if interrupted or child.returncode == EXIT_INTERRUPTED:
-        raise Interrupted(run)
+        raise Interrupted(run or resume)
     last = next((ln for ln in reversed(stderr.splitlines()) if ln.strip()), "")
     return Ran(run, child.returncode, last.removeprefix("vae-bench: error: ").strip())
 
 
 def _wait(child: subprocess.Popen) -> tuple[str, str, bool]:
     """The child's stdout and stderr once it has ended, its stderr shown as it comes
-    (its progress lines) ; and whether we were interrupted while it ran."""
+    (its progress lines); and whether we were interrupted while it ran."""
     err_lines: list[str] = []
 
     def relay():
@@ -72,14 +86,14 @@ def _wait(child: subprocess.Popen) -> tuple[str, str, bool]:
     out = ""
     while True:
         try:
-            out = child.stdout.read()
+            out += child.stdout.read()
             child.wait()
+            reader.join()
             break
         except KeyboardInterrupt:
+            if not interrupted and child.poll() is None:
+                child.send_signal(signal.SIGINT)
             interrupted = True
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)  # it may not have had the terminal's
-    reader.join()
     return out, "".join(err_lines), interrupted
 
 
