@@ -342,3 +342,19 @@ def test_history_orders_runs_by_the_version_they_recorded(tmp_path):
     assert "by diffusers version" in render(h)
     with pytest.raises(BadInput, match="no run of this device recorded a version of 'nothing'"):
         history(tmp_path, by="nothing")
+
+
+def test_plots_name_runs_of_one_device_by_their_environment(tmp_path):
+    from bench.analysis.plot_axes import load
+
+    folders = []
+    for version in ("0.41.0", "0.42.0"):
+        run = tmp_path / version
+        shutil.copytree(REFERENCE, run)
+        meta = json.loads((run / "meta.json").read_text())
+        meta["run_id"] = f"run-{version}"
+        meta["environment"]["layer"] = {"want": [f"diffusers=={version}"], "key": "0" * 20}
+        (run / "meta.json").write_text(json.dumps(meta))
+        folders.append(run)
+    labels = [r.label for r in load(folders)]
+    assert [label.split(", ")[-1] for label in labels] == ["diffusers==0.41.0", "diffusers==0.42.0"]

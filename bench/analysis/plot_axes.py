@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from bench.files import write_atomic
+from bench.record import layer
 from bench.record.run import CaseRecord
 from bench.record.store import Run, open_run
 
@@ -44,16 +45,17 @@ def load(run_dirs: Iterable[str | Path]) -> list[RunData]:
     """Runs by folder, each named in legends by its device (and start time where
     two runs share a device)."""
     loaded = [open_run(d, strict=True, need_cases=True) for d in run_dirs]
-    names = [r.device_label for r in loaded]
+    # a run of `vae-bench matrix` or `bisect` is named by what its environment held
+    names = [_with_layer(r) for r in loaded]
     return [
-        RunData(
-            r,
-            f"{r.device_label} {r.meta.started_at or r.run_id}"
-            if names.count(r.device_label) > 1
-            else r.device_label,
-        )
-        for r in loaded
+        RunData(r, f"{name} {r.meta.started_at or r.run_id}" if names.count(name) > 1 else name)
+        for r, name in zip(loaded, names, strict=True)
     ]
+
+
+def _with_layer(run) -> str:
+    held = layer.from_environment(run.meta.environment)
+    return run.device_label if held is None else f"{run.device_label}, {held.label or ' + '.join(held.want)}"
 
 
 def figure(ncols: int = 1, width: float = 8.0, height: float = 5.2) -> tuple[Figure, list]:
