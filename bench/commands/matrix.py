@@ -79,10 +79,14 @@ def run(args) -> int:
             args.installer or "auto",
             args.trust_code,
         )
-    say(f"matrix: {m.folder}")
+    if m.folder is not None:
+        say(f"matrix: {m.folder}")
     try:
         m.measure(say)
     except (Interrupted, KeyboardInterrupt):
+        if m.folder is None:
+            say("\nmatrix: interrupted while building environments; nothing was measured")
+            return EXIT_INTERRUPTED
         say(
             "\nmatrix: interrupted; what was measured is kept. "
             f"Go on with: vae-bench matrix --resume {m.folder}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -57,6 +58,11 @@ class Built:
     @property
     def python(self) -> Path:
         return self.path / "bin" / "python"
+
+
+def _last_versions(listed: str) -> str:
+    versions = [v.strip() for v in listed.split(",") if v.strip()]
+    return f"(from versions: {'..., ' if len(versions) > 5 else ''}{', '.join(versions[-5:])})"
 
 
 def base_site_dirs() -> list[str]:
@@ -269,5 +275,8 @@ class Cache:
         if done.returncode != 0:
             errors = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
             said = [ln for ln in errors if ln.lower().startswith(("error", "×", "x "))] or errors
-            raise InstallFailed(" ".join(said[-2:])[:500] or f"{command[0]} exited with {done.returncode}")
+            text = " ".join(said[-2:])
+            # pip lists every version the index has: the last few say enough
+            text = re.sub(r"\(from versions: ([^)]*)\)", lambda m: _last_versions(m.group(1)), text)
+            raise InstallFailed(text[:500] or f"{command[0]} exited with {done.returncode}")
         return done.stdout

@@ -36,7 +36,7 @@ class Entry:
 
 @dataclass
 class Matrix:
-    folder: Path
+    folder: Path | None  # None until every environment of a new matrix is built
     sweep: state.SweepFile
     entries: list[Entry]
     envs: Path
@@ -44,6 +44,8 @@ class Matrix:
     trust_code: bool = False
     resumed: bool = False  # from a state file: what it names is built only with trust_code
     built: dict[int, Built] = field(default_factory=dict)
+    out: Path | None = None  # where a new matrix makes its folder
+    name: str = ""  # the sweep's name, in the folder's
 
     @classmethod
     def start(cls, sweep: str, withs: list[str], out, envs, installer: str, trust_code: bool) -> Matrix:
@@ -59,9 +61,10 @@ class Matrix:
             seen.add(w.text)
         file = state.SweepFile.of(sweep)
         name = state.one_device(load_sweep(sweep)).name  # checked before anything is built
-        folder = state.new_folder(out, KIND, name)
-        m = cls(folder, file, [Entry(w) for w in wants], Path(envs).resolve(), installer, trust_code)
-        m.save()
+        # The folder is made once every environment is built: a version that cannot be
+        # installed leaves nothing behind.
+        m = cls(None, file, [Entry(w) for w in wants], Path(envs).resolve(), installer, trust_code)
+        m.out, m.name = Path(out), name
         return m
 
     @classmethod
@@ -132,6 +135,10 @@ class Matrix:
             entry.reused = built.reused
             if built.reused:
                 say(f"matrix: {entry.label}: the cached environment {built.path}")
+        if self.folder is None:
+            self.folder = state.new_folder(self.out, KIND, self.name)
+            self.save()
+            say(f"matrix: {self.folder}")
         todo = self.left()
         for step, i in enumerate(todo, 1):
             entry = self.entries[i]
