@@ -22,7 +22,9 @@ pytestmark = pytest.mark.slow
 # both, where the CPU default (1.25) could be crossed by a loaded machine's noise. One
 # thread a worker: the suite's other workers share these two cores.
 FACTOR = "2"
-QUIET = {"OMP_NUM_THREADS": "1"}
+# The test package builds with the setuptools this environment has (pip's build
+# isolation would make a fresh one for each commit, seconds each); users' builds keep it.
+QUIET = {"OMP_NUM_THREADS": "1", "PIP_NO_BUILD_ISOLATION": "0"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,8 @@ def _state(folder) -> dict:
 
 def test_an_interrupted_bisect_resumes_and_names_the_commit_that_made_decode_slow(setup, capsys, monkeypatch):
     root, repo, shas, sweep, envs = setup
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    for name, value in QUIET.items():
+        monkeypatch.setenv(name, value)
     out = root / "out"
     args = ["bisect", sweep, "--repo", repo, "--good", shas[0], "--bad", "main", "--factor", FACTOR]
     args += ["--trust-code", "--out", out, "--envs", envs]
@@ -92,7 +95,8 @@ def test_an_interrupted_bisect_resumes_and_names_the_commit_that_made_decode_slo
 
 def test_good_and_bad_that_do_not_differ_stop_with_a_clear_line(setup, capsys, monkeypatch):
     root, repo, shas, sweep, envs = setup
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    for name, value in QUIET.items():
+        monkeypatch.setenv(name, value)
     code = main(
         ["bisect", str(sweep), "--repo", str(repo), "--good", shas[0], "--bad", shas[1], "--factor", FACTOR]
         + ["--trust-code", "--out", str(root / "out-same"), "--envs", str(envs)]
