@@ -71,6 +71,7 @@ class Bisect:
     signature: list[tuple[str, str]] | None = None  # (case_id, aspect) that regressed at bad
     trust_code: bool = False  # the command line's, never stored
     resumed: bool = False  # from a state file: what it names is built only with trust_code
+    started_with: str | None = None  # the cache the state file names (only said, never used)
     runs: dict[int, Run] = field(default_factory=dict)
 
     @classmethod
@@ -159,6 +160,7 @@ class Bisect:
                 trust_code,
                 resumed=True,
             )
+        b.started_with = o.str("envs")
         b.sweep.check(folder)
         return b
 
@@ -202,7 +204,7 @@ class Bisect:
         return math.ceil(math.log2(hi - lo)) if hi - lo > 1 else 0
 
     def bisect(self, say) -> None:
-        cache = Cache(self.envs, self.installer, say)
+        cache = Cache(self.envs, self.installer, say, self.started_with)
         last = len(self.candidates) - 1
         for i, side in ((0, "good"), (last, "bad")):
             c = self.candidates[i]

@@ -149,8 +149,9 @@ def which_installer(choice: str) -> str:
 class Cache:
     """The layers of one cache folder."""
 
-    def __init__(self, root: str | Path, installer: str = "auto", say=print):
+    def __init__(self, root: str | Path, installer: str = "auto", say=print, started_with: str | None = None):
         self.root = Path(root)
+        self.started_with = started_with  # the cache a resumed state file names: a hint, never used
         self.installer = which_installer(installer)
         self.say = say
         self.versions = base_versions()
@@ -178,11 +179,14 @@ class Cache:
             if found is not None:
                 return found
             if not may_build:
+                where = ""
+                if self.started_with and Path(self.started_with) != self.root.resolve():
+                    where = f"give --envs {self.started_with} (where it was started), or "
                 raise BadInput(
                     None,
                     "--trust-code",
-                    f"the environment of {label} is not in {self.root}; building it runs the installers of "
-                    "what the state file names: give --trust-code to let this resume build it",
+                    f"the environment of {label} is not in {self.root}: {where}give --trust-code to let this "
+                    "resume build it (building runs the installers of what the state file names)",
                 )
             self.say(f"building the environment of {label} ({self.installer}): {' + '.join(want)}")
             layer = Layer(want=want, key=key, commit=commit, label=label)

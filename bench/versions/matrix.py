@@ -43,6 +43,7 @@ class Matrix:
     installer: str = "auto"
     trust_code: bool = False
     resumed: bool = False  # from a state file: what it names is built only with trust_code
+    started_with: str | None = None  # the cache the state file names (only said, never used)
     built: dict[int, Built] = field(default_factory=dict)
     out: Path | None = None  # where a new matrix makes its folder
     name: str = ""  # the sweep's name, in the folder's
@@ -95,6 +96,7 @@ class Matrix:
                 trust_code,
                 resumed=True,
             )
+        m.started_with = o.str("envs")
         sweep.check(folder)
         return m
 
@@ -119,7 +121,7 @@ class Matrix:
 
     def measure(self, say) -> None:
         """Build every layer, then run the sweep in each environment not yet measured."""
-        cache = Cache(self.envs, self.installer, say)
+        cache = Cache(self.envs, self.installer, say, self.started_with)
         for n, entry in enumerate(self.entries, 1):
             say(f"matrix: environment {n} of {len(self.entries)}: {entry.label}")
             try:
