@@ -70,7 +70,7 @@ def test_an_interrupted_bisect_resumes_and_names_the_commit_that_made_decode_slo
     measured_before = {c["ref"]: c["run"] for c in before["candidates"] if c["run"]}
     assert len(measured_before) == 3
 
-    code = main(["bisect", "--resume", str(folder), "--trust-code", "--format", "json"])
+    code = main(["bisect", "--resume", str(folder), "--envs", str(envs), "--trust-code", "--format", "json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     answer = json.loads(captured.out)["data"]
@@ -87,7 +87,7 @@ def test_an_interrupted_bisect_resumes_and_names_the_commit_that_made_decode_slo
         if ref in measured_before
     )
 
-    code = main(["bisect", "--resume", str(folder), "--trust-code"])
+    code = main(["bisect", "--resume", str(folder), "--envs", str(envs)])  # builds nothing: no trust needed
     captured = capsys.readouterr()
     assert code == 0 and f"first bad: {shas[SLOW_AT]}" in captured.out  # nothing left: the answer again
     assert "measuring" not in captured.err
