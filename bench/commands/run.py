@@ -111,6 +111,7 @@ def run(args) -> int:
                 raise BadInput(None, option, f"a resumed run keeps {what}")
         # the one read of the run: planning, the sweep and the report use it
         stored = open_run(run_path(args, args.resume, "--resume"))
+        _start_server(args.dry_run)
         if stored.meta.host is not None and stored.meta.host.runs:
             launcher = Host.resuming(stored, dry_run=args.dry_run, trust_code=args.trust_code)
         else:
@@ -121,6 +122,7 @@ def run(args) -> int:
             config.load_sweep(args.config, tuple(args.overrides)), args.devices, args.device_label
         )
         out = Path(args.out or sweep.output)
+        _start_server(args.dry_run)
         devices = host_devices(sweep)
         if devices:
             launcher = Host.starting(sweep, devices, args.times_from, out, **planning)
@@ -134,6 +136,15 @@ def run(args) -> int:
     if args.dry_run:
         return exit_status(launcher.dry_run())
     return launch(launcher, args.format, "run")
+
+
+def _start_server(dry_run: bool) -> None:
+    """The workers' fork server, started once the sweep has been read (bad input costs
+    nothing more), so that its imports run beside the planning's on another core."""
+    if not dry_run:
+        from bench.sweep.runner import start_server
+
+        start_server()
 
 
 def launch(launcher, format: str, command: str) -> int:

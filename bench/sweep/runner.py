@@ -73,6 +73,20 @@ def _context():
     return _CONTEXT
 
 
+def start_server() -> None:
+    """Start the fork server now rather than with the first worker: its imports of torch
+    and diffusers (seconds) then run beside the planning's own, on another core."""
+    if _context().get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as in _Worker
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def _start_by_spawn() -> None:
     """Used when a forked worker finds CUDA unusable (something the server imported
     initialised it after all): every later worker starts as a fresh interpreter, which
