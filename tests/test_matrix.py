@@ -96,7 +96,7 @@ def test_each_release_runs_in_its_own_environment_and_a_second_matrix_installs_n
     print(f"matrix: first {took_first:.1f} s (two environments built), second {took_second:.1f} s (reused)")
 
 
-def test_uv_builds_the_same_layer_pip_does(tmp_path, monkeypatch):
+def test_uv_installs_only_what_the_base_lacks(tmp_path, monkeypatch):
     """uv, which reads neither pip's configuration nor packages outside a virtualenv,
     still installs only what the base lacks, from pip's indexes."""
     import subprocess

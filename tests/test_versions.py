@@ -26,7 +26,7 @@ from tests.version_helpers import git
 def test_a_with_is_requirements_joined_by_plus_and_a_local_label_stays_with_its_version():
     want = parse_want("torch==2.9.1+cpu+diffusers==0.40.0")
     assert [i.text for i in want.items] == ["torch==2.9.1+cpu", "diffusers==0.40.0"]
-    assert want.names == {"torch", "diffusers"}
+    assert [i.name for i in want.items] == ["torch", "diffusers"]
     (one,) = parse_want("diffusers>=0.40,<0.42").items
     assert one.name == "diffusers" and one.path is None
 
@@ -233,7 +233,6 @@ def test_a_resumed_bisect_reads_its_state_strictly(tmp_path, capsys):
     assert back.candidates[0].verdict == GOOD and back.trust_code is False
     path = tmp_path / "bisect.json"
     good = json.loads(path.read_text())
-    candidates_ = good["candidates"]
     for change, says in [
         ({"format": 9}, "format"),
         ({"kind": "matrix"}, "kind"),
@@ -250,7 +249,6 @@ def test_a_resumed_bisect_reads_its_state_strictly(tmp_path, capsys):
         path.write_text(json.dumps({**good, **change}))
         code, out, err = cli(capsys, "bisect", "--resume", str(tmp_path))
         assert code == 2 and says in assert_one_error_line(err), (change, err)
-    assert len(candidates_) == 5
     path.write_text(json.dumps(good))
     (tmp_path / "s.yaml").write_text("name: changed\n")
     code, out, err = cli(capsys, "bisect", "--resume", str(tmp_path))

@@ -127,9 +127,9 @@ def add_layer_arguments(p) -> None:
     """What `matrix` and `bisect` share: the environments' cache and installer, the
     trust in registry code each run is given, and the time factor of their verdicts."""
     p.add_argument("--envs", metavar="DIR", help="the cache of environments (default: results/envs)")
-    p.add_argument(
-        "--installer", choices=("auto", "uv", "pip"), help="default: auto (uv where it is on PATH, else pip)"
-    )
+    from bench.versions.layers import INSTALLERS
+
+    p.add_argument("--installer", choices=INSTALLERS, help="default: auto (uv where it is on PATH, else pip)")
     p.add_argument(
         "--trust-code",
         action="store_true",

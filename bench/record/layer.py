@@ -81,6 +81,15 @@ def from_environment(environment: dict) -> Layer | None:
     return read(Obj(section, "environment.layer"))
 
 
+def read_file(folder: Path) -> Layer:
+    """A layer's own LAYER_FILE, in its folder, strictly."""
+    path = folder / LAYER_FILE
+    try:
+        return read(Obj(files.read_json(path, "layer file")))
+    except Invalid as exc:
+        raise BadInput(path, exc.field, exc.why) from None
+
+
 def site_packages(prefix: Path) -> Path:
     return prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 
@@ -89,13 +98,9 @@ def current() -> Layer | None:
     """The layer this interpreter runs in (None in a base environment), with the
     versions its site-packages holds now."""
     prefix = Path(sys.prefix)
-    path = prefix / LAYER_FILE
-    if not files.regular_or_absent(path, "layer file"):
+    if not files.regular_or_absent(prefix / LAYER_FILE, "layer file"):
         return None
-    try:
-        layer = read(Obj(files.read_json(path, "layer file")))
-    except Invalid as exc:
-        raise BadInput(path, exc.field, exc.why) from None
+    layer = read_file(prefix)
     found = metadata.distributions(path=[str(site_packages(prefix))])
     packages = sorted({(d.metadata["Name"], d.version) for d in found if d.metadata["Name"]})
     return Layer(layer.want, layer.key, layer.commit, layer.label, tuple(packages))

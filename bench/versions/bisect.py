@@ -23,8 +23,8 @@ from bench.analysis.compare import REGRESSION, defaults, diff_cases
 from bench.errors import BadInput, shown
 from bench.record.store import Run, open_run
 from bench.versions import candidates, state
-from bench.versions.layers import DEFAULT_ENVS, Cache, InstallFailed
-from bench.versions.sweeps import Interrupted, run_sweep
+from bench.versions.layers import DEFAULT_ENVS, INSTALLERS, Cache, InstallFailed
+from bench.versions.sweeps import run_slot
 from bench.versions.wants import Item
 
 KIND = "bisect"
@@ -153,7 +153,7 @@ class Bisect:
                 source,
                 found,
                 Path(envs or DEFAULT_ENVS).resolve(),
-                installer or o.str("installer", choices=("auto", "uv", "pip")) or "auto",
+                installer or o.str("installer", choices=INSTALLERS) or "auto",
                 o.str("case", max_len=1000),
                 o.num("factor", lo=1.0, hi=1e6),
                 signature,
@@ -166,11 +166,8 @@ class Bisect:
 
     def save(self) -> None:
         state.save(
-            self.folder,
+            self,
             KIND,
-            self.sweep,
-            self.envs,
-            self.installer,
             {
                 "mode": self.mode,
                 "source": self.source,
@@ -266,18 +263,7 @@ class Bisect:
             return f"could not be installed: {exc}"
         finally:
             shutil.rmtree(exports, ignore_errors=True)
-        self.sweep.check(self.folder)  # each run reads it again
-        try:
-            ran = run_sweep(
-                built.python, str(self.sweep.path), state.slot(self.folder, i), self.trust_code, stored
-            )
-        except Interrupted as stop:
-            if stop.run is not None:
-                c.run = stop.run.name
-            self.save()
-            raise
-        if stored is not None and not ran.measured:  # the run is there: finishing it is ours to fix
-            raise BadInput(stored, None, f"vae-bench run --resume failed: {ran.error}")
+        ran = run_slot(self, i, built.python, stored, c)
         if not ran.measured:
             return f"its sweep did not run: {ran.error or f'exit status {ran.status}'}"
         c.run = ran.run.name

@@ -34,7 +34,6 @@ from bench import files
 from bench.errors import BadInput
 from bench.record import layer as layer_file
 from bench.record.layer import LAYER_FILE, Layer
-from bench.strict import Invalid, Obj
 from bench.versions.wants import Item
 
 PINNED = {"torch", "torchvision", "torchaudio", "triton"}
@@ -159,7 +158,7 @@ class Cache:
     def cached(self, items: tuple[Item, ...]) -> Built | None:
         folder = self.root / layer_key(items, self.versions)
         if folder.is_dir() and not folder.is_symlink() and (folder / LAYER_FILE).is_file():
-            return Built(folder, self._read(folder), reused=True)
+            return Built(folder, layer_file.read_file(folder), reused=True)
         return None
 
     def ensure(
@@ -194,13 +193,6 @@ class Cache:
             return Built(folder, layer, reused=False)
         finally:
             lock.release()
-
-    def _read(self, folder: Path) -> Layer:
-        path = folder / LAYER_FILE
-        try:
-            return layer_file.read(Obj(files.read_json(path, "layer file")))
-        except Invalid as exc:
-            raise BadInput(path, exc.field, exc.why) from None
 
     def _build(self, folder: Path, items: tuple[Item, ...], named: set[str], layer: Layer) -> None:
         # What a killed build of this layer left (we hold its lock: no build is running)

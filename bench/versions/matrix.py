@@ -13,8 +13,8 @@ from pathlib import Path
 
 from bench.errors import BadInput
 from bench.versions import state
-from bench.versions.layers import DEFAULT_ENVS, Built, Cache, InstallFailed
-from bench.versions.sweeps import Interrupted, run_sweep
+from bench.versions.layers import DEFAULT_ENVS, INSTALLERS, Built, Cache, InstallFailed
+from bench.versions.sweeps import run_slot
 from bench.versions.wants import Want, parse_want
 
 KIND = "matrix"
@@ -92,7 +92,7 @@ class Matrix:
                 sweep,
                 entries,
                 Path(envs or DEFAULT_ENVS).resolve(),
-                installer or o.str("installer", choices=("auto", "uv", "pip")) or "auto",
+                installer or o.str("installer", choices=INSTALLERS) or "auto",
                 trust_code,
                 resumed=True,
             )
@@ -102,11 +102,8 @@ class Matrix:
 
     def save(self) -> None:
         state.save(
-            self.folder,
+            self,
             KIND,
-            self.sweep,
-            self.envs,
-            self.installer,
             {
                 "environments": [
                     {"want": e.want.text, "run": e.run, "ended": e.ended, "error": e.error}
@@ -145,23 +142,8 @@ class Matrix:
         for step, i in enumerate(todo, 1):
             entry = self.entries[i]
             say(f"matrix: measuring {entry.label} ({step} of {len(todo)} left to measure)")
-            self.sweep.check(self.folder)  # each run reads it again
-            resume = state.run_of(self.folder, i, entry.run)
-            try:
-                ran = run_sweep(
-                    self.built[i].python,
-                    str(self.sweep.path),
-                    state.slot(self.folder, i),
-                    self.trust_code,
-                    resume,
-                )
-            except Interrupted as stop:
-                if stop.run is not None:
-                    entry.run = stop.run.name
-                self.save()
-                raise
-            if resume is not None and not ran.measured:  # the run is there: finishing it is ours to fix
-                raise BadInput(resume, None, f"vae-bench run --resume failed: {ran.error}")
+            stored = state.run_of(self.folder, i, entry.run)
+            ran = run_slot(self, i, self.built[i].python, stored, entry)
             entry.run = ran.run.name if ran.measured else None
             entry.ended = OK if ran.status == 0 and ran.measured else FAILED
             entry.error = None if ran.measured else (ran.error or f"vae-bench run exited with {ran.status}")

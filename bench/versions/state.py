@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,12 +77,13 @@ def state_path(folder: Path, kind: str) -> Path:
     return folder / f"{kind}.json"
 
 
-def save(folder: Path, kind: str, sweep: SweepFile, envs: Path, installer: str, state: dict) -> None:
-    """The state file anew: what every kind holds (the sweep and its hash, the cache of
-    environments and the installer), then `state`."""
-    head = {"sweep": str(sweep.path), "sweep_sha256": sweep.sha256, "envs": str(envs), "installer": installer}
+def save(owner, kind: str, state: dict) -> None:
+    """The state file of `owner` (a Matrix or a Bisect) anew: what every kind holds (the
+    sweep and its hash, the cache of environments and the installer), then `state`."""
+    head = {"sweep": str(owner.sweep.path), "sweep_sha256": owner.sweep.sha256}
+    head |= {"envs": str(owner.envs), "installer": owner.installer}
     text = json.dumps({"format": STATE_FORMAT, "kind": kind, **head, **state}, indent=2) + "\n"
-    files.write_atomic(state_path(folder, kind), text, root=folder)
+    files.write_atomic(state_path(owner.folder, kind), text, root=owner.folder)
 
 
 def load(folder: str | Path, kind: str, option: str = "--resume") -> tuple[Path, Obj]:
@@ -119,20 +121,11 @@ def run_of(folder: Path, n: int, name: str | None) -> Path | None:
     return slot(folder, n) / name
 
 
+@contextmanager
 def reading(path: Path):
     """A context in which a field that is not what the state file needs is bad input
     naming that file."""
-    return _Reading(path)
-
-
-class _Reading:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if isinstance(exc, Invalid):
-            raise BadInput(self.path, exc.field, exc.why) from None
-        return False
+    try:
+        yield
+    except Invalid as exc:
+        raise BadInput(path, exc.field, exc.why) from None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bench
+from bench.errors import BadInput
 
 CHECKOUT = Path(bench.__file__).resolve().parent.parent
 EXIT_INTERRUPTED = 130
@@ -68,6 +69,26 @@ def run_sweep(
         raise Interrupted(run or resume)
     last = next((ln for ln in reversed(stderr.splitlines()) if ln.strip()), "")
     return Ran(run, child.returncode, last.removeprefix("vae-bench: error: ").strip())
+
+
+def run_slot(owner, n: int, python: Path, stored: Path | None, entry) -> Ran:
+    """The sweep of `owner` (a Matrix or a Bisect) for its environment or candidate n
+    (`entry`, whose `run` the state keeps), into runs/<n>/, or the rest of its `stored`
+    run. On Ctrl-C the entry gets the run's name before the state is saved. A stored
+    run that cannot be finished is bad input: it is there, and resuming is the fix."""
+    from bench.versions import state
+
+    owner.sweep.check(owner.folder)  # each run reads it again
+    try:
+        ran = run_sweep(python, str(owner.sweep.path), state.slot(owner.folder, n), owner.trust_code, stored)
+    except Interrupted as stop:
+        if stop.run is not None:
+            entry.run = stop.run.name
+        owner.save()
+        raise
+    if stored is not None and not ran.measured:
+        raise BadInput(stored, None, f"vae-bench run --resume failed: {ran.error}")
+    return ran
 
 
 def _wait(child: subprocess.Popen) -> tuple[str, str, bool]:

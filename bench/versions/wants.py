@@ -50,10 +50,6 @@ class Want:
     text: str  # as given on the command line
     items: tuple[Item, ...]
 
-    @property
-    def names(self) -> set[str]:
-        return {canonicalize_name(i.name) for i in self.items if i.name}
-
 
 def parse_want(text: str, option: str = "--with") -> Want:
     if not text.strip():
