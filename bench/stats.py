@@ -3,7 +3,7 @@ median and the distribution-free interval of the median that says how precise it
 
 from __future__ import annotations
 
-from math import comb
+from math import comb, erfc, sqrt
 
 CONFIDENCE = 0.95
 # No interval of the median covers 95% with fewer samples: 2 * 0.5**5 > 0.05.
@@ -45,3 +45,62 @@ def within(ci: tuple[float, float] | None, center: float, precision: float) -> b
 def overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
     """Two intervals share a point (both known)."""
     return a is not None and b is not None and a[0] <= b[1] and b[0] <= a[1]
+
+
+# Two halves of six: fewer calls than this are too few to tell a drift from noise.
+MIN_SAMPLES_FOR_STATIONARITY = 2 * MIN_SAMPLES_FOR_INTERVAL
+# The check runs after every timed call, so a chance alarm must be rare at each.
+DRIFT_ALPHA = 0.001
+
+
+def halves(samples: list[float]) -> tuple[list[float], list[float]]:
+    """The first and the last half of the samples in the order they were taken (the
+    middle one left out of an odd count)."""
+    h = len(samples) // 2
+    return samples[:h], samples[len(samples) - h :]
+
+
+def drift(samples: list[float]) -> float | None:
+    """The median of the second half over the median of the first: above 1, the calls
+    got slower as they went on. None below two samples."""
+    first, second = halves(samples)
+    if not first or median(first) <= 0:
+        return None
+    return median(second) / median(first)
+
+
+def rank_test(a: list[float], b: list[float]) -> float:
+    """The two-sided p-value of a Mann-Whitney U test of `a` against `b`, by the normal
+    approximation with the correction for ties and for continuity (the halves tested
+    here hold six samples or more each)."""
+    n_a, n_b = len(a), len(b)
+    n = n_a + n_b
+    pooled = sorted([(x, 0) for x in a] + [(x, 1) for x in b])
+    rank_a, ties, i = 0.0, 0.0, 0
+    while i < n:
+        j = i
+        while j + 1 < n and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        rank = (i + j) / 2 + 1  # the average rank of a run of ties
+        rank_a += rank * sum(1 for k in range(i, j + 1) if pooled[k][1] == 0)
+        t = j - i + 1
+        ties += t**3 - t
+        i = j + 1
+    u = rank_a - n_a * (n_a + 1) / 2
+    variance = n_a * n_b / 12 * ((n + 1) - ties / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0  # every sample equal
+    z = max(0.0, abs(u - n_a * n_b / 2) - 0.5) / sqrt(variance)
+    return erfc(z / sqrt(2))
+
+
+def stationary(samples: list[float], precision: float) -> bool | None:
+    """Whether the samples look like one distribution: False when the medians of their
+    halves differ by more than `precision` and a rank test of the halves says it is
+    not chance (p < DRIFT_ALPHA); None below MIN_SAMPLES_FOR_STATIONARITY."""
+    if len(samples) < MIN_SAMPLES_FOR_STATIONARITY:
+        return None
+    ratio = drift(samples)
+    if ratio is None or ratio <= 0 or max(ratio, 1 / ratio) - 1 <= precision:
+        return True
+    return rank_test(*halves(samples)) >= DRIFT_ALPHA

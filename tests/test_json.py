@@ -109,7 +109,7 @@ def test_the_fit_table_shows_the_figure_the_verdict_compares(capsys):
 def test_export_csv_reads_back_with_pandas(tmp_path, capsys):
     out = tmp_path / "cases.csv"
     assert main(["export", DOCS, "--csv", str(out)]) == 0
-    assert capsys.readouterr().out == f"{out}: 32 cases of 1 run(s), 61 columns\n"
+    assert capsys.readouterr().out == f"{out}: 32 cases of 1 run(s), 64 columns\n"
     table = pd.read_csv(out)
     assert len(table) == 32 and set(table["run"]) == {DOCS_RUN.run_id}
     assert set(table["device_name"]) == {"NVIDIA H200"} and table["torch"].notna().all()

@@ -102,6 +102,8 @@ class CaseDiff:
     reasons: list[str] = field(default_factory=list)
     base_throttled: str | None = None  # why the GPU was held back while the case ran, if it was
     new_throttled: str | None = None
+    base_drift: float | None = None  # where that run's timed calls were not stationary
+    new_drift: float | None = None
 
     @property
     def status(self) -> str:
@@ -283,6 +285,8 @@ def diff_cases(
             new_status=n.status,
             base_throttled=b.throttled,
             new_throttled=n.throttled,
+            base_drift=b.time.drift if b.drifting else None,
+            new_drift=n.time.drift if n.drifting else None,
         )
         for b, n in pairs
     ]

@@ -74,6 +74,9 @@ def _what(d: CaseDiff) -> str:
     for run, why in (("base", d.base_throttled), ("new", d.new_throttled)):
         if why:
             parts.append(f"{run} throttled: {why}")
+    for run, drift in (("base", d.base_drift), ("new", d.new_drift)):
+        if drift is not None:
+            parts.append(f"{run} drifting: second half x{drift:.2f}")
     return ", ".join(parts) or "-"
 
 
@@ -276,6 +279,7 @@ def _case_dict(d: CaseDiff) -> dict:
         },
         "reasons": d.reasons,
         "throttled": {"base": d.base_throttled, "new": d.new_throttled},
+        "drift": {"base": d.base_drift, "new": d.new_drift},
     }
 
 

@@ -26,6 +26,11 @@ def spread(record: CaseRecord) -> str | None:
     return None if half is None or not median else f"±{half / median * 100:.1f}%"
 
 
+def drift_words(drift: float | None) -> str:
+    """`drifting: second half x0.82`: the timed calls' halves, as a note says it."""
+    return "drifting" if drift is None else f"drifting: second half x{drift:.2f}"
+
+
 ERROR_NOTE = 60  # characters of an error's first line in the notes column
 
 
@@ -33,6 +38,8 @@ def notes(record: CaseRecord) -> str:
     said = []
     if record.ok and record.precision_met is False:
         said.append("precision not met")
+    if record.drifting:
+        said.append(drift_words(record.time.drift))
     if record.throttled:
         said.append(f"throttled: {record.throttled}")
     if record.status == "error":

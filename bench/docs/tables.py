@@ -1,11 +1,10 @@
 """Stored runs -> documentation tables.
 
 Several runs, typically one per GPU, merge into one set of measurements; a table has
-one row per device x resolution, the device named as its run recorded it
-(meta.json `device.label` where the sweep gave one, else `device.name`), the untiled and
-tiled cases of the same size side by side.
-Figures: `time_s.median` and `mem.percent`; status `oom` is the OOM word.
-Reads the store only.
+one row per device x resolution, the device named as its run recorded it (meta.json
+`device.label` where the sweep gave one, else `device.name`), the untiled and tiled
+cases of the same size side by side. Figures: `time_s.median` and `mem.percent`;
+status `oom` is the OOM word. Reads the store only.
 """
 
 from __future__ import annotations
@@ -244,10 +243,9 @@ def block_rows(
 def doubts(
     block: BlockSpec, data: Measurements, dtype: str | None, batch: int, only_listed: bool = False
 ) -> list[str]:
-    """One line per figure of a block that is less sure than it looks: a median whose
-    interval is wider than its run asked for, a GPU that throttled while it ran. Of
-    every row the block shows: a device the spec does not list gets rows too, unless
-    `only_listed`."""
+    """One line per figure of a block that is less sure than it looks (a median wider
+    than its run asked for, calls that drifted, a GPU that throttled), of every row
+    the block shows: a device the spec does not list gets rows too, unless `only_listed`."""
     dtype = dtype or _only_dtype(block, data, batch)
     found = []
     for k, rec in data.records.items():
@@ -260,6 +258,8 @@ def doubts(
         why = []
         if rec.ok and rec.precision_met is False and rec.half_width is not None and rec.median:
             why.append(f"precision not met (interval ±{rec.half_width / rec.median * 100:.1f}%)")
+        if rec.drifting:
+            why.append(f"not stationary (second half of the calls x{rec.time.drift:.2f} the first)")
         if rec.throttled:
             why.append(f"throttled ({rec.throttled})")
         if why:

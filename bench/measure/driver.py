@@ -1,7 +1,8 @@
 """The phase script every measurement backend runs, and the interface a backend fills in.
 
 `Backend.run(call, protocol)` is the one script: the first call (its own peaks), the
-warmup (bench.measure.protocol says how long), the timed calls, the stop rule. While
+warmup (bench.measure.protocol says how long), the timed calls, the stop rule (timed
+calls dropped as not stationary count as warmup). While
 it runs, `phase` says which part is going on (FIRST_CALL, WARMUP, TIMED), so that a
 failure can say where it happened. A backend (cpu, cuda) supplies only what differs
 between devices: a timer, a reset, the peaks, and where it has them a clock to wait
@@ -12,6 +13,7 @@ the model is built, `recover()` after a call that failed, `total()` and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -34,6 +36,7 @@ class Backend:
     metric: str
     warnings: list[str]
     phase: str | None = None
+    clock: Callable[[], float] = staticmethod(time.perf_counter)  # what the stop rules read
 
     def timer(self, call: Callable[[], Any]) -> Callable[[], float]:
         """A function that makes one call and returns the seconds it took."""
@@ -74,20 +77,23 @@ class Backend:
             first = timed()
             first_peaks = self.peaks()
             self.phase = WARMUP
-            calls, warm_s, settled = protocol.warm_up(timed, p, first, settled=self.settle())
+            calls, warm_s, settled = protocol.warm_up(timed, p, first, self.settle(), self.clock)
             self.reset()
             self.phase = TIMED
             with self.watch() as watched:
-                samples = protocol.time_calls(timed, p)
+                t = protocol.time_calls(timed, p, self.clock)
             peaks = self.peaks()
-        _, met = protocol.judge(samples, p)
+        _, met = protocol.judge(t.samples, p)
+        # Calls dropped by the stationarity check were warmup after all.
+        calls, warm_s = calls + len(t.discarded), warm_s + sum(t.discarded)
         fields, clocks = self.seen(watched, settled)
         for metric, value in peaks.items():
             fields[PEAK_FIELD[metric]] = value
         for metric, value in first_peaks.items():
             fields[f"first_call_{metric}"] = value
         mem = Memory(**fields, total=self.total(), metric=self.metric).with_percent()
-        return Measured(first, calls, warm_s, Timing.of(samples), met, mem, clocks)
+        timing = Timing.of(t.samples, p.precision, discarded=len(t.discarded))
+        return Measured(first, calls, warm_s, timing, met, mem, clocks)
 
 
 def make_backend(device: str, metric: str) -> Backend:

@@ -3,8 +3,11 @@
 Warmup lasts at least `warmup` calls and `warmup_time` seconds, and on a GPU until its
 clock has settled (`settled`), within a cap. Then calls are timed: a fixed number
 (`repeats`), or (`repeats=None`, "auto") until the distribution-free 95% interval of
-the median is within `precision` of the median, no sooner than `min_repeats` calls
-and `min_time` seconds and no later than `max_time` seconds or `max_repeats` calls.
+the median is within `precision` of the median and the samples are stationary (their
+halves agree, bench.stats.stationary), no sooner than `min_repeats` calls and
+`min_time` seconds and no later than `max_time` seconds or `max_repeats` calls. Under
+auto, halves that disagree mean the case was still warming up (or something changed
+under it): the first half is dropped, counted as warmup, and timing goes on.
 
 Nothing here knows a device: a backend passes a function that makes one call and
 returns its seconds, and a clock to read.
@@ -14,9 +17,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bench.stats import median, median_interval, within
+from bench.stats import MIN_SAMPLES_FOR_STATIONARITY, median, median_interval, stationary, within
 
 
 @dataclass(frozen=True)
@@ -59,27 +62,45 @@ def warm_up(
     return calls, elapsed, is_settled
 
 
+@dataclass
+class Timed:
+    """The timed calls' seconds: those kept, and those dropped as warmup because the
+    samples were not stationary yet (in the order they were taken)."""
+
+    samples: list[float] = field(default_factory=list)
+    discarded: list[float] = field(default_factory=list)
+
+
 def time_calls(
     call: Callable[[], float], p: Protocol, clock: Callable[[], float] = time.perf_counter
-) -> list[float]:
+) -> Timed:
     """Timed calls, by the protocol's stop rules; each sample is what `call` returns."""
-    samples: list[float] = []
+    t = Timed()
     start = clock()
     while True:
-        samples.append(call())
-        n, elapsed = len(samples), clock() - start
+        t.samples.append(call())
+        n, elapsed = len(t.samples), clock() - start
         if p.repeats is not None:
             if n >= p.repeats:
-                return samples
+                return t
             continue
-        if n >= p.max_repeats or elapsed >= p.max_time:
-            return samples
-        if n >= p.min_repeats and elapsed >= p.min_time:
-            if within(median_interval(samples), median(samples), p.precision):
-                return samples
+        steady = stationary(t.samples, p.precision)
+        if steady is False and n >= 2 * MIN_SAMPLES_FOR_STATIONARITY:
+            # What came first belongs to another state than what came last: keep the
+            # later, which is where the case has settled (or is now), and enough of it
+            # that the check can still be made of what is kept.
+            dropped = n // 2
+            t.discarded.extend(t.samples[:dropped])
+            del t.samples[:dropped]
+        if len(t.samples) + len(t.discarded) >= p.max_repeats or elapsed >= p.max_time:
+            return t
+        if steady and n >= p.min_repeats and elapsed >= p.min_time:
+            if within(median_interval(t.samples), median(t.samples), p.precision):
+                return t
 
 
 def judge(samples: list[float], p: Protocol) -> tuple[tuple[float, float] | None, bool]:
-    """The interval of the samples' median, and whether it is within the precision."""
+    """The interval of the samples' median, and whether it is within the precision
+    with the samples stationary (halves too few to tell count as not met)."""
     ci = median_interval(samples)
-    return ci, within(ci, median(samples), p.precision)
+    return ci, within(ci, median(samples), p.precision) and stationary(samples, p.precision) is True

@@ -11,6 +11,10 @@ from typing import Any
 from bench import stats
 from bench.strict import MAX_BYTES, MAX_SECONDS, Obj
 
+# The smallest change of the halves' medians that counts as drift where no precision
+# was given: a sweep's default `precision`.
+DRIFT_FLOOR = 0.01
+
 # The peaks a record's `percent` may be of (a sweep's `auto` is resolved by then).
 METRICS = ("reserved", "allocated", "nvml", "process")
 
@@ -19,8 +23,14 @@ METRICS = ("reserved", "allocated", "nvml", "process")
 class Timing:
     """Seconds per call: the raw samples, and the statistics derived from them when
     they were measured (`of`): the median with its 95% interval (distribution-free,
-    from order statistics; None below six samples). A run imported from a published
-    table has the median alone; runs of format 1 have no interval."""
+    from order statistics; None below six samples), and whether the samples are
+    stationary: `drift` is the median of their second half over that of their first,
+    `stationary` False where the halves differ beyond noise and the precision
+    (bench.stats.stationary), None below twelve samples; `discarded` is how many timed
+    calls were dropped as warmup because they were not. A run imported from a
+    published table has the median alone; runs of format 1 have no interval, and
+    records made before the check get `drift` and `stationary` from their samples as
+    they are read (the sweeps' default precision, 1%, as the floor)."""
 
     median: float | None
     mean: float | None = None
@@ -31,9 +41,12 @@ class Timing:
     ci_low: float | None = None
     ci_high: float | None = None
     calls: int | None = None  # timed calls: len(samples)
+    drift: float | None = None
+    stationary: bool | None = None
+    discarded: int | None = None
 
     @classmethod
-    def of(cls, samples: list[float]) -> Timing:
+    def of(cls, samples: list[float], precision: float = DRIFT_FLOOR, discarded: int = 0) -> Timing:
         import numpy as np
 
         a = np.asarray(samples, dtype=float)
@@ -49,7 +62,14 @@ class Timing:
             ci_low=ci[0] if ci else None,
             ci_high=ci[1] if ci else None,
             calls=len(samples),
+            drift=stats.drift(list(samples)),
+            stationary=stats.stationary(list(samples), precision),
+            discarded=discarded,
         )
+
+    @property
+    def drifting(self) -> bool:
+        return self.stationary is False
 
     @property
     def half_width(self) -> float | None:
@@ -78,7 +98,20 @@ class Timing:
             raise o.bad("ci_low", f"the interval [{low:g}, {high:g}] does not hold the median {median:g}")
         if seconds["min"] is not None and seconds["max"] is not None and seconds["min"] > seconds["max"]:
             raise o.bad("min", f"{seconds['min']:g} is above the max {seconds['max']:g}")
-        return cls(**seconds, samples=o.nums("samples", hi=MAX_SECONDS), calls=o.int("calls", hi=10**9))
+        samples = o.nums("samples", hi=MAX_SECONDS)
+        drift, steady = o.num("drift", hi=1e9), o.bool("stationary")
+        if "stationary" not in d and samples:
+            drift, steady = stats.drift(list(samples)), stats.stationary(list(samples), DRIFT_FLOOR)
+        if steady is False and drift is None:
+            raise o.bad("drift", "must be given where stationary is false (the halves' ratio)")
+        return cls(
+            **seconds,
+            samples=samples,
+            calls=o.int("calls", hi=10**9),
+            drift=drift,
+            stationary=steady,
+            discarded=o.int("discarded", hi=10**9),
+        )
 
 
 # The Memory field that holds the peak of each metric; nvml is computed.

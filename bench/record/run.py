@@ -64,7 +64,7 @@ class CaseRecord:
     warmup_calls: int | None = None  # the first call included
     warmup_s: float | None = None
     time: Timing | None = None
-    precision_met: bool | None = None  # the median's interval is within the precision
+    precision_met: bool | None = None  # the median's interval is within the precision, stationary
     mem: Memory = field(default_factory=Memory)
     clocks: Clocks | None = None
     quality: Quality | None = None  # where the sweep asked for it
@@ -117,6 +117,16 @@ class CaseRecord:
     def throttled(self) -> str | None:
         """Why the GPU ran slower than it could during the timed calls, in words."""
         return self.clocks.throttled if self.clocks is not None else None
+
+    @property
+    def drifting(self) -> bool:
+        """The timed calls were not stationary (`time.drift` says how far apart)."""
+        return self.ok and self.time is not None and self.time.drifting
+
+    @property
+    def precise(self) -> bool:
+        """Met its precision with stationary samples (older records: the first alone)."""
+        return bool(self.precision_met) and not self.drifting
 
     @property
     def half_width(self) -> float | None:
@@ -311,24 +321,8 @@ class RunMeta:
 
     @property
     def busy(self) -> str | None:
-        """Why the host looked busy while the run was made, with the figures; None
-        where it did not (or nothing was sampled). Other processes running count at
-        every sample; the load average only before the sweep's own work (at a start or
-        a resume), where it is above the host's CPU count."""
-        said = []
-        for i, s in enumerate(self.load):
-            # an end a resume follows is where an interrupted sweep stopped
-            at = "stop" if s["at"] == "end" and i < len(self.load) - 1 else s["at"]
-            others = s.get("other_running") or 0
-            if others:
-                said.append(f"{others} other process(es) running at its {at}")
-            avg, cpus = s.get("loadavg"), s.get("cpu_count")
-            if s["at"] != "end" and avg and cpus and avg[0] > cpus:
-                said.append(f"load average {avg[0]:g} on {cpus} CPUs at its {at}")
-            gpu = s.get("gpu_processes")
-            if isinstance(gpu, list) and gpu:
-                said.append(f"{len(gpu)} other process(es) on the GPU at its {at}")
-        return "made on a busy host: " + "; ".join(said) if said else None
+        """Why the host looked busy while the run was made (sections.busy)."""
+        return sections.busy(self.load)
 
     def add_warnings(self, messages) -> bool:
         """Add the messages not yet known; whether any was new."""

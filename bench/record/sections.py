@@ -181,3 +181,24 @@ def load(o: Obj) -> dict:
             [p.d for p in o.objs("gpu_processes")] if isinstance(gpu, list) else o.str("gpu_processes")
         )
     return out
+
+
+def busy(load: list[dict]) -> str | None:
+    """Why the host looked busy while a run was made, with the figures, from its `load`
+    samples; None where it did not (or nothing was sampled). Other processes running
+    count at every sample; the load average only before the sweep's own work (at a
+    start or a resume), where it is above the host's CPU count."""
+    said = []
+    for i, s in enumerate(load):
+        # an end a resume follows is where an interrupted sweep stopped
+        at = "stop" if s["at"] == "end" and i < len(load) - 1 else s["at"]
+        others = s.get("other_running") or 0
+        if others:
+            said.append(f"{others} other process(es) running at its {at}")
+        avg, cpus = s.get("loadavg"), s.get("cpu_count")
+        if s["at"] != "end" and avg and cpus and avg[0] > cpus:
+            said.append(f"load average {avg[0]:g} on {cpus} CPUs at its {at}")
+        gpu = s.get("gpu_processes")
+        if isinstance(gpu, list) and gpu:
+            said.append(f"{len(gpu)} other process(es) on the GPU at its {at}")
+    return "made on a busy host: " + "; ".join(said) if said else None

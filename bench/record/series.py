@@ -150,7 +150,8 @@ def interval(record: CaseRecord, unmet: bool = False, or_range: bool = False) ->
     """The 95% interval of a record's median; None where the case did not run or was
     not timed, or where its run stored none (format 1, imported tables).
 
-    An interval of a median that missed its run's precision is left out unless
+    An interval of a median that missed its run's precision (or whose samples
+    drifted) is left out unless
     `unmet`: tables and a tiling's cost claim only what met it, while advise tells two
     settings apart by any interval and a plot draws it. With `or_range`, a median
     without one gets the samples' min to max (format 1), else the median itself
@@ -158,7 +159,7 @@ def interval(record: CaseRecord, unmet: bool = False, or_range: bool = False) ->
     t = record.time
     if not record.ok or t is None:
         return None
-    if t.ci_low is not None and t.ci_high is not None and (unmet or record.precision_met):
+    if t.ci_low is not None and t.ci_high is not None and (unmet or record.precise):
         return t.ci_low, t.ci_high
     if not or_range:
         return None
