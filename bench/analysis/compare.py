@@ -75,6 +75,8 @@ ENVIRONMENT: list[tuple[str, Callable[[RunMeta], Any]]] = [
     ("diffusers", _get("environment", "diffusers")),
     ("layered environment", lambda m: _layer(m)),
     ("CPU threads", _get("device", "threads")),
+    ("CPU affinity", _get("device", "affinity")),
+    ("OMP_WAIT_POLICY", _get("device", "openmp", "OMP_WAIT_POLICY")),
     ("OMP_NUM_THREADS", _get("environment", "omp_num_threads")),
     ("PYTORCH_CUDA_ALLOC_CONF", _get("environment", "pytorch_cuda_alloc_conf")),
     ("cudnn.benchmark", _get("environment", "cudnn_benchmark")),

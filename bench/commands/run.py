@@ -111,7 +111,7 @@ def run(args) -> int:
                 raise BadInput(None, option, f"a resumed run keeps {what}")
         # the one read of the run: planning, the sweep and the report use it
         stored = open_run(run_path(args, args.resume, "--resume"))
-        _start_server(args.dry_run)
+        _start_server(args.dry_run, stored.meta.device_kind == "cpu")
         if stored.meta.host is not None and stored.meta.host.runs:
             launcher = Host.resuming(stored, dry_run=args.dry_run, trust_code=args.trust_code)
         else:
@@ -122,7 +122,7 @@ def run(args) -> int:
             config.load_sweep(args.config, tuple(args.overrides)), args.devices, args.device_label
         )
         out = Path(args.out or sweep.output)
-        _start_server(args.dry_run)
+        _start_server(args.dry_run, _on_cpu(sweep.device))
         devices = host_devices(sweep)
         if devices:
             launcher = Host.starting(sweep, devices, args.times_from, out, **planning)
@@ -138,13 +138,25 @@ def run(args) -> int:
     return launch(launcher, args.format, "run")
 
 
-def _start_server(dry_run: bool) -> None:
+def _start_server(dry_run: bool, cpu: bool) -> None:
     """The workers' fork server, started once the sweep has been read (bad input costs
-    nothing more), so that its imports run beside the planning's on another core."""
+    nothing more), so that its imports run beside the planning's on another core; for
+    a run on the CPU or a GPU, which the plan confirms (the runner starts it anew when
+    the guess was wrong)."""
     if not dry_run:
         from bench.sweep.runner import start_server
 
-        start_server()
+        start_server("cpu" if cpu else "cuda")
+
+
+def _on_cpu(device: str) -> bool:
+    """Whether a sweep's device is the CPU, before torch is loaded: for `auto`, whether
+    NVML sees no GPU (torch's own answer asks the same driver)."""
+    if device != "auto":
+        return device == "cpu"
+    from bench.measure.nvml import Nvml
+
+    return Nvml().count() == 0
 
 
 def launch(launcher, format: str, command: str) -> int:

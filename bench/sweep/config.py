@@ -59,6 +59,7 @@ class Sweep:
     min_time: float | str = DEFAULT["min_time"]  # seconds; auto: 1 on CUDA, 2 on CPU
     max_time: float = DEFAULT["max_time"]  # seconds of timed calls per case
     max_repeats: int = DEFAULT["max_repeats"]
+    threads: int | str = DEFAULT["threads"]  # a worker's intra-op threads; auto: from its affinity
     device: str = DEFAULT["device"]  # or "all": every GPU of the host, one run each
     devices: tuple[str, ...] | None = DEFAULT["devices"]  # these GPUs of the host, one run each
     # the name tables, docs and history give the device in place of the driver's: two

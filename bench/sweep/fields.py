@@ -149,6 +149,12 @@ FIELDS: dict[str, Field] = {
         Field("min_time", p.seconds, "auto", doc="and at least this many seconds (auto: 1 CUDA, 2 CPU)"),
         Field("max_time", p.seconds, 20.0, doc="and at most this many seconds per case"),
         Field("max_repeats", p.repeat_count, 300, doc="or this many calls"),
+        Field(
+            "threads",
+            p.threads,
+            "auto",
+            doc="a worker's intra-op threads (auto: OMP_NUM_THREADS if set, else the CPUs it may use)",
+        ),
         Field("device", p.device, "auto", doc="auto, cpu, cuda, cuda:N, or all (one worker per GPU)"),
         Field(
             "devices",

@@ -208,6 +208,17 @@ def repeats(f, value, fld, r, model) -> int | str:
     return value
 
 
+MAX_THREADS = 4096
+
+
+def threads(f, value, fld, r, model) -> int | str:
+    if value != "auto" and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS
+    ):
+        raise r.bad(fld, f"must be auto or a number of threads from 1 to {MAX_THREADS}, got {shown(value)}")
+    return value
+
+
 def precision(f, value, fld, r, model) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise r.bad(fld, f"must be a fraction of the median in (0, 1), like 0.01, got {shown(value)}")

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from bench.measure import threads
 from bench.measure.environment import host_load
 from bench.record.case import Case
 from bench.record.figures import Memory
@@ -73,18 +74,47 @@ def _context():
     return _CONTEXT
 
 
-def start_server() -> None:
-    """Start the fork server now rather than with the first worker: its imports of torch
-    and diffusers (seconds) then run beside the planning's own, on another core."""
-    if _context().get_start_method() != "forkserver":
+_SERVER_FOR: str | None = None  # "cpu" or "cuda": the runs the started server's environment suits
+_ENV_SET: dict[str, str] = {}  # what this process put into its environment for that server
+
+
+def _server_env(kind: str) -> None:
+    """The environment workers of `kind` start with: on the CPU, OpenMP threads that
+    sleep while they wait (bench.measure.threads), unless the user set otherwise."""
+    for name in _ENV_SET:
+        os.environ.pop(name, None)
+    _ENV_SET.clear()
+    if kind == "cpu":
+        for name, value in threads.CPU_ENV.items():
+            if name not in os.environ:
+                os.environ[name] = _ENV_SET[name] = value
+
+
+def start_server(kind: str) -> None:
+    """Start the fork server for runs on `kind` ("cpu" or "cuda") now rather than with
+    the first worker: its imports of torch and diffusers (seconds) then run beside the
+    planning's own, on another core. A server started for the other kind (a guess
+    that was wrong) is stopped first: its OpenMP read its settings as it started."""
+    global _SERVER_FOR
+    ctx = _context()
+    if _SERVER_FOR == kind:
+        return
+    _server_env(kind)
+    _SERVER_FOR = kind
+    if ctx.get_start_method() != "forkserver":
         return
     from multiprocessing import forkserver
 
+    forkserver._forkserver._stop()  # none running: nothing to do
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as in _Worker
     try:
         forkserver.ensure_running()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def device_kind(device: str) -> str:
+    return "cpu" if device == "cpu" else "cuda"
 
 
 def _start_by_spawn() -> None:
@@ -180,6 +210,7 @@ class Runner:
         """Every case not done. Ctrl-C kills the worker, holds further signals off and
         raises Interrupted."""
         try:
+            start_server(device_kind(self.plan.device))
             for group in _groups(self.todo()):
                 self._run_group(group)
         except (KeyboardInterrupt, Interrupted):
@@ -203,6 +234,7 @@ class Runner:
             memory_metric=s.memory_metric,
             quality=s.quality,
             trust_code=self.plan.trust_code,
+            threads=s.threads,
         )
 
     def _finish(self, record: CaseRecord) -> None:
@@ -220,11 +252,11 @@ class Runner:
         """What only the worker can tell (the CUDA device, the model's size, how long it
         took to start) goes into meta.json."""
         meta = self.writer.meta
-        meta.device = {**meta.device, **ready.device, "device": self.plan.device}
+        meta.device = {**meta.device, **ready.device, **ready.threads, "device": self.plan.device}
         meta.models.setdefault(case.model, {})["params"] = ready.params
         meta.add_warnings(ready.warnings)
         start = {"model": case.model, "dtype": case.dtype, "start_to_ready_s": ready.ready_at - spawned_at}
-        self.workers.append({**start, "build_s": ready.build_s, "pid": ready.pid})
+        self.workers.append({**start, "build_s": ready.build_s, "pid": ready.pid, **ready.threads})
         meta.workers.append(self.workers[-1])
         self.writer.save_meta()
 

@@ -97,6 +97,7 @@ FRAGMENTS: dict[Callable, Callable[[Field, bool], dict[str, Any]]] = {
     p.warmup: lambda f, m: _int(1, p.MAX_CALLS),
     p.seconds: lambda f, m: _seconds(f),
     p.repeats: lambda f, m: {"anyOf": [_int(1, p.MAX_CALLS), {"const": "auto"}]},
+    p.threads: lambda f, m: {"anyOf": [_int(1, p.MAX_THREADS), {"const": "auto"}]},
     p.precision: lambda f, m: {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
     p.repeat_count: lambda f, m: _int(1, p.MAX_CALLS),
     p.device: lambda f, m: {"type": "string", "pattern": p.DEVICE_RE.pattern},

@@ -37,6 +37,7 @@ class Job:
     memory_metric: str
     quality: bool | str = False  # the sweep's: False, True (the case's dtype) or "float32"
     trust_code: bool = False  # the command line's --trust-code: a registry class of one's own
+    threads: int | str = "auto"  # the sweep's: intra-op threads (bench.measure.threads)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Ready:
     ready_at: float  # time.time() when the model was ready
     build_s: float  # building the model (weights included)
     pid: int
+    threads: dict  # the threads in force, their source, the affinity, OpenMP's settings
 
 
 def now() -> str:
@@ -98,6 +100,7 @@ def main(conn, job: Job, lifeline) -> None:
 
 
 def _serve(conn, job: Job) -> None:
+    from bench.measure import threads
     from bench.measure.driver import make_backend
     from bench.models.build import build, count_params
 
@@ -105,6 +108,7 @@ def _serve(conn, job: Job) -> None:
         conn.send(("bad_fork", BAD_FORK))
         return
     try:
+        in_force = threads.apply(job.threads)
         backend = make_backend(job.device, job.memory_metric)
         backend.baseline()
         t0 = time.perf_counter()
@@ -123,6 +127,7 @@ def _serve(conn, job: Job) -> None:
         ready_at=time.time(),
         build_s=build_s,
         pid=os.getpid(),
+        threads=in_force,
     )
     conn.send(("ready", ready))
     while True:
