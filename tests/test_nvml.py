@@ -156,3 +156,25 @@ def test_the_clock_settles_when_it_stays_near_its_highest():
 def test_nvml_lists_the_cuda_device():
     nv = Nvml()
     assert nv.used_by_uuid(), nv.error
+
+
+def test_a_worker_s_clock_check_carries_over_between_cases_and_forgets_old_tops():
+    """Once settled, the next case's first reading is enough; a clock a power cap holds
+    lower than the quick cases before it is the new top once those readings are old."""
+    now = [0.0]
+    mhz = iter([1980, 1980, 1980, 1980, 1500, 1500, 1500, 1500])
+
+    class Clocks:
+        def clocks(self, h):
+            return next(mhz), None
+
+    settle = ClockSettle(Clocks(), "h", keep_s=2.0, clock=lambda: now[0])
+    assert [settle(), (now.__setitem__(0, 0.2), settle())[1]] == [False, True]
+    now[0] = 0.5
+    assert settle() is True  # the next case: settled at once
+    now[0] = 1.0
+    assert settle() is True
+    now[0] = 1.5
+    assert settle() is False  # 1500 is below 90% of the 1980 of the last 2 s
+    now[0] = 3.2
+    assert settle() is True  # the 1980 readings are gone: 1500 is the top, and held

@@ -30,6 +30,7 @@ class CudaBackend(Backend):
         self.nvml_handle = self.nvml.handle(uuid=self.uuid) if self.uuid else None
         self.nvml_baseline = baselines.get(self.uuid) if self.uuid else None
         self.metric = "reserved" if metric == "auto" else metric
+        self._settle: ClockSettle | None = None
         self.warnings: list[str] = []
         if self.uuid is None:
             self.warnings.append("NVML not sampled: torch gives no device UUID to find it by")
@@ -80,7 +81,14 @@ class CudaBackend(Backend):
         }
 
     def settle(self):
-        return ClockSettle(self.nvml, self.nvml_handle) if self.nvml_handle is not None else None
+        # One for the worker, not one per case: its readings carry over, so once the
+        # clock has settled after the build, a later case finds it settled at its
+        # first reading unless the card went idle in between.
+        if self.nvml_handle is None:
+            return None
+        if self._settle is None:
+            self._settle = ClockSettle(self.nvml, self.nvml_handle)
+        return self._settle
 
     def watch(self):
         return Sampler(self.nvml, self.nvml_handle) if self.nvml_handle is not None else nullcontext()

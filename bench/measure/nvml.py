@@ -86,6 +86,10 @@ class Nvml:
             return default
         return self._try(fn, *args, default=default)
 
+    def count(self) -> int:
+        """How many GPUs NVML sees (none without NVML)."""
+        return self._try(self.lib.nvmlDeviceGetCount, default=0) if self.lib is not None else 0
+
     def used_by_uuid(self) -> dict[str, int]:
         """Device-used memory of every visible GPU, keyed by normalized UUID."""
         nv = self.lib
@@ -188,10 +192,21 @@ class Nvml:
 
 class ClockSettle:
     """Whether a GPU's SM clock has left its idle clock: the reading now, and one taken
-    at least `span_s` before it, both within `within` of the highest seen."""
+    at least `span_s` before it, both within `within` of the highest seen in the last
+    `keep_s` (a worker keeps one across its cases: the clock a power cap holds a big
+    case at is the top again once the quicker readings before it are that old)."""
 
-    def __init__(self, nv: Nvml, h, within: float = 0.10, span_s: float = 0.1, clock=time.monotonic):
+    def __init__(
+        self,
+        nv: Nvml,
+        h,
+        within: float = 0.10,
+        span_s: float = 0.1,
+        keep_s: float = 2.0,
+        clock=time.monotonic,
+    ):
         self.nv, self.h, self.within, self.span_s, self.clock = nv, h, within, span_s, clock
+        self.keep_s = keep_s
         self.readings: list[tuple[float, int]] = []
 
     def __call__(self) -> bool:
@@ -199,6 +214,7 @@ class ClockSettle:
         if sm is None:
             return True  # nothing to wait for
         now = self.clock()
+        self.readings = [(t, mhz) for t, mhz in self.readings if now - t <= self.keep_s]
         self.readings.append((now, sm))
         top = max(mhz for _, mhz in self.readings)
         floor = (1 - self.within) * top
