@@ -106,8 +106,9 @@ lint: setup
 bench-overhead: setup
 	$(PY) tests/perf/overhead.py $(ARGS)
 
-# configs/cpu.yaml with fixed repeats and with repeats: auto, alternating: how much
-# each case's median moves between runs, and an identical-work pair (a while: 6 runs).
+# configs/cpu.yaml with repeats: auto and with a fixed 5, alternating: each case's
+# interval, drift and stationarity, the identical-work pairs, and a summary line
+# (two sweeps; ARGS="--runs 3" for the spread across runs, --run DIR for stored runs).
 bench-precision: setup
 	$(PY) tests/perf/precision.py $(ARGS)
 

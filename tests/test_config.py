@@ -487,6 +487,7 @@ def test_a_sweep_leaving_fields_out_stores_the_documented_defaults(ws):
         ("memory_metric", "auto"),
         ("output", "results/runs"),
         ("registry", None),
+        ("threads", "auto"),
     ]
 
 

@@ -79,7 +79,8 @@ def two_fake_gpus(monkeypatch):
 @pytest.mark.slow  # two sweeps side by side, stopped and resumed
 def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_path, capsys, two_fake_gpus):
     sweep = write_sweep(
-        models=["tiny-slow", "tiny"],
+        models=["tiny-slow"],
+        dtype=["float32", "bfloat16"],  # two groups, each slow enough to be stopped midway
         resolutions=[32, 40, 48, 56, 64, 72, 80, 88],
         device="auto",
         devices=["cuda:0", "cuda:1"],
@@ -104,7 +105,7 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
     assert len(runs) == 2 and "resume them all with: vae-bench run --resume" in err
     metas = [open_run(r).meta for r in runs]
     assigned = sorted(tuple(m.host.assigned[0]) for m in metas)
-    assert assigned == [("tiny", "float32"), ("tiny-slow", "float32")]  # one group each
+    assert assigned == [("tiny-slow", "bfloat16"), ("tiny-slow", "float32")]  # one group each
     assert all(m.status == "interrupted" for m in metas)
     assert metas[0].host.runs == metas[1].host.runs == [r.name for r in runs]
     assert "loadavg" in metas[0].host.at_start
@@ -116,9 +117,9 @@ def test_two_devices_side_by_side_ctrl_c_and_resume_as_a_whole(write_sweep, tmp_
     for r in runs:
         run = open_run(r)
         ids = [x.case_id for x in run.records]
-        (model, _) = run.meta.host.assigned[0]
+        (_, dtype) = run.meta.host.assigned[0]
         assert run.meta.status == "complete" and len(ids) == len(set(ids)) == 8
-        assert {x.case.model for x in run.records} == {model}
+        assert {x.case.dtype for x in run.records} == {dtype}
         assert "loadavg" in run.meta.host.at_resume and run.meta.host.at_start is not None
     out = capsys.readouterr()
     assert "== cpu" in out.out

@@ -131,22 +131,43 @@ def plan_table(cases: Sequence[Case], stored: Iterable[str] = ()) -> str:
     return tabulate(rows, headers=["#", "case_id", "case", "state"])
 
 
-def time_line(spent: dict) -> str:
-    """`time: 92.7 s wall: calls 52.8 s (57%), ...`: where a sweep's wall time went."""
+# The parts of a time line, in the order a sweep goes through them; a part a run
+# did not record (older runs, a sweep without `quality`) is left out.
+TIME_PARTS = [
+    ("startup", "startup_s"),
+    ("plan", "plan_s"),
+    ("worker start", "worker_start_s"),
+    ("model builds", "model_build_s"),
+    ("calls", "calls_s"),
+    ("between calls", "between_calls_s"),
+    ("case setup", "setup_s"),
+    ("quality", "quality_s"),
+    ("to and from workers", "transfer_s"),
+    ("records", "records_s"),
+    ("worker stops", "worker_stop_s"),
+    ("meta.json and load", "bookkeeping_s"),
+    ("reports", "reports_s"),
+    ("other", "other_s"),
+]
+
+
+def time_line(spent: dict, around: dict | None = None) -> str:
+    """`time: 92.7 s wall: calls 52.8 s (57%; warmup 3.1 s), ...`: where a sweep's wall
+    time went; with `around` (bench.sweep.timeline.around), the whole command's."""
+    spent = dict(spent)
     wall = spent["wall_s"]
-    parts = [
-        ("calls", "calls_s"),
-        ("case setup", "setup_s"),
-        ("worker start", "worker_start_s"),
-        ("model builds", "model_build_s"),
-        ("quality", "quality_s"),
-        ("other", "other_s"),
-    ]
-    parts = [(name, key) for name, key in parts if key in spent]  # quality only with `quality`
-    shares = ", ".join(
-        f"{name} {spent[key]:.1f} s ({spent[key] / wall * 100:.0f}%)"
-        if wall
-        else f"{name} {spent[key]:.1f} s"
-        for name, key in parts
-    )
+    if around is not None:
+        wall = around["command_wall_s"]
+        spent.update((k, v) for k, v in around.items() if k != "command_wall_s")
+        named = [k for _, k in TIME_PARTS if k in spent and k != "other_s"]
+        spent["other_s"] = wall - sum(spent[k] for k in named)
+
+    def share(name: str, key: str) -> str:
+        text = f"{name} {spent[key]:.1f} s"
+        extra = [f"{spent[key] / wall * 100:.0f}%"] if wall else []
+        if key == "calls_s" and "warmup_s" in spent:
+            extra.append(f"warmup {spent['warmup_s']:.1f} s")
+        return f"{text} ({'; '.join(extra)})" if extra else text
+
+    shares = ", ".join(share(name, key) for name, key in TIME_PARTS if key in spent)
     return f"time: {wall:.1f} s wall: {shares}"

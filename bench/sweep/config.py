@@ -52,14 +52,13 @@ class Sweep:
     # the case's own dtype, "float32" for one in float32
     quality: bool | str = DEFAULT["quality"]
     warmup: int = DEFAULT["warmup"]
-    warmup_time: float | str = DEFAULT["warmup_time"]  # seconds; auto: 0.5 on CUDA, 0.2 on CPU
+    warmup_time: float | str = DEFAULT["warmup_time"]  # seconds per case; auto: none
     repeats: int | str = DEFAULT["repeats"]  # a fixed count, or auto: until `precision` is met
     precision: float = DEFAULT["precision"]  # of the median, for its 95% interval
     min_repeats: int = DEFAULT["min_repeats"]
     min_time: float | str = DEFAULT["min_time"]  # seconds; auto: 1 on CUDA, 2 on CPU
     max_time: float = DEFAULT["max_time"]  # seconds of timed calls per case
     max_repeats: int = DEFAULT["max_repeats"]
-    threads: int | str = DEFAULT["threads"]  # a worker's intra-op threads; auto: from its affinity
     device: str = DEFAULT["device"]  # or "all": every GPU of the host, one run each
     devices: tuple[str, ...] | None = DEFAULT["devices"]  # these GPUs of the host, one run each
     # the name tables, docs and history give the device in place of the driver's: two
@@ -69,6 +68,7 @@ class Sweep:
     memory_metric: str = DEFAULT["memory_metric"]
     output: str = DEFAULT["output"]
     registry: str | None = DEFAULT["registry"]  # None: the bundled configs/models.yaml
+    threads: int | str = DEFAULT["threads"]  # a worker's intra-op threads; auto: from its affinity
     source: str | None = field(default=None, compare=False)
     overrides: tuple[str, ...] = field(default=(), compare=False)  # key=value, as given
     # Axes given for one model in `models` ({name: sdxl, dtype: float32}), parsed like

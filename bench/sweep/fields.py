@@ -141,7 +141,10 @@ FIELDS: dict[str, Field] = {
         ),
         Field("warmup", p.warmup, 1, doc="at least this many calls before timing; the first is stored apart"),
         Field(
-            "warmup_time", p.seconds, "auto", doc="and at least this many seconds (auto: 0.5 CUDA, 0.2 CPU)"
+            "warmup_time",
+            p.seconds,
+            "auto",
+            doc="and at least this many seconds (auto: none; the stationarity check drops the rest)",
         ),
         Field("repeats", p.repeats, "auto", doc="auto: time calls until the median is precise; or a count"),
         Field("precision", p.precision, 0.01, doc="auto stops when the median's 95% interval is within this"),
@@ -149,12 +152,6 @@ FIELDS: dict[str, Field] = {
         Field("min_time", p.seconds, "auto", doc="and at least this many seconds (auto: 1 CUDA, 2 CPU)"),
         Field("max_time", p.seconds, 20.0, doc="and at most this many seconds per case"),
         Field("max_repeats", p.repeat_count, 300, doc="or this many calls"),
-        Field(
-            "threads",
-            p.threads,
-            "auto",
-            doc="a worker's intra-op threads (auto: OMP_NUM_THREADS if set, else the CPUs it may use)",
-        ),
         Field("device", p.device, "auto", doc="auto, cpu, cuda, cuda:N, or all (one worker per GPU)"),
         Field(
             "devices",
@@ -182,6 +179,13 @@ FIELDS: dict[str, Field] = {
         Field("output", p.output, "results/runs", doc="the folder run folders go in"),
         Field(
             "registry", p.registry, None, doc="a models.yaml, relative to this file; default: the bundled one"
+        ),
+        # After the fields meta.json has always stored, so that their order stays.
+        Field(
+            "threads",
+            p.threads,
+            "auto",
+            doc="a worker's intra-op threads (auto: OMP_NUM_THREADS if set, else the CPUs it may use)",
         ),
     )
 }

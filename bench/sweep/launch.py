@@ -196,7 +196,6 @@ class Launcher:
             for part in self.parts:
                 if part.writer is not None:
                     part.writer.close()
-        self.say_times()
         return [p.outcome for p in self.parts]
 
     def announce(self) -> None:
@@ -208,20 +207,27 @@ class Launcher:
         for note in self.warnings():
             self.say(f"warning: {note}")
 
-    def say_times(self) -> None:
+    def say_times(self, reports_s: float) -> None:
+        """Where the time went: of the whole command for one run (from its process's
+        start, bench.sweep.timeline), of each sweep for several side by side."""
         from bench.analysis.summary import time_line
+        from bench.sweep import timeline
 
         for part in self.parts:
             spent = part.outcome.time_spent if part.outcome is not None else None
-            if spent:
-                self.say(f"{part.tag} {time_line(spent)}" if self.several else time_line(spent))
+            if spent and self.several:
+                self.say(f"{part.tag} {time_line(spent)}")
+            elif spent:
+                self.say(time_line(spent, timeline.around(spent["wall_s"], reports_s)))
 
     def report(self) -> Ending:
         """The end of the launch: each run's report, how to resume what was stopped, and
         last on stdout each run folder, a line each, for a script to take."""
         code = Ending.OK
+        t0 = time.perf_counter()
         for part in self.parts:
             code = max(code, self.report_part(part))
+        self.say_times(time.perf_counter() - t0)
         self.epilogue()
         if self.interrupted:  # even where every case got stored as Ctrl-C came: exit 130
             code = Ending.STOPPED

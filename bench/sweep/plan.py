@@ -85,9 +85,10 @@ class Plan:
         return "cpu" if self.device == "cpu" else self.device_name
 
 
-# `auto` in a sweep: a GPU leaves its idle clock within half a second of calls, and
-# its calls are quick; a CPU's calls are slower and noisier.
-WARMUP_TIME = {"cuda": 0.5, "cpu": 0.2}
+# `auto` in a sweep: no warmup by the clock. A GPU's is waited for (its SM clock), and
+# what is still warming up after `warmup` calls the stationarity check drops (its
+# timed calls' halves differ). A GPU's calls are quick; a CPU's slower and noisier.
+WARMUP_TIME = {"cuda": 0.0, "cpu": 0.0}
 MIN_TIME = {"cuda": 1.0, "cpu": 2.0}
 
 

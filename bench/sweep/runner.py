@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -21,7 +22,7 @@ from bench.record.case import Case
 from bench.record.figures import Memory
 from bench.record.run import CaseRecord
 from bench.record.store import RunWriter
-from bench.sweep import worker
+from bench.sweep import timeline, worker
 from bench.sweep.launch import Outcome, hold_signals
 from bench.sweep.plan import Plan
 
@@ -76,6 +77,7 @@ def _context():
 
 _SERVER_FOR: str | None = None  # "cpu" or "cuda": the runs the started server's environment suits
 _ENV_SET: dict[str, str] = {}  # what this process put into its environment for that server
+_SERVER_LOCK = threading.Lock()
 
 
 def _server_env(kind: str) -> None:
@@ -96,21 +98,22 @@ def start_server(kind: str) -> None:
     planning's own, on another core. A server started for the other kind (a guess
     that was wrong) is stopped first: its OpenMP read its settings as it started."""
     global _SERVER_FOR
-    ctx = _context()
-    if _SERVER_FOR == kind:
-        return
-    _server_env(kind)
-    _SERVER_FOR = kind
-    if ctx.get_start_method() != "forkserver":
-        return
-    from multiprocessing import forkserver
+    with _SERVER_LOCK:  # the runners of a host sweep start side by side
+        ctx = _context()
+        if _SERVER_FOR == kind:
+            return
+        _server_env(kind)
+        _SERVER_FOR = kind
+        if ctx.get_start_method() != "forkserver":
+            return
+        from multiprocessing import forkserver
 
-    forkserver._forkserver._stop()  # none running: nothing to do
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as in _Worker
-    try:
-        forkserver.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        forkserver._forkserver._stop()  # none running: nothing to do
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as in _Worker
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def device_kind(device: str) -> str:
@@ -202,6 +205,9 @@ class Runner:
         self.current: _Worker | None = None
         self.workers: list[dict] = []  # started by this runner
         self.records: list[CaseRecord] = []  # stored by this runner
+        # Seconds of this process's own work between the workers' (time_spent):
+        # storing records, stopping workers, cases in transit, meta.json and load samples.
+        self.spent = {"records_s": 0.0, "worker_stop_s": 0.0, "transfer_s": 0.0, "bookkeeping_s": 0.0}
 
     def todo(self) -> list[Case]:
         return [c for c in self.plan.cases if c.case_id not in self.done]
@@ -238,11 +244,18 @@ class Runner:
         )
 
     def _finish(self, record: CaseRecord) -> None:
+        t0 = time.perf_counter()
         self.writer.append(record)
         self.records.append(record)
         self.done.add(record.case_id)
         if self.progress:
             self.progress("done", record.case, record)
+        self.spent["records_s"] += time.perf_counter() - t0
+
+    def _stop(self, w: _Worker, kill: bool = False) -> None:
+        t0 = time.perf_counter()
+        w.stop(kill=kill)
+        self.spent["worker_stop_s"] += time.perf_counter() - t0
 
     def _failed(self, job: worker.Job, case: Case, reason: str, started: str, ready=None) -> CaseRecord:
         mem = Memory(total=ready.total, metric=ready.metric) if ready is not None else Memory()
@@ -258,7 +271,9 @@ class Runner:
         start = {"model": case.model, "dtype": case.dtype, "start_to_ready_s": ready.ready_at - spawned_at}
         self.workers.append({**start, "build_s": ready.build_s, "pid": ready.pid, **ready.threads})
         meta.workers.append(self.workers[-1])
+        t0 = time.perf_counter()
         self.writer.save_meta()
+        self.spent["bookkeeping_s"] += time.perf_counter() - t0
 
     def _run_group(self, group: list[Case]) -> None:
         pending = list(group)
@@ -269,13 +284,13 @@ class Runner:
             started = worker.now()
             msg = w.receive(self.stop)
             if msg is not None and msg[0] == "bad_fork":
-                w.stop(kill=True)
+                self._stop(w, kill=True)
                 self.writer.meta.add_warnings([msg[1]])
                 _start_by_spawn()
                 continue
             if msg is None or msg[0] != "ready":
                 reason = msg[1] if msg is not None else w.exit_reason() + " while building the model"
-                w.stop(kill=True)
+                self._stop(w, kill=True)
                 for case in pending:
                     self._finish(self._failed(job, case, reason, started))
                 return
@@ -284,17 +299,23 @@ class Runner:
             while pending:
                 case = pending[0]
                 if self.progress:
+                    t0 = time.perf_counter()
                     self.progress("start", case, None)
+                    self.spent["records_s"] += time.perf_counter() - t0
                 started = worker.now()
+                t0 = time.perf_counter()
                 reply = w.receive(self.stop) if w.send(("case", case)) else None
                 pending.pop(0)
                 if reply is None:
                     self._finish(self._failed(job, case, w.exit_reason(), started, ready))
-                    w.stop(kill=True)
+                    self._stop(w, kill=True)
                     break  # a fresh worker takes the rest
-                self._finish(reply[1])
+                r = reply[1]
+                in_worker = sum(x or 0 for x in (r.setup_s, r.measure_s, r.quality_s))
+                self.spent["transfer_s"] += max(0.0, time.perf_counter() - t0 - in_worker)
+                self._finish(r)
             else:
-                w.stop()
+                self._stop(w)
             self.current = None
 
 
@@ -311,6 +332,7 @@ def sweep(plan: Plan, writer: RunWriter, progress: Callable | None = None, stop=
     `progress` is told of each case (see bench.sweep.progress); `stop` (a
     threading.Event) ends the sweep as Ctrl-C does, from another thread."""
     t0 = time.perf_counter()
+    timeline.mark("plan")
     done = writer.done_ids()
     todo = [c for c in plan.cases if c.case_id not in done]
     meta = writer.meta
@@ -322,36 +344,51 @@ def sweep(plan: Plan, writer: RunWriter, progress: Callable | None = None, stop=
     if plan.resume is not None:
         meta.status = "running"
         meta.resumed_at.append(worker.now())
+    runner = Runner(plan, writer, done=done, progress=progress, stop=stop)
+    booked = time.perf_counter()
     meta.load.append(host_load(plan.device, "start" if plan.resume is None else "resume", worker.now()))
     meta.add_warnings(plan.warnings)
     writer.save_meta()
-    runner = Runner(plan, writer, done=done, progress=progress, stop=stop)
+    runner.spent["bookkeeping_s"] += time.perf_counter() - booked
     status = "complete"
     try:
         runner.run()
     except (Interrupted, KeyboardInterrupt):
         hold_signals()  # a second Ctrl-C must not cut this short
         status = "interrupted"
-    spent = time_spent(time.perf_counter() - t0, runner.records, runner.workers)
+    booked = time.perf_counter()
     meta.status, meta.ended_at = status, worker.now()
     meta.load.append(host_load(plan.device, "end", meta.ended_at))
+    runner.spent["bookkeeping_s"] += time.perf_counter() - booked
+    spent = time_spent(time.perf_counter() - t0, runner)
     meta.time_spent.append(spent)
     writer.save_meta()
     stored = len(runner.done & {c.case_id for c in plan.cases})
     return Outcome(status, len(plan.cases), stored, len(runner.records), spent)
 
 
-def time_spent(wall_s: float, records: list[CaseRecord], workers: list[dict]) -> dict:
-    """Where a sweep's wall time went: the calls themselves (first, warmup and timed),
-    each case's setup, its quality comparison (with `quality`), the workers' start
-    (imports, CUDA) and model builds, and the rest (the harness between calls, writing
-    records)."""
+def time_spent(wall_s: float, runner: Runner) -> dict:
+    """Where a sweep's wall time went. In the workers: the calls themselves (first,
+    warmup and timed; `warmup_s` is the share of them before the timed calls), the
+    measuring between calls (resets of the peaks, the NVML sampler), each case's
+    setup, its quality comparison (with `quality`), the workers' start (imports, CUDA)
+    and model builds. Here: storing records (and the progress shown), cases in transit
+    between the processes, stopping workers, meta.json and the load samples. `other_s`
+    is what none of these covers."""
+    records = runner.records
     calls = sum((r.warmup_s or 0) + sum(r.samples) for r in records)
-    setup = sum(r.setup_s or 0 for r in records)
+    measured = sum(r.measure_s or 0 for r in records)
     quality = sum(r.quality_s or 0 for r in records)
-    builds = sum(w["build_s"] for w in workers)
-    starts = sum(w["start_to_ready_s"] for w in workers) - builds
-    parts = {"calls_s": calls, "setup_s": setup, "worker_start_s": starts, "model_build_s": builds}
+    builds = sum(w["build_s"] for w in runner.workers)
+    parts = {
+        "calls_s": calls,
+        "between_calls_s": max(0.0, measured - calls),
+        "setup_s": sum(r.setup_s or 0 for r in records),
+        "worker_start_s": sum(w["start_to_ready_s"] for w in runner.workers) - builds,
+        "model_build_s": builds,
+        **runner.spent,
+    }
     if quality:
         parts["quality_s"] = quality
-    return {"wall_s": wall_s, **parts, "other_s": wall_s - sum(parts.values())}
+    other = wall_s - sum(parts.values())
+    return {"wall_s": wall_s, **parts, "other_s": other, "warmup_s": sum(r.warmup_s or 0 for r in records)}
