@@ -152,7 +152,7 @@ TIME_PARTS = [
 
 
 def time_line(spent: dict, around: dict | None = None) -> str:
-    """`time: 92.7 s wall: calls 52.8 s (57%; warmup 3.1 s), ...`: where a sweep's wall
+    """`time: 92.7 s wall: calls 52.8 s (57%; first calls 1.2 s, warmup 3.1 s), ...`: where a sweep's wall
     time went; with `around` (bench.sweep.timeline.around), the whole command's."""
     spent = dict(spent)
     wall = spent["wall_s"]
@@ -166,7 +166,7 @@ def time_line(spent: dict, around: dict | None = None) -> str:
         text = f"{name} {spent[key]:.1f} s"
         extra = [f"{spent[key] / wall * 100:.0f}%"] if wall else []
         if key == "calls_s" and "warmup_s" in spent:
-            extra.append(f"warmup {spent['warmup_s']:.1f} s")
+            extra.append(f"first calls {spent['first_calls_s']:.1f} s, warmup {spent['warmup_s']:.1f} s")
         return f"{text} ({'; '.join(extra)})" if extra else text
 
     shares = ", ".join(share(name, key) for name, key in TIME_PARTS if key in spent)

@@ -369,7 +369,8 @@ def sweep(plan: Plan, writer: RunWriter, progress: Callable | None = None, stop=
 
 def time_spent(wall_s: float, runner: Runner) -> dict:
     """Where a sweep's wall time went. In the workers: the calls themselves (first,
-    warmup and timed; `warmup_s` is the share of them before the timed calls), the
+    warmup and timed; `first_calls_s` and `warmup_s` are their shares before the timed
+    calls, the second with the calls the stationarity check dropped), the
     measuring between calls (resets of the peaks, the NVML sampler), each case's
     setup, its quality comparison (with `quality`), the workers' start (imports, CUDA)
     and model builds. Here: storing records (and the progress shown), cases in transit
@@ -391,4 +392,6 @@ def time_spent(wall_s: float, runner: Runner) -> dict:
     if quality:
         parts["quality_s"] = quality
     other = wall_s - sum(parts.values())
-    return {"wall_s": wall_s, **parts, "other_s": other, "warmup_s": sum(r.warmup_s or 0 for r in records)}
+    firsts = sum(r.first_call_s or 0 for r in records)
+    warmup = sum(r.warmup_s or 0 for r in records) - firsts
+    return {"wall_s": wall_s, **parts, "other_s": other, "first_calls_s": firsts, "warmup_s": warmup}

@@ -70,13 +70,15 @@ def summary(kind: str, runs: list[Run]) -> str:
     drifting = sum(r.time.stationary is False for r in records)
     unknown = sum(r.time.stationary is None for r in records)
     wide = sum(not r.precision_met and r.time.stationary is not False for r in records)
-    warm = sum((r.warmup_s or 0) for r in records)
-    calls = warm + sum(sum(r.samples) for r in records)
+    first = sum((r.first_call_s or 0) for r in records)
+    warm = sum((r.warmup_s or 0) for r in records) - first  # with the calls dropped as not stationary
+    calls = first + warm + sum(sum(r.samples) for r in records)
     return (
         f"{kind}: {len(records)} cases in {len(runs)} run(s): {precise} precise and stationary, "
         f"{drifting} drifting, {wide} with an interval wider than the precision"
         f"{f' ({unknown} too few calls to judge stationarity)' if unknown else ''}; "
-        f"warmup {warm / calls * 100 if calls else 0:.0f}% of the calls' time"
+        f"of the calls' time, first calls {first / calls * 100 if calls else 0:.0f}% "
+        f"and warmup {warm / calls * 100 if calls else 0:.0f}%"
     )
 
 
