@@ -47,10 +47,13 @@ def overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> boo
     return a is not None and b is not None and a[0] <= b[1] and b[0] <= a[1]
 
 
-# Two halves of six: fewer calls than this are too few to tell a drift from noise.
-MIN_SAMPLES_FOR_STATIONARITY = 2 * MIN_SAMPLES_FOR_INTERVAL
-# The check runs after every timed call, so a chance alarm must be rare at each.
+# The check runs again and again as calls are timed, so a chance alarm must be rare
+# at each.
 DRIFT_ALPHA = 0.001
+# Two halves of eight: the fewest whose rank test can reach DRIFT_ALPHA (halves of
+# six that do not overlap at all give p = 0.005); below, a drift cannot be told from
+# noise.
+MIN_SAMPLES_FOR_STATIONARITY = 16
 
 
 def halves(samples: list[float]) -> tuple[list[float], list[float]]:
@@ -72,7 +75,7 @@ def drift(samples: list[float]) -> float | None:
 def rank_test(a: list[float], b: list[float]) -> float:
     """The two-sided p-value of a Mann-Whitney U test of `a` against `b`, by the normal
     approximation with the correction for ties and for continuity (the halves tested
-    here hold six samples or more each)."""
+    here hold eight samples or more each)."""
     n_a, n_b = len(a), len(b)
     n = n_a + n_b
     pooled = sorted([(x, 0) for x in a] + [(x, 1) for x in b])

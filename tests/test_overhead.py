@@ -82,5 +82,6 @@ def test_the_time_line_names_all_but_two_percent_of_a_cpu_sweep(tmp_path):
     for part in ("startup", "plan", "worker start", "model builds", "calls", "reports", "records"):
         assert part in named, line
     assert named["calls"] > 0
-    assert abs(sum(named.values()) + float(parts["other"]) - wall) <= 0.1 + 0.01 * wall
+    rounding = 0.05 * (len(named) + 2)  # each figure is shown to a tenth of a second
+    assert abs(sum(named.values()) + float(parts["other"]) - wall) <= rounding
     assert float(parts["other"]) <= 0.02 * wall, line

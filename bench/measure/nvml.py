@@ -219,7 +219,10 @@ class ClockSettle:
         top = max(mhz for _, mhz in self.readings)
         floor = (1 - self.within) * top
         earlier = [mhz for t, mhz in self.readings if now - t >= self.span_s]
-        return sm >= floor and bool(earlier) and earlier[-1] >= floor
+        recent = [mhz for t, mhz in self.readings if now - t < self.span_s]
+        # high now, high span_s ago, and never below since (the card may have idled
+        # between two cases of a worker)
+        return bool(earlier) and earlier[-1] >= floor and min(recent) >= floor
 
 
 class Sampler:

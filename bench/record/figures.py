@@ -26,7 +26,7 @@ class Timing:
     from order statistics; None below six samples), and whether the samples are
     stationary: `drift` is the median of their second half over that of their first,
     `stationary` False where the halves differ beyond noise and the precision
-    (bench.stats.stationary), None below twelve samples; `discarded` is how many timed
+    (bench.stats.stationary), None below sixteen samples; `discarded` is how many timed
     calls were dropped as warmup because they were not. A run imported from a
     published table has the median alone; runs of format 1 have no interval, and
     records made before the check get `drift` and `stationary` from their samples as

@@ -108,7 +108,11 @@ def start_server(kind: str) -> None:
             return
         from multiprocessing import forkserver
 
-        forkserver._forkserver._stop()  # none running: nothing to do
+        stop = getattr(forkserver._forkserver, "_stop", None)  # not public: where it exists
+        if stop is None:
+            _start_by_spawn()  # fresh interpreters take the environment as it is now
+            return
+        stop()  # none running: nothing to do
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as in _Worker
         try:
             forkserver.ensure_running()
