@@ -372,14 +372,11 @@ def sweep(plan: Plan, writer: RunWriter, progress: Callable | None = None, stop=
 
 
 def time_spent(wall_s: float, runner: Runner) -> dict:
-    """Where a sweep's wall time went. In the workers: the calls themselves (first,
-    warmup and timed; `first_calls_s` and `warmup_s` are their shares before the timed
-    calls, the second with the calls the stationarity check dropped), the
-    measuring between calls (resets of the peaks, the NVML sampler), each case's
-    setup, its quality comparison (with `quality`), the workers' start (imports, CUDA)
-    and model builds. Here: storing records (and the progress shown), cases in transit
-    between the processes, stopping workers, meta.json and the load samples. `other_s`
-    is what none of these covers."""
+    """Where a sweep's wall time went (ARCHITECTURE.md, meta.json's `time_spent`): in
+    the workers the calls (`first_calls_s` and `warmup_s` their shares before the
+    timed ones), the measuring between them, setup, quality, start and builds; here
+    storing records, cases in transit, stopping workers, meta.json and load samples;
+    `other_s`, what none of these covers."""
     records = runner.records
     calls = sum((r.warmup_s or 0) + sum(r.samples) for r in records)
     measured = sum(r.measure_s or 0 for r in records)
