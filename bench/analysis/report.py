@@ -19,7 +19,7 @@ from bench.analysis.compare import (
     CaseDiff,
     Comparison,
 )
-from bench.analysis.summary import SECONDS
+from bench.analysis.summary import SECONDS, drift_words
 from bench.record.envelope import envelope
 from bench.record.run import CaseRecord
 from bench.record.store import Run
@@ -76,7 +76,7 @@ def _what(d: CaseDiff) -> str:
             parts.append(f"{run} throttled: {why}")
     for run, drift in (("base", d.base_drift), ("new", d.new_drift)):
         if drift is not None:
-            parts.append(f"{run} drifting: second half x{drift:.2f}")
+            parts.append(f"{run} {drift_words(drift)}")
     return ", ".join(parts) or "-"
 
 

@@ -26,9 +26,9 @@ def spread(record: CaseRecord) -> str | None:
     return None if half is None or not median else f"±{half / median * 100:.1f}%"
 
 
-def drift_words(drift: float | None) -> str:
+def drift_words(drift: float) -> str:
     """`drifting: second half x0.82`: the timed calls' halves, as a note says it."""
-    return "drifting" if drift is None else f"drifting: second half x{drift:.2f}"
+    return f"drifting: second half x{drift:.2f}"
 
 
 ERROR_NOTE = 60  # characters of an error's first line in the notes column

@@ -85,19 +85,24 @@ class Plan:
         return "cpu" if self.device == "cpu" else self.device_name
 
 
-# `auto` in a sweep: no warmup by the clock. A GPU's is waited for (its SM clock), and
-# what is still warming up after `warmup` calls the stationarity check drops (its
-# timed calls' halves differ). A GPU's calls are quick; a CPU's slower and noisier.
-WARMUP_TIME = {"cuda": 0.0, "cpu": 0.0}
+# `auto` in a sweep: no warmup_time (a GPU's clock is waited for, and what is still
+# warming up after `warmup` calls the stationarity check drops); a GPU's calls are
+# quick, a CPU's slower and noisier.
 MIN_TIME = {"cuda": 1.0, "cpu": 2.0}
+
+
+def device_type(device: str) -> str:
+    """`cpu` or `cuda`, as torch.device(...).type says it: what the rules for a device
+    (auto's figures, the workers' environment) go by."""
+    return "cpu" if device == "cpu" else "cuda"
 
 
 def protocol_for(sweep: Sweep, device: str) -> Protocol:
     """The sweep's warmup and stop rules on this device, `auto` resolved."""
-    kind = "cpu" if device == "cpu" else "cuda"
+    kind = device_type(device)
     return Protocol(
         warmup=sweep.warmup,
-        warmup_time=WARMUP_TIME[kind] if sweep.warmup_time == "auto" else sweep.warmup_time,
+        warmup_time=0.0 if sweep.warmup_time == "auto" else sweep.warmup_time,
         repeats=None if sweep.repeats == "auto" else sweep.repeats,
         precision=sweep.precision,
         min_repeats=sweep.min_repeats,

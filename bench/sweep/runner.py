@@ -24,7 +24,7 @@ from bench.record.run import CaseRecord
 from bench.record.store import RunWriter
 from bench.sweep import timeline, worker
 from bench.sweep.launch import Outcome, hold_signals
-from bench.sweep.plan import Plan
+from bench.sweep.plan import Plan, device_type
 
 
 class Interrupted(Exception):
@@ -118,10 +118,6 @@ def start_server(kind: str) -> None:
             forkserver.ensure_running()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
-def device_kind(device: str) -> str:
-    return "cpu" if device == "cpu" else "cuda"
 
 
 def _start_by_spawn() -> None:
@@ -220,7 +216,7 @@ class Runner:
         """Every case not done. Ctrl-C kills the worker, holds further signals off and
         raises Interrupted."""
         try:
-            start_server(device_kind(self.plan.device))
+            start_server(device_type(self.plan.device))
             for group in _groups(self.todo()):
                 self._run_group(group)
         except (KeyboardInterrupt, Interrupted):
@@ -336,7 +332,7 @@ def sweep(plan: Plan, writer: RunWriter, progress: Callable | None = None, stop=
     `progress` is told of each case (see bench.sweep.progress); `stop` (a
     threading.Event) ends the sweep as Ctrl-C does, from another thread."""
     t0 = time.perf_counter()
-    timeline.mark("plan")
+    timeline.planned()
     done = writer.done_ids()
     todo = [c for c in plan.cases if c.case_id not in done]
     meta = writer.meta

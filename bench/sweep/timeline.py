@@ -15,7 +15,7 @@ import time
 
 _BEGUN: float | None = None  # perf_counter when the process (or this command) began
 _ENTERED: float | None = None  # perf_counter when the command was entered
-_MARKS: dict[str, float] = {}
+_PLANNED: float | None = None  # perf_counter when the first sweep began
 
 
 def _process_age() -> float | None:
@@ -33,18 +33,18 @@ def _process_age() -> float | None:
 
 def enter() -> None:
     """A command starts: the first in this process counts from the process's start."""
-    global _BEGUN, _ENTERED
+    global _BEGUN, _ENTERED, _PLANNED
     now = time.perf_counter()
     age = _process_age() if _ENTERED is None else None
     _BEGUN = now - age if age is not None and 0 <= age < 600 else now
-    _ENTERED = now
-    _MARKS.clear()
+    _ENTERED, _PLANNED = now, None
 
 
-def mark(name: str) -> None:
-    """The moment a named stretch of the command ends (`plan`: the first sweep's start);
-    the first such moment counts."""
-    _MARKS.setdefault(name, time.perf_counter())
+def planned() -> None:
+    """The planning is over: a sweep begins (the first, where several run side by side)."""
+    global _PLANNED
+    if _PLANNED is None:
+        _PLANNED = time.perf_counter()
 
 
 def around(sweep_s: float, reports_s: float) -> dict[str, float]:
@@ -52,7 +52,7 @@ def around(sweep_s: float, reports_s: float) -> dict[str, float]:
     now = time.perf_counter()
     begun = _BEGUN if _BEGUN is not None else now - sweep_s - reports_s
     entered = _ENTERED if _ENTERED is not None else begun
-    planned = _MARKS.get("plan", entered)
+    planned = _PLANNED if _PLANNED is not None else entered
     return {
         "command_wall_s": now - begun,
         "startup_s": entered - begun,
