@@ -151,3 +151,20 @@ def page_card(cards: dict[str, Card], name: str) -> Card | None:
 def card_mib(cards: dict[str, Card], name: str) -> float | None:
     card = page_card(cards, name)
     return card.mib if card is not None else None
+
+
+def card_sizes(cards: dict[str, Card]) -> list[tuple[str, float]]:
+    """The memory sizes the cards come in, smallest first, as (name, bytes): one line a
+    chart draws per size, named by it and by its cards ("24 GiB: RTX 3090, RTX 4090 +1").
+    Cards whose totals round to one GiB share a size; its bytes are the least of them."""
+    by_size: dict[int, list[Card]] = {}
+    for card in cards.values():
+        if not card.sizes:
+            by_size.setdefault(round(card.mib / 1024), []).append(card)
+    out = []
+    for gib in sorted(by_size):
+        group = sorted(by_size[gib], key=lambda c: c.name)
+        short = [re.sub(r"^(NVIDIA )?(GeForce )?", "", c.name) for c in group]
+        names = ", ".join(short[:2]) + (f" +{len(short) - 2}" if len(short) > 2 else "")
+        out.append((f"{gib} GiB: {names}", min(c.bytes for c in group)))
+    return out

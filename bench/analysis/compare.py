@@ -202,9 +202,21 @@ def compare_runs(
         raise BadInput(new_dir, None, "is the same run folder as the base; compare two different runs")
     base = open_run(base_dir, strict=True, need_cases=True)
     new = open_run(new_dir, strict=True, need_cases=True)
+    return compare(base, new, factor, alpha, mem_floor, mem_fraction)
+
+
+def compare(
+    base: Run,
+    new: Run,
+    factor: float | None = None,
+    alpha: float = significance.ALPHA,
+    mem_floor: int | None = None,
+    mem_fraction: float | None = None,
+) -> Comparison:
+    """Two runs already read, compared as compare_runs does."""
     if base.run_id == new.run_id:
         raise BadInput(
-            new_dir,
+            new.path,
             "run_id",
             f"{new.run_id} is the base run itself (a copy of it); compare two different runs",
         )
@@ -229,7 +241,7 @@ def compare_runs(
     common = [cid for cid in base_by_id if cid in new_by_id]
     if not common:
         raise BadInput(
-            new_dir, None, f"has no case in common with {base_dir}: were they made from the same sweep?"
+            new.path, None, f"has no case in common with {base.path}: were they made from the same sweep?"
         )
     pairs = [(base_by_id[cid], new_by_id[cid]) for cid in common]
     cases = diff_cases(pairs, factor, alpha, mem_floor, mem_fraction)

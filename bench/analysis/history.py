@@ -32,7 +32,7 @@ from bench.errors import BadInput, shown
 from bench.record import layer
 from bench.record.case import parse_size
 from bench.record.run import CaseRecord
-from bench.record.store import Run, find_runs
+from bench.record.store import Run, find_runs, oldest_first
 
 METRICS = ("time", "memory")
 UNITS = {"time": "median time (s)", "memory": "peak memory (MiB)"}
@@ -117,14 +117,16 @@ def history(
     last: int | None = None,
     size: str | None = None,
     by: str | None = None,
+    runs: list[Run] | None = None,
 ) -> History:
-    """`size`: `1024` or `1024x768`, the image size (a video case of any frame count).
+    """`runs`: the runs already read (the report's), instead of those below `root`.
+    `size`: `1024` or `1024x768`, the image size (a video case of any frame count).
     `by`: a package (diffusers, torch, one a layer held): the runs in the order of its
     version, as `vae-bench matrix` and `bisect` make them, not of their start."""
     if metric not in METRICS:
         raise BadInput(None, "--metric", f"must be one of {', '.join(METRICS)} (got {shown(metric)})")
     wh = parse_size(size) if size else None
-    all_runs = find_runs(root)
+    all_runs = find_runs(root) if runs is None else oldest_first(runs)
     name, runs = _pick_device(all_runs, device)
     versions: list[str] = []
     unversioned = 0

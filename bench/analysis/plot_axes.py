@@ -44,7 +44,11 @@ class RunData:
 def load(run_dirs: Iterable[str | Path]) -> list[RunData]:
     """Runs by folder, each named in legends by its device (and start time where
     two runs share a device)."""
-    loaded = [open_run(d, strict=True, need_cases=True) for d in run_dirs]
+    return labelled([open_run(d, strict=True, need_cases=True) for d in run_dirs])
+
+
+def labelled(loaded: list[Run]) -> list[RunData]:
+    """Runs already read, named as `load` names them."""
     # a run of `vae-bench matrix` or `bisect` is named by what its environment held
     names = [_with_layer(r) for r in loaded]
     return [

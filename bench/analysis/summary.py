@@ -165,7 +165,7 @@ def time_line(spent: dict, around: dict | None = None) -> str:
     def share(name: str, key: str) -> str:
         text = f"{name} {spent[key]:.1f} s"
         extra = [f"{spent[key] / wall * 100:.0f}%"] if wall else []
-        if key == "calls_s" and "warmup_s" in spent:
+        if key == "calls_s" and "warmup_s" in spent and "first_calls_s" in spent:
             extra.append(f"first calls {spent['first_calls_s']:.1f} s, warmup {spent['warmup_s']:.1f} s")
         return f"{text} ({'; '.join(extra)})" if extra else text
 

@@ -25,6 +25,7 @@ NAMES = (
     "bisect",
     "history",
     "plot",
+    "report",
     "fit",
     "project",
     "advise",

@@ -31,16 +31,13 @@ TORN = CASES + ".torn"
 LOCK = ".lock"
 TABLES = "tables.md"
 PLOTS = "plots"  # vae-bench plot's default folder
-# Every file a sweep writes in its run folder: a resume refuses a run where one is not a
-# regular file (a link would have it write wherever the link points).
+# Every file a sweep writes in its run folder: a resume refuses a run where one is not
+# a regular file (a link would have it write wherever it points).
 RUN_FILES = (META, CASES, TORN, LOCK, TABLES)
-# Two sweeps of one name started in the same second into one folder: the second
-# gets "-2", and so on.
+# Two sweeps of one name started in one second into one folder: the second gets "-2"...
 MAX_SAME_SECOND = 100
-# A run's id is at most this long, so that "-N" still fits a file name.
-MAX_RUN_ID = 200
-# A run whose cases.jsonl holds many unreadable lines names the first ones, then counts.
-NAMED_LINES = 5
+MAX_RUN_ID = 200  # a run's id at most, so that "-N" still fits a file name
+NAMED_LINES = 5  # a cases.jsonl of many unreadable lines: the first named, then a count
 
 
 def new_run_id(device_name: str, config_name: str, when: datetime | None = None) -> str:
@@ -259,8 +256,12 @@ def find_runs(root: str | Path) -> list[Run]:
             warnings.warn(f"left out: {exc}", stacklevel=2)
     if not runs:
         raise BadInput(root, None, "no vae-bench run with stored cases in this folder")
-    runs.sort(key=lambda r: (r.meta.started_at or "", r.run_id))
-    return runs
+    return oldest_first(runs)
+
+
+def oldest_first(runs: list[Run]) -> list[Run]:
+    """Runs in the order they started (their ids where a start is not recorded)."""
+    return sorted(runs, key=lambda r: (r.meta.started_at or "", r.run_id))
 
 
 # -- writing ------------------------------------------------------------------------------
