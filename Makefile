@@ -19,7 +19,7 @@ DOCS ?=
 RUNS ?=
 SPEC ?= hybrid-inference
 
-.PHONY: setup setup-fleet lock bench compare tables docs test test-every-vae test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
+.PHONY: setup setup-fleet setup-browser lock bench compare tables docs report test test-every-vae test-fast test-gpu lint bench-overhead bench-precision bench-projection clean
 
 setup: $(STAMP)
 
@@ -80,11 +80,31 @@ compare: setup
 	fi
 	$(PY) -m bench compare "$(BASE)" "$(NEW)" $(ARGS)
 
+# Headless Chromium for the tests that load the report in a browser: Debian's package,
+# installed where it is missing and this machine can (root, or sudo without a password,
+# and apt-get). Where it cannot, those tests are skipped and say why; nothing fails here.
+CHROMIUM_INSTALL := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+setup-browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then as=""; elif sudo -n true 2>/dev/null; then as="sudo -n"; \
+	else echo "setup-browser: no chromium and no root to install it: the browser tests will be skipped"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "setup-browser: no chromium and no apt-get: the browser tests will be skipped"; exit 0; fi; \
+	echo "setup-browser: installing Debian's chromium (apt-get)"; \
+	$$as $(CHROMIUM_INSTALL) >/dev/null 2>&1 || \
+	  { $$as apt-get update -q >/dev/null 2>&1 && $$as $(CHROMIUM_INSTALL) >/dev/null 2>&1; } || \
+	  echo "setup-browser: apt-get could not install chromium: the browser tests will be skipped"
+
+# The HTML report of every run below results/ (the committed reference runs too), into
+# results/site/ (ARGS="--baseline RUN" to compare every run with one).
+report: setup
+	$(PY) -m bench report results --out results/site $(ARGS)
+
 # Two workers: most of the suite waits on worker processes, and a test file stays on
 # one worker (its module fixtures, the Ray cluster of the fleet tests, are made once).
 TEST_WORKERS ?= 2
 
-test: setup-fleet
+test: setup-fleet setup-browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not every_vae"
 
 # Every registered model built and run once at its smallest size on the CPU

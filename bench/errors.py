@@ -26,3 +26,7 @@ class BadInput(Exception):
         self.why = why if len(why) <= MESSAGE_LIMIT else why[: MESSAGE_LIMIT - 5] + "[...]"
         parts = [p for p in (self.where, self.field) if p]
         super().__init__(": ".join(parts + [self.why]))
+
+    def __reduce__(self):
+        # as it was made, so that it crosses from a worker process whole
+        return (BadInput, (self.where, self.field, self.why))

@@ -7,6 +7,9 @@ from the source), and what importing a reader really loads (in a fresh interpret
   path (planning, launching, workers), model building or the measurement backends;
   bench.docs may read a sweep's description (bench.sweep.config, bench.sweep.cases,
   the registry); bench.analysis reads runs alone.
+- bench.site, the HTML report, reads runs through both readers and draws: it never
+  reaches the sweep's execution path, the models or the measurement backends, and no
+  reader imports it.
 - The measurement and model layers never reach up into the sweep, the readers or
   the command line; nothing but the command line imports bench.commands.
 """
@@ -46,7 +49,8 @@ COMMAND_LINE = ("bench.commands", "bench.cli", "bench.versions")
 LOOSE = ("bench.errors", "bench.files", "bench.strict", "bench.stats", "bench.cards", "bench.shipped")
 
 # every layer above the loose modules
-UPPER = ("bench.sweep", "bench.models", "bench.measure", "bench.docs", "bench.analysis") + COMMAND_LINE
+UPPER = ("bench.sweep", "bench.models", "bench.measure", "bench.docs", "bench.analysis", "bench.site")
+UPPER += COMMAND_LINE
 
 # (package, what none of its modules may import)
 RULES = [
@@ -56,12 +60,16 @@ RULES = [
         + ("bench.shipped",)
         + COMMAND_LINE,
     ),
-    ("bench.docs", EXECUTION + COMMAND_LINE),
-    ("bench.analysis", EXECUTION + ("bench.models", "bench.docs") + COMMAND_LINE),
-    ("bench.measure", ("bench.sweep", "bench.docs", "bench.analysis") + COMMAND_LINE),
-    ("bench.models", ("bench.sweep", "bench.measure", "bench.docs", "bench.analysis") + COMMAND_LINE),
+    ("bench.docs", EXECUTION + ("bench.site",) + COMMAND_LINE),
+    ("bench.analysis", EXECUTION + ("bench.models", "bench.docs", "bench.site") + COMMAND_LINE),
+    ("bench.site", EXECUTION + ("bench.models", "bench.sweep") + COMMAND_LINE),
+    ("bench.measure", ("bench.sweep", "bench.docs", "bench.analysis", "bench.site") + COMMAND_LINE),
+    (
+        "bench.models",
+        ("bench.sweep", "bench.measure", "bench.docs", "bench.analysis", "bench.site") + COMMAND_LINE,
+    ),
     ("bench.sweep", COMMAND_LINE),
-    ("bench.versions", EXECUTION + ("bench.docs", "bench.commands", "bench.cli")),
+    ("bench.versions", EXECUTION + ("bench.docs", "bench.site", "bench.commands", "bench.cli")),
     ("bench.errors", ("bench.",)),
     ("bench.files", UPPER + ("bench.record", "bench.cards")),
     ("bench.strict", UPPER + ("bench.record", "bench.cards")),
@@ -180,8 +188,9 @@ def loaded_by(*modules: str) -> set[str]:
             "bench.analysis.plot",
             "bench.analysis.summary",
         ),
+        ("bench.site.build",),
     ],
-    ids=["docs", "analysis"],
+    ids=["docs", "analysis", "site"],
 )
 def test_readers_of_runs_never_load_the_sweep_path_or_torch(modules):
     loaded = loaded_by(*modules)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.commands import EXIT_OK
+from bench.commands import EXIT_OK, positive
 
 HELP = "write a static HTML report of stored runs: runs, comparisons, fit and history"
 DESCRIPTION = (
@@ -30,6 +30,12 @@ def add_arguments(p) -> None:
         help="compare every run with this one (a run folder, or the id or the start of the id of a run "
         "read); default: each run against the previous run of its device and sweep",
     )
+    p.add_argument(
+        "--jobs",
+        type=positive,
+        metavar="N",
+        help="pages drawn side by side, each in a process of its own (default: one per CPU, at most 8)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
     p.add_argument("--quiet", action="store_true", help="no line per page while it is built")
 
@@ -38,12 +44,14 @@ def run(args) -> int:
     import sys
 
     from bench.site.build import build_site
+    from bench.site.render import default_workers
 
     def progress(what: str) -> None:
         if not args.quiet and args.format == "text":
             print(f"  {what}", file=sys.stderr, flush=True)
 
-    site = build_site(args.inputs, args.out, args.baseline, progress=progress)
+    workers = args.jobs or default_workers()
+    site = build_site(args.inputs, args.out, args.baseline, progress=progress, workers=workers)
     index = site.out / "index.html"
     if args.format == "json":
         from bench.record.envelope import envelope

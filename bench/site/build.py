@@ -14,9 +14,10 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
-from bench.analysis.compare import Comparison, compare
+from bench.analysis.compare import compare
 from bench.cards import card_sizes, load_cards
 from bench.errors import BadInput
 from bench.files import slug, write_atomic
@@ -25,6 +26,7 @@ from bench.site.compare_page import compare_page
 from bench.site.history_page import history_page
 from bench.site.html import esc
 from bench.site.index_page import Links, index_page
+from bench.site.render import Job, rendered
 from bench.site.run_page import run_page
 
 MARKER = ".vae-bench-site"  # the file that says a folder is a site this command wrote
@@ -135,7 +137,10 @@ def build_site(
     out: str | Path,
     baseline: str | None = None,
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> Site:
+    """`progress` hears of each page as it is written; `workers`: processes that render
+    pages side by side (bench.site.render)."""
     started = time.perf_counter()
     out = Path(out)
     runs = read_runs(inputs)
@@ -154,40 +159,40 @@ def build_site(
     def write(relative: str, text: str) -> None:
         site.pages.append(write_atomic(out / relative, text, root=out))
 
-    def say(what: str) -> None:
-        if progress:
-            progress(what)
-
-    comparisons: list[tuple[Comparison, str]] = []
-    for b, n in pairs(runs, base):
-        c = compare(b, n)
-        href = f"compare/{names[n.run_id]}--{names[b.run_id]}.html"
-        say(f"compare {n.run_id} against {b.run_id}")
-        write(href, compare_page(c, run_href, generated))
-        comparisons.append((c, href))
+    comparisons = [
+        (compare(b, n), f"compare/{names[n.run_id]}--{names[b.run_id]}.html") for b, n in pairs(runs, base)
+    ]
     site.comparisons = len(comparisons)
     ops = list(dict.fromkeys((r.case.model, r.case.op) for run in runs for r in run.records))
-    history_links = []
-    for model, op in ops:
-        href = f"history/{slug(model)}-{slug(op)}.html"
-        say(f"history {model} {op}")
-        write(href, history_page(runs, model, op, sizes, run_href, generated))
-        history_links.append((model, op, href))
+    history_links = [(model, op, f"history/{slug(model)}-{slug(op)}.html") for model, op in ops]
+    jobs: list[tuple[str, str, Job]] = [
+        (
+            href,
+            f"compare {c.new.run_id} against {c.base.run_id}",
+            partial(compare_page, c, run_href, generated),
+        )
+        for c, href in comparisons
+    ]
+    jobs += [
+        (href, f"history {model} {op}", partial(history_page, runs, model, op, sizes, run_href, generated))
+        for model, op, href in history_links
+    ]
     for run in runs:
-        say(f"run {run.run_id}")
         mine = [(c, href) for c, href in comparisons if run.run_id in (c.base.run_id, c.new.run_id)]
         links = "".join(
             f'<li><a href="../{esc(h)}">{esc(c.new.run_id)} against {esc(c.base.run_id)}</a></li>'
             for c, h in mine
         )
-        write(
-            f"runs/{names[run.run_id]}.html",
-            run_page(run, run.device_label, sizes, f"<ul>{links}</ul>" if links else "", generated),
+        page = partial(
+            run_page, run, run.device_label, sizes, f"<ul>{links}</ul>" if links else "", generated
         )
-    write(
-        "index.html",
-        index_page(runs, Links(lambda i: f"runs/{names[i]}.html", comparisons, history_links), generated),
-    )
+        jobs.append((f"runs/{names[run.run_id]}.html", f"run {run.run_id}", page))
+    where = Links(lambda i: f"runs/{names[i]}.html", comparisons, history_links)
+    jobs.append(("index.html", "index", partial(index_page, runs, where, generated)))
+    for (relative, what, _), text in zip(jobs, rendered([job for *_, job in jobs], workers), strict=True):
+        write(relative, text)
+        if progress:
+            progress(what)
     write(
         MARKER, "a site vae-bench report wrote; its pages are rewritten by the next report into this folder\n"
     )

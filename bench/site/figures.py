@@ -93,9 +93,17 @@ def cards_up_to(cards: list[tuple[str, float]], peak: float) -> list[tuple[str, 
     return below + above
 
 
+def _box(ax, samples: list[float], y: float, **style) -> None:
+    """A horizontal box; `orientation` is matplotlib 3.10's word for `vert`."""
+    try:
+        ax.boxplot([samples], positions=[y], orientation="horizontal", **style)
+    except TypeError:
+        ax.boxplot([samples], positions=[y], vert=False, **style)
+
+
 def distributions_chart(changed: list[tuple[CaseDiff, CaseRecord, CaseRecord]], base: str, new: str):
     """The timed calls of both runs for each changed case, side by side: a box of
-    each run's calls with the calls as dots; a case a row."""
+    each run's calls and a tick per call; a case a row."""
     changed = changed[:MAX_DISTRIBUTIONS]
     fig, (ax,) = figure(width=9, height=0.55 * len(changed) + 1.6)
     for row, (_, b, n) in enumerate(changed):
@@ -103,10 +111,10 @@ def distributions_chart(changed: list[tuple[CaseDiff, CaseRecord, CaseRecord]], 
             samples = [s for s in record.samples if s > 0]
             if not samples:
                 continue
-            ax.boxplot(
-                [samples],
-                positions=[row + shift],
-                vert=False,
+            _box(
+                ax,
+                samples,
+                row + shift,
                 widths=0.28,
                 showfliers=False,
                 patch_artist=True,

@@ -1,0 +1,245 @@
+"""vae-bench report on synthetic runs: the pages it writes, that the site holds no
+address outside itself and every link inside it leads to a page, that what a run
+folder says is escaped, the choice of comparisons, and the output folder's rules.
+tests/test_report_browser.py loads the site of the reference runs in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from bench.cli import main
+from bench.site.build import MARKER, build_site
+from tests.runs import GIB, case, noisy, write_run
+
+CASES = [
+    (op, size, tiled) for op in ("encode", "decode") for size in (256, 512, 1024) for tiled in (False, True)
+]
+
+
+def gpu_run(
+    root: Path, name: str, started: str, slower: float = 1.0, oom_at: int | None = None, **kw
+) -> Path:
+    cases = []
+    for op, size, tiled in CASES:
+        base = 0.001 * (size / 256) ** 2 * (1.4 if tiled else 1.0)
+        peak = int((0.3 + (0.2 if tiled else 1.0) * (size / 256) ** 2) * GIB)
+        status = "oom" if oom_at is not None and size >= oom_at and not tiled else "ok"
+        cases.append(case(op, size, tiled, samples=noisy(base * slower, 0.01, 20), peak=peak, status=status))
+    return write_run(root, name, cases, started_at=started, **kw)
+
+
+def cpu_run(root: Path, name: str, started: str) -> Path:
+    cases = [case("decode", s, False, device="cpu", samples=noisy(0.2 * s / 256, 0.02, 8)) for s in (64, 128)]
+    return write_run(root, name, cases, device="cpu", device_name="Intel Xeon", started_at=started)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    gpu_run(root, "a-old", "2026-01-01T00:00:00Z")
+    gpu_run(root, "b-mid", "2026-01-02T00:00:00Z", environment={"diffusers": "0.32.0"})
+    gpu_run(
+        root, "c-new", "2026-01-03T00:00:00Z", slower=1.5, oom_at=1024, environment={"diffusers": "0.33.0"}
+    )
+    cpu_run(root, "d-cpu", "2026-01-02T12:00:00Z")
+    return root
+
+
+@pytest.fixture(scope="module")
+def site(runs, tmp_path_factory):
+    return build_site([runs], tmp_path_factory.mktemp("site") / "out")
+
+
+class Links(HTMLParser):
+    """Every address a page names, and the rows of each table by its id."""
+
+    def __init__(self):
+        super().__init__()
+        self.addresses: list[tuple[str, str]] = []
+        self.rows: dict[str, int] = {}
+        self.tables: list[str | None] = []
+        self.svgs = 0
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("src", "href", "xlink:href", "action", "data", "poster") and value is not None:
+                self.addresses.append((tag, value))
+        if tag == "table":
+            self.tables.append(dict(attrs).get("id"))
+        elif tag == "tr" and self.tables and self.tables[-1]:
+            self.rows[self.tables[-1]] = self.rows.get(self.tables[-1], 0) + 1
+        elif tag == "svg":
+            self.svgs += 1
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self.tables:
+            self.tables.pop()
+
+
+def parsed(path: Path) -> Links:
+    p = Links()
+    p.feed(path.read_text())
+    return p
+
+
+def pages(out: Path) -> list[Path]:
+    return sorted(out.rglob("*.html"))
+
+
+def test_the_site_has_an_index_a_page_per_run_the_comparisons_and_a_history_per_model_and_op(site):
+    out = site.out
+    names = {str(p.relative_to(out)) for p in pages(out)}
+    assert {"index.html", "runs/a-old.html", "runs/b-mid.html", "runs/c-new.html", "runs/d-cpu.html"} <= names
+    # each GPU run against the one before it (same device, same sweep); the CPU run alone
+    assert {n for n in names if n.startswith("compare/")} == {
+        "compare/b-mid--a-old.html",
+        "compare/c-new--b-mid.html",
+    }
+    assert {"history/sd-v1-encode.html", "history/sd-v1-decode.html"} <= names
+    assert site.comparisons == 2 and site.bytes > 0
+
+
+def test_no_page_names_an_address_outside_the_site_and_every_link_leads_to_a_page(site):
+    for page in pages(site.out):
+        for tag, address in parsed(page).addresses:
+            parts = urlsplit(address)
+            assert not parts.scheme and not parts.netloc, f"{page}: <{tag}> names {address}"
+            assert "http" not in address.lower(), f"{page}: {address}"
+            if parts.path:  # a link to another page of the site, never out of it
+                target = (page.parent / parts.path).resolve()
+                assert target.is_file(), f"{page}: {address} leads nowhere"
+                assert target.is_relative_to(site.out.resolve()), f"{page}: {address} leaves the site"
+        text = page.read_text()
+        assert "Content-Security-Policy" in text and "default-src 'none'" in text
+
+
+def test_each_run_page_has_one_row_per_case_and_charts(site, runs):
+    for name, cases in (("a-old", len(CASES)), ("c-new", len(CASES)), ("d-cpu", 2)):
+        p = parsed(site.out / "runs" / f"{name}.html")
+        assert p.rows["cases"] == cases + 1  # the header's row too
+        assert p.svgs >= 2
+    text = (site.out / "runs" / "c-new.html").read_text()
+    assert "vae-bench tables" in text and "&lt;details&gt;&lt;summary&gt;" in text  # the docs tables, as text
+    assert 'class="oom"' in text
+
+
+def test_the_compare_page_colours_each_verdict_and_draws_the_changed_cases(site):
+    text = (site.out / "compare" / "c-new--b-mid.html").read_text()
+    p = parsed(site.out / "compare" / "c-new--b-mid.html")
+    assert p.rows["cases"] == len(CASES) + 1
+    assert '<td class="regression"' in text  # 1.5x slower and ok -> oom
+    assert 'data-chart="distributions"' in text
+    assert "diffusers" in text and "0.32.0" in text and "0.33.0" in text  # what differs
+
+
+def test_the_history_page_draws_time_with_its_band_and_memory_with_card_sizes(site):
+    text = (site.out / "history" / "sd-v1-decode.html").read_text()
+    assert text.count("<svg") >= 4  # time and memory, for the GPU and for the CPU
+    assert "GiB:" in text  # a card size's line, named on the GPU's memory chart
+    assert "0.33.0" in text and "0.32.0" in text  # the versions of each run, in its table
+
+
+def test_what_a_run_folder_says_is_escaped(tmp_path):
+    root = tmp_path / "runs"
+    run = gpu_run(root, "evil", "2026-01-01T00:00:00Z", environment={"torch": "<script>alert(1)</script>"})
+    meta = json.loads((run / "meta.json").read_text())
+    meta["warnings"] = ['<img src="https://example.com/x.png">']
+    (run / "meta.json").write_text(json.dumps(meta))
+    site = build_site([root], tmp_path / "site")
+    for page in pages(site.out):
+        text = page.read_text()
+        assert "<script>alert" not in text and "<img" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (site.out / "index.html").read_text()
+
+
+@pytest.mark.slow  # builds a site of its own
+def test_a_baseline_is_compared_with_every_run_that_shares_a_case(runs, tmp_path):
+    site = build_site([runs], tmp_path / "site", baseline="a-ol")
+    compare = sorted(p.name for p in (site.out / "compare").iterdir())
+    assert compare == ["b-mid--a-old.html", "c-new--a-old.html"]
+
+
+@pytest.mark.slow  # builds a site of its own
+def test_the_command_line_writes_the_site_and_says_where(runs, tmp_path, capsys):
+    out = tmp_path / "site"
+    assert main(["report", str(runs), "--out", str(out), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert str(out / "index.html") in said and "4 runs, 2 comparisons" in said
+    assert main(["report", str(runs), "--out", str(out), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert len(data["runs"]) == 4 and data["bytes"] > 0
+
+
+@pytest.mark.slow  # builds a site of its own
+def test_a_rebuild_removes_the_pages_it_no_longer_has_and_nothing_else(runs, tmp_path):
+    out = tmp_path / "site"
+    build_site([runs], out)
+    (out / "notes.txt").write_text("mine")
+    (out / "runs" / "kept.txt").write_text("mine")
+    one = tmp_path / "one"
+    one.mkdir()
+    os.symlink(runs / "a-old", one / "link")  # a link to a run is not followed
+    cpu_run(one, "solo", "2026-02-01T00:00:00Z")
+    site = build_site([one], out)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["kept.txt", "solo.html"]
+    assert not list((out / "compare").iterdir())
+    assert (out / "notes.txt").read_text() == "mine" and site.removed > 0
+
+
+@pytest.mark.parametrize("bad", ["not-a-site", "link", "file"])
+def test_an_output_folder_it_did_not_write_is_refused_and_left_as_it_was(runs, tmp_path, bad, capsys):
+    out = tmp_path / "out"
+    if bad == "not-a-site":
+        out.mkdir()
+        (out / "index.html").write_text("someone's page")
+    elif bad == "link":
+        (tmp_path / "elsewhere").mkdir()
+        os.symlink(tmp_path / "elsewhere", out)
+    else:
+        out.write_text("a file")
+    assert main(["report", str(runs), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(out) in err[0] and "Traceback" not in err[0]
+    if bad == "not-a-site":
+        assert (out / "index.html").read_text() == "someone's page" and not (out / MARKER).exists()
+    if bad == "link":
+        assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_a_folder_without_runs_is_bad_input(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "site")]) == 2
+    assert "no vae-bench run" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "site")]) == 2
+
+
+class Odd(Exception):
+    def __init__(self, a, b):  # pickles, but cannot be made again from what it pickled
+        super().__init__(a)
+
+
+def test_pages_drawn_side_by_side_come_back_in_order_and_so_do_their_errors():
+    from functools import partial
+
+    from bench.errors import BadInput
+    from bench.site.render import rendered
+
+    jobs = [partial(str, i) for i in range(7)]
+    assert list(rendered(jobs, 3)) == list(rendered(jobs, 1)) == [str(i) for i in range(7)]
+
+    def bad():
+        raise BadInput("/runs/x", "meta.json", "unreadable")
+
+    def odd():
+        raise Odd(1, 2)
+
+    with pytest.raises(BadInput, match="unreadable"):
+        list(rendered([jobs[0], bad], 2))
+    with pytest.raises(RuntimeError, match="Odd: 1"):  # not a pool that hangs
+        list(rendered([jobs[0], odd], 2))
