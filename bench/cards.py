@@ -7,6 +7,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.errors import BadInput, shown
 from bench.files import read_yaml
@@ -153,10 +154,15 @@ def card_mib(cards: dict[str, Card], name: str) -> float | None:
     return card.mib if card is not None else None
 
 
-def card_sizes(cards: dict[str, Card]) -> list[tuple[str, float]]:
-    """The memory sizes the cards come in, smallest first, as (name, bytes): one line a
-    chart draws per size, named by it and by its cards ("24 GiB: RTX 3090, RTX 4090 +1").
-    Cards whose totals round to one GiB share a size; its bytes are the least of them."""
+class CardSize(NamedTuple):
+    label: str  # "24 GiB: RTX 3090, RTX 4090 +1"
+    bytes: float  # the least of its cards'
+    cards: int  # how many cards of the table come in it
+
+
+def card_sizes(cards: dict[str, Card]) -> list[CardSize]:
+    """The memory sizes the cards come in, smallest first: a line a chart draws per
+    size, named by it and by its cards. Cards whose totals round to one GiB share a size."""
     by_size: dict[int, list[Card]] = {}
     for card in cards.values():
         if not card.sizes:
@@ -166,5 +172,5 @@ def card_sizes(cards: dict[str, Card]) -> list[tuple[str, float]]:
         group = sorted(by_size[gib], key=lambda c: c.name)
         short = [re.sub(r"^(NVIDIA )?(GeForce )?", "", c.name) for c in group]
         names = ", ".join(short[:2]) + (f" +{len(short) - 2}" if len(short) > 2 else "")
-        out.append((f"{gib} GiB: {names}", min(c.bytes for c in group)))
+        out.append(CardSize(f"{gib} GiB: {names}", min(c.bytes for c in group), len(group)))
     return out

@@ -224,22 +224,34 @@ class Odd(Exception):
         super().__init__(a)
 
 
-def test_pages_drawn_side_by_side_come_back_in_order_and_so_do_their_errors():
+def unreadable() -> str:
+    from bench.errors import BadInput
+
+    raise BadInput("/runs/x", "meta.json", "unreadable")
+
+
+def odd() -> str:
+    raise Odd(1, 2)
+
+
+def warns() -> str:
+    import warnings
+
+    warnings.warn("a run was interrupted", stacklevel=1)
+    return "page"
+
+
+def test_pages_drawn_side_by_side_come_back_in_order_and_so_do_their_errors_and_warnings():
     from functools import partial
 
     from bench.errors import BadInput
-    from bench.site.render import rendered
+    from bench.site.render import MIN_JOBS, rendered
 
-    jobs = [partial(str, i) for i in range(7)]
-    assert list(rendered(jobs, 3)) == list(rendered(jobs, 1)) == [str(i) for i in range(7)]
-
-    def bad():
-        raise BadInput("/runs/x", "meta.json", "unreadable")
-
-    def odd():
-        raise Odd(1, 2)
-
+    jobs = [partial(str, i) for i in range(MIN_JOBS + 2)]
+    assert list(rendered(jobs, 3)) == list(rendered(jobs, 1)) == [str(i) for i in range(MIN_JOBS + 2)]
     with pytest.raises(BadInput, match="unreadable"):
-        list(rendered([jobs[0], bad], 2))
+        list(rendered([*jobs, unreadable], 2))
     with pytest.raises(RuntimeError, match="Odd: 1"):  # not a pool that hangs
-        list(rendered([jobs[0], odd], 2))
+        list(rendered([*jobs, odd], 2))
+    with pytest.warns(UserWarning, match="a run was interrupted"):  # said here, by the parent
+        assert list(rendered([*jobs, warns], 2))[-1] == "page"

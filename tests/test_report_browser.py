@@ -19,7 +19,10 @@ from tests.browser import Browser, find_chromium
 from tests.conftest import ROOT
 from tests.test_report import pages, parsed
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:.*interrupted, 87 of 144"),
+]  # the variants run
 
 INPUTS = [ROOT / "results" / "reference", REFERENCE_DIR]
 SCREENSHOTS = ROOT / "build" / "report-screenshots"

@@ -112,6 +112,10 @@ def _names(runs: list[Run]) -> dict[str, str]:
     return names
 
 
+def _run_href(names: dict[str, str], up: str, run_id: str) -> str:
+    return f"{up}runs/{names[run_id]}.html"
+
+
 def prepare(out: Path) -> None:
     """The output folder made, or checked to be one vae-bench wrote (or empty)."""
     if out.is_symlink():
@@ -153,8 +157,7 @@ def build_site(
     names = _names(runs)
     sizes = card_sizes(load_cards())
 
-    def run_href(run_id: str) -> str:  # from a page one folder down
-        return f"../runs/{names[run_id]}.html"
+    run_href = partial(_run_href, names, "../")  # from a page one folder down
 
     def write(relative: str, text: str) -> None:
         site.pages.append(write_atomic(out / relative, text, root=out))
@@ -187,7 +190,7 @@ def build_site(
             run_page, run, run.device_label, sizes, f"<ul>{links}</ul>" if links else "", generated
         )
         jobs.append((f"runs/{names[run.run_id]}.html", f"run {run.run_id}", page))
-    where = Links(lambda i: f"runs/{names[i]}.html", comparisons, history_links)
+    where = Links(partial(_run_href, names, ""), comparisons, history_links)
     jobs.append(("index.html", "index", partial(index_page, runs, where, generated)))
     for (relative, what, _), text in zip(jobs, rendered([job for *_, job in jobs], workers), strict=True):
         write(relative, text)

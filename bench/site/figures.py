@@ -12,6 +12,7 @@ from matplotlib.ticker import FuncFormatter
 from bench.analysis.compare import MIB, CaseDiff
 from bench.analysis.history import History
 from bench.analysis.plot_axes import figure, log_y
+from bench.cards import CardSize
 from bench.record.run import CaseRecord
 from bench.record.series import interval
 
@@ -30,7 +31,7 @@ def _run_ticks(ax, h: History) -> None:
     ax.set_xlabel(f"run, by {h.by} version" if h.by else "run, oldest first (start, UTC)")
 
 
-def history_chart(h: History, records: list[dict[str, CaseRecord]], cards: list[tuple[str, float]]):
+def history_chart(h: History, records: list[dict[str, CaseRecord]], cards: list[CardSize]):
     """Each case of `h` (one model and op of one device) over its runs: the median
     with its 95% interval as a band (time), or the peak (memory) with a dotted line
     per card size up to the first above every point (GPU runs). `records`: per run, its
@@ -62,7 +63,7 @@ def history_chart(h: History, records: list[dict[str, CaseRecord]], cards: list[
                 )
     # a CPU run's peak is a process's RSS: no card holds it
     if h.metric == "memory" and top and all(run.is_gpu for run in h.runs):
-        for name, total in cards_up_to(cards, top * MIB):
+        for name, total, _ in cards_up_to(cards, top * MIB):
             ax.axhline(total / MIB, color="0.5", linewidth=0.8, linestyle=":", zorder=0)
             ax.annotate(
                 name,
@@ -86,10 +87,10 @@ def history_chart(h: History, records: list[dict[str, CaseRecord]], cards: list[
     return fig
 
 
-def cards_up_to(cards: list[tuple[str, float]], peak: float) -> list[tuple[str, float]]:
+def cards_up_to(cards: list[CardSize], peak: float) -> list[CardSize]:
     """The card sizes below `peak` and the first at or above it."""
-    below = [c for c in cards if c[1] < peak]
-    above = [c for c in cards if c[1] >= peak][:1]
+    below = [c for c in cards if c.bytes < peak]
+    above = [c for c in cards if c.bytes >= peak][:1]
     return below + above
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from bench.analysis.history import History, history
 from bench.analysis.summary import seconds
+from bench.cards import CardSize
 from bench.record.store import Run
 from bench.site.charts import svg
 from bench.site.figures import history_chart
@@ -80,7 +81,7 @@ def history_page(
     runs: list[Run],
     model: str,
     op: str,
-    sizes: list[tuple[str, float]],
+    sizes: list[CardSize],
     run_href: Callable[[str], str],
     generated: str,
 ) -> str:

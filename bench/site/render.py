@@ -1,8 +1,10 @@
 """Pages rendered side by side: drawing a chart is most of a site's build (a third of
-a second each), and the pages share nothing, so each is made in a worker process
-forked from this one (which has read the runs once; the children inherit them) and
-comes back as text. Where fork is not to be had, or one worker is asked for, they are
-made here one after another."""
+a second each), and the pages share nothing, so each is made in a worker process and
+comes back as text. The workers are spawned, not forked: a fork copies whatever lock
+another thread of this process held at that moment (a test runner's, a library's),
+and a worker that waits on it never returns. A job is pickled to its worker (a page's
+function and its Runs); with one worker, or few pages, they are made here one after
+another."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import multiprocessing
 import os
 import pickle
 import signal
+import warnings
 from collections.abc import Callable, Iterator
 
-Job = Callable[[], str]
-_JOBS: list[Job] = []  # what the forked workers inherit
+Job = Callable[[], str]  # picklable: a module's function, partial over its arguments
+# A spawned worker costs about a second (its imports) before its first page.
+MIN_JOBS = 4
 
 
 def _quiet() -> None:
@@ -22,16 +26,19 @@ def _quiet() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run(index: int) -> tuple[str | None, BaseException | None]:
-    # an exception that does not pickle would stop the pool's result thread and hang it
-    try:
-        return _JOBS[index](), None
-    except Exception as exc:
+def _run(job: Job) -> tuple[str | None, BaseException | None, list[str]]:
+    """The page, or what stopped it; and the warnings it raised, for the parent to say."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            pickle.loads(pickle.dumps(exc))  # some pickle but cannot be made again
-        except Exception:
-            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
-        return None, exc
+            text, exc = job(), None
+        except Exception as e:
+            text, exc = None, e
+            try:  # one that does not pickle would stop the pool's result thread and hang it
+                pickle.loads(pickle.dumps(exc))
+            except Exception:
+                exc = RuntimeError(f"{type(e).__name__}: {e}")
+    return text, exc, [str(w.message) for w in caught]
 
 
 def default_workers() -> int:
@@ -45,17 +52,14 @@ def default_workers() -> int:
 
 def rendered(jobs: list[Job], workers: int) -> Iterator[str]:
     """Each job's text, in the order of `jobs`, as soon as it and those before it are made."""
-    global _JOBS
-    if workers <= 1 or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or len(jobs) < MIN_JOBS:
         for job in jobs:
             yield job()
         return
-    _JOBS = jobs
-    try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs)), initializer=_quiet) as pool:
-            for text, exc in pool.imap(_run, range(len(jobs))):
-                if exc is not None:
-                    raise exc
-                yield text
-    finally:
-        _JOBS = []
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_quiet) as pool:
+        for text, exc, said in pool.imap(_run, jobs):
+            for message in said:
+                warnings.warn(message, stacklevel=2)  # said once, however many pages raise it
+            if exc is not None:
+                raise exc
+            yield text

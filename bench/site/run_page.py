@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.analysis.fit import model_run
+from bench.analysis.fit import model_run, pixels
 from bench.analysis.plot_axes import RunData
 from bench.analysis.plot_cases import memory_figure, overhead_figure, time_figure
 from bench.analysis.plot_fit import fit_figure
 from bench.analysis.summary import notes, psnr, spread, time_line
+from bench.cards import CardSize
 from bench.docs.tables import tables_markdown
 from bench.errors import BadInput
 from bench.record.run import CaseRecord
@@ -104,7 +105,7 @@ def cases_table(run: Run) -> str:
     )
 
 
-def charts(run: Run, label: str, sizes: list[tuple[str, float]]) -> str:
+def charts(run: Run, label: str, sizes: list[CardSize]) -> str:
     """Per model and op: memory, time and the cost of tiling; and for a GPU run with
     allocated peaks, what fits which card."""
     data = [RunData(run, label)]
@@ -129,17 +130,21 @@ def charts(run: Run, label: str, sizes: list[tuple[str, float]]) -> str:
     return "".join(out)
 
 
-def fit_cards(fitted, model: str, op: str, sizes: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """The card sizes a fit chart draws: those below what its largest case needs, and
-    the first above it (a chart of every size would flatten the small ones)."""
-    needs = [
-        card_need(r.mem.peak_allocated, fitted.context) or 0
-        for s in fitted.series
-        if (s.model, s.op) == (model, op)
-        for r in s.records
-        if r.ok and r.mem.peak_allocated is not None
-    ]
-    return cards_up_to(sizes, max(needs, default=0))
+MAX_CARD_LINES = 8
+
+
+def fit_cards(fitted, model: str, op: str, sizes: list[CardSize]) -> list[tuple[str, float]]:
+    """The card sizes a fit chart draws: those below what its lines reach (the fit
+    runs to 4x the largest size measured, as plot_fit draws it) and the first above;
+    past MAX_CARD_LINES, the sizes most cards come in (every size would crowd it)."""
+    series = [s for s in fitted.series if (s.model, s.op) == (model, op) and s.allocated is not None]
+    ends = [4 * max(pixels(r) for r in s.records) for s in series if s.records]
+    needs = [card_need(s.allocated(x), fitted.context) or 0 for s, x in zip(series, ends, strict=False)]
+    chosen = cards_up_to(sizes, max(needs, default=0))
+    if len(chosen) > MAX_CARD_LINES:
+        common = sorted(chosen, key=lambda c: (-c.cards, c.bytes))[:MAX_CARD_LINES]
+        chosen = [c for c in chosen if c in common]
+    return [(c.label, c.bytes) for c in chosen]
 
 
 def environment(run: Run) -> str:
@@ -167,7 +172,7 @@ def environment(run: Run) -> str:
     return "".join(parts)
 
 
-def run_page(run: Run, label: str, sizes: list[tuple[str, float]], links: str, generated: str) -> str:
+def run_page(run: Run, label: str, sizes: list[CardSize], links: str, generated: str) -> str:
     meta = run.meta
     facts = key_values(
         [
