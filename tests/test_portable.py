@@ -1,5 +1,5 @@
 """The read side works where fcntl does not exist (Windows): show, tables, compare,
-history, plot, fit, advise, project and docs run on the reference runs in an
+history, plot, report, fit, advise, project and docs run on the reference runs in an
 interpreter where importing fcntl fails; `run` says in one line that it measures on
 Linux only."""
 
@@ -28,7 +28,7 @@ print(json.dumps({"results": results, "fcntl": "fcntl" in sys.modules and sys.mo
 """
 
 
-@pytest.mark.slow  # eleven commands in a fresh interpreter
+@pytest.mark.slow  # twelve commands in a fresh interpreter
 def test_every_reader_works_without_fcntl(tmp_path):
     import shutil
 
@@ -44,6 +44,7 @@ def test_every_reader_works_without_fcntl(tmp_path):
         ["compare", "previous", "latest", *at],
         ["history", str(runs)],
         ["plot", "latest", *at, "--out", str(tmp_path / "plots")],
+        ["report", str(runs), "--out", str(tmp_path / "site"), "--jobs", "1"],  # in this interpreter
         ["fit", "latest", *at, "--card", "RTX 3070", "--model", "sdxl", "--op", "decode", "--size", "1024"],
         ["advise", "--card", "RTX 3070"],
         ["project", "latest", *at, "--cards", "RTX 3070"],
@@ -73,6 +74,7 @@ def test_every_reader_works_without_fcntl(tmp_path):
     for argv, code, err in answer["results"]:
         assert code in (0, 1) and "Traceback" not in err, (argv, code, err)
     assert "H200" in page.read_text()  # the page was written, with no flock to hold
+    assert (tmp_path / "site" / "index.html").is_file()
 
 
 def test_run_says_it_measures_on_linux_only(monkeypatch, capsys, tmp_path):

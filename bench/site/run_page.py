@@ -34,6 +34,7 @@ COLUMNS = [
     "allocated (MiB)",
     "NVML (MiB)",
     "process RSS (MiB)",
+    "first call's peak (MiB)",
     "memory (% of card)",
     "PSNR",
     "notes",
@@ -90,16 +91,37 @@ def case_row(r: CaseRecord) -> list:
         _mib(m.peak_allocated),
         _mib(None if m.nvml_peak_used is None else m.nvml_peak_used - (m.nvml_baseline_used or 0)),
         _mib(m.process_peak),
+        _mib(m.first_call_reserved if m.first_call_reserved is not None else m.first_call_process),
         num(r.percent, ".2f"),
         psnr(r),
         notes(r),
     ]
 
 
+# columns a run may have no figure for at all (a CPU run has no allocator, a sweep
+# without quality no PSNR): left out where every case has none
+OPTIONAL = {
+    "reserved (MiB)",
+    "allocated (MiB)",
+    "NVML (MiB)",
+    "process RSS (MiB)",
+    "first call's peak (MiB)",
+    "PSNR",
+}
+
+
 def cases_table(run: Run) -> str:
+    rows = [case_row(r) for r in run.records]
+
+    def empty(i: int) -> bool:
+        return all(
+            (c.text if isinstance(c, Cell) else c) in (None, "", "-") for c in (row[i] for row in rows)
+        )
+
+    keep = [i for i, name in enumerate(COLUMNS) if name not in OPTIONAL or not empty(i)]
     return table(
-        COLUMNS,
-        [case_row(r) for r in run.records],
+        [COLUMNS[i] for i in keep],
+        [[row[i] for i in keep] for row in rows],
         row_classes=[r.status for r in run.records],
         id="cases",
     )
