@@ -255,3 +255,26 @@ def test_pages_drawn_side_by_side_come_back_in_order_and_so_do_their_errors_and_
         list(rendered([*jobs, odd], 2))
     with pytest.warns(UserWarning, match="a run was interrupted"):  # said here, by the parent
         assert list(rendered([*jobs, warns], 2))[-1] == "page"
+
+
+def test_a_build_stopped_halfway_leaves_a_folder_the_next_build_writes_into(runs, tmp_path, monkeypatch):
+    import bench.site.build as build
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "site"
+    with monkeypatch.context() as m:
+        m.setattr(build, "run_page", stop)
+        with pytest.raises(KeyboardInterrupt):
+            build_site([runs], out)
+    assert (out / MARKER).is_file() and not (out / "index.html").exists()
+    build_site([runs], out)
+    assert (out / "index.html").is_file()
+
+
+def test_the_index_lists_the_runs_newest_first(site):
+    text = (site.out / "index.html").read_text()
+    rows = text[text.index('id="runs"') :]
+    at = [rows.index(f"runs/{name}.html") for name in ("c-new", "d-cpu", "b-mid", "a-old")]
+    assert at == sorted(at)

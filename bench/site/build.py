@@ -162,6 +162,9 @@ def build_site(
     def write(relative: str, text: str) -> None:
         site.pages.append(write_atomic(out / relative, text, root=out))
 
+    # first: a build stopped halfway leaves a folder the next build may write into
+    write(MARKER, "a site vae-bench report wrote; the next report into this folder rewrites its pages\n")
+
     comparisons = [
         (compare(b, n), f"compare/{names[n.run_id]}--{names[b.run_id]}.html") for b, n in pairs(runs, base)
     ]
@@ -196,9 +199,6 @@ def build_site(
         write(relative, text)
         if progress:
             progress(what)
-    write(
-        MARKER, "a site vae-bench report wrote; its pages are rewritten by the next report into this folder\n"
-    )
     site.removed = _remove_stale(out, set(site.pages))
     site.seconds = time.perf_counter() - started
     return site
