@@ -105,7 +105,7 @@ report: setup
 TEST_WORKERS ?= 2
 
 test: setup-fleet setup-browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not every_vae"
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile -m "not every_vae"
 
 # Every registered model built and run once at its smallest size on the CPU
 # (bench/configs/every-vae-cpu.yaml): minutes, so apart from make test.
