@@ -29,4 +29,4 @@ class BadInput(Exception):
 
     def __reduce__(self):
         # as it was made, so that it crosses from a worker process whole
-        return (BadInput, (self.where, self.field, self.why))
+        return (type(self), (self.where, self.field, self.why))

@@ -7,6 +7,7 @@ this one did not write again are removed, and nothing else."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import time
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
+
+import matplotlib
 
 from bench.analysis.compare import compare
 from bench.cards import card_sizes, load_cards
@@ -38,6 +41,7 @@ class Site:
     out: Path
     runs: list[Run]
     pages: list[Path] = field(default_factory=list)
+    run_pages: dict[str, str] = field(default_factory=dict)  # run id -> its page, from the site's root
     comparisons: int = 0
     removed: int = 0
     seconds: float = 0.0
@@ -100,16 +104,32 @@ def find_baseline(runs: list[Run], given: str) -> Run:
     raise BadInput(None, "--baseline", f"{given!r} is neither a run folder nor the id of a run read")
 
 
-def _names(runs: list[Run]) -> dict[str, str]:
-    """Each run's page name: its id as a file name, unique."""
+MAX_PAGE_NAME = 96  # a compare page joins two: with ".html" and a temporary file's affixes, far below 255
+
+
+def page_names(texts: Sequence[str], fallback: str) -> dict[str, str]:
+    """Each text (a run id, "model op") as a file name of its own: slugged, a long one cut
+    and told apart by a hash of the whole, and two that slug alike ("sd_v1", "sd-v1")
+    told apart by a number."""
     names: dict[str, str] = {}
-    for run in runs:
-        name = slug(run.run_id, fallback="run")
-        n = 2
+    for text in dict.fromkeys(texts):
+        name = slug(text, fallback=fallback)
+        if len(name) > MAX_PAGE_NAME:
+            name = (
+                f"{name[: MAX_PAGE_NAME - 13].rstrip('-')}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+            )
+        base, n = name, 2
         while name in names.values():
-            name, n = f"{slug(run.run_id, fallback='run')}-{n}", n + 1
-        names[run.run_id] = name
+            name, n = f"{base}-{n}", n + 1
+        names[text] = name
     return names
+
+
+def _drawn(make: Callable[..., str], *args) -> str:
+    # A `$` in a device name or a label from a run folder would be read as mathtext,
+    # and one run whose text does not parse would stop the whole site; text is text.
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return make(*args)
 
 
 def _run_href(names: dict[str, str], up: str, run_id: str) -> str:
@@ -154,7 +174,8 @@ def build_site(
     prepare(out)
     site = Site(out, runs)
     generated = f"built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {len(runs)} run(s)"
-    names = _names(runs)
+    names = page_names([r.run_id for r in runs], "run")
+    site.run_pages = {i: f"runs/{name}.html" for i, name in names.items()}
     sizes = card_sizes(load_cards())
 
     run_href = partial(_run_href, names, "../")  # from a page one folder down
@@ -170,31 +191,30 @@ def build_site(
     ]
     site.comparisons = len(comparisons)
     ops = list(dict.fromkeys((r.case.model, r.case.op) for run in runs for r in run.records))
-    history_links = [(model, op, f"history/{slug(model)}-{slug(op)}.html") for model, op in ops]
+    op_names = page_names([f"{model} {op}" for model, op in ops], "history")
+    history_links = [(model, op, f"history/{op_names[f'{model} {op}']}.html") for model, op in ops]
     jobs: list[tuple[str, str, Job]] = [
         (
             href,
             f"compare {c.new.run_id} against {c.base.run_id}",
-            partial(compare_page, c, run_href, generated),
+            partial(_drawn, compare_page, c, run_href, generated),
         )
         for c, href in comparisons
     ]
-    jobs += [
-        (href, f"history {model} {op}", partial(history_page, runs, model, op, sizes, run_href, generated))
-        for model, op, href in history_links
-    ]
+    for model, op, href in history_links:
+        holding = [r for r in runs if any((c.case.model, c.case.op) == (model, op) for c in r.records)]
+        page = partial(_drawn, history_page, holding, model, op, sizes, run_href, generated)
+        jobs.append((href, f"history {model} {op}", page))
     for run in runs:
         mine = [(c, href) for c, href in comparisons if run.run_id in (c.base.run_id, c.new.run_id)]
         links = "".join(
             f'<li><a href="../{esc(h)}">{esc(c.new.run_id)} against {esc(c.base.run_id)}</a></li>'
             for c, h in mine
         )
-        page = partial(
-            run_page, run, run.device_label, sizes, f"<ul>{links}</ul>" if links else "", generated
-        )
-        jobs.append((f"runs/{names[run.run_id]}.html", f"run {run.run_id}", page))
+        page = partial(_drawn, run_page, run, sizes, f"<ul>{links}</ul>" if links else "", generated)
+        jobs.append((site.run_pages[run.run_id], f"run {run.run_id}", page))
     where = Links(partial(_run_href, names, ""), comparisons, history_links)
-    jobs.append(("index.html", "index", partial(index_page, runs, where, generated)))
+    jobs.append(("index.html", "index", partial(_drawn, index_page, runs, where, generated)))
     for (relative, what, _), text in zip(jobs, rendered([job for *_, job in jobs], workers), strict=True):
         write(relative, text)
         if progress:

@@ -11,7 +11,7 @@ from matplotlib.ticker import FuncFormatter
 
 from bench.analysis.compare import MIB, CaseDiff
 from bench.analysis.history import History
-from bench.analysis.plot_axes import figure, log_y
+from bench.analysis.plot_axes import METRIC_NAMES, figure, log_y
 from bench.cards import CardSize
 from bench.record.run import CaseRecord
 from bench.record.series import interval
@@ -28,14 +28,15 @@ def _run_ticks(ax, h: History) -> None:
     xs = list(range(1, len(h.runs) + 1))
     ax.set_xticks(xs, [f"#{i}\n{h.when(i - 1)}" for i in xs], fontsize=7)
     ax.set_xlim(0.6, len(xs) + 0.4)
-    ax.set_xlabel(f"run, by {h.by} version" if h.by else "run, oldest first (start, UTC)")
+    ax.set_xlabel("run, oldest first (start, UTC)")
 
 
 def history_chart(h: History, records: list[dict[str, CaseRecord]], cards: list[CardSize]):
     """Each case of `h` (one model and op of one device) over its runs: the median
-    with its 95% interval as a band (time), or the peak (memory) with a dotted line
-    per card size up to the first above every point (GPU runs). `records`: per run, its
-    records by case_id."""
+    with its 95% interval as a band (time), or the peak of the run's memory metric
+    (memory) with a dotted line per card size up to the first above every point (GPU
+    runs: a card's total, for scale; what fits is the fit chart's, which adds the CUDA
+    context). `records`: per run, its records by case_id."""
     fig, (ax,) = figure(width=8.5, height=4.6)
     top = 0.0
     for n, s in enumerate(h.series):
@@ -46,7 +47,8 @@ def history_chart(h: History, records: list[dict[str, CaseRecord]], cards: list[
         top = max([top, *(y for y in ys if y == y)])
         if h.metric == "time":
             bands = [
-                interval(records[i][s.case_id]) if s.case_id in records[i] else None for i in range(len(xs))
+                interval(records[i][s.case_id], unmet=True) if s.case_id in records[i] else None
+                for i in range(len(xs))
             ]
             lo = [b[0] if b else math.nan for b in bands]
             hi = [b[1] if b else math.nan for b in bands]
@@ -76,10 +78,12 @@ def history_chart(h: History, records: list[dict[str, CaseRecord]], cards: list[
             )
     log_y(ax)
     _run_ticks(ax, h)
+    metrics = {r.metric for run_records in records for r in run_records.values() if r.metric}
+    held = METRIC_NAMES.get(next(iter(metrics)), "") if len(metrics) == 1 else "each run's own metric"
     what = (
         "median time per call (s, log scale; band: 95% interval)"
         if h.metric == "time"
-        else "peak memory (MiB, log scale)"
+        else f"peak memory, {held} (MiB, log scale)"
     )
     ax.set_ylabel(what, fontsize=9)
     ax.grid(True, which="both", axis="y", alpha=0.3)

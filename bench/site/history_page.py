@@ -31,8 +31,10 @@ def histories(runs: list[Run], model: str, op: str) -> list[tuple[History, Histo
             if r.device_label == device and any((c.case.model, c.case.op) == (model, op) for c in r.records)
         ]
         if mine:
+            # the runs are given: `root` only names where they came from
+            root = mine[0].path.parent
             out.append(
-                tuple(history(device, model=model, op=op, metric=m, runs=mine) for m in ("time", "memory"))
+                tuple(history(root, model=model, op=op, metric=m, runs=mine) for m in ("time", "memory"))
             )
     return out
 
@@ -49,10 +51,9 @@ def _runs_table(h: History, run_href: Callable[[str], str]) -> str:
                 env.get("torch"),
                 env.get("diffusers"),
                 dev.get("nvml_driver"),
-                *([h.versions[i]] if h.by else []),
             ]
         )
-    headers = ["#", "run", "started (UTC)", "torch", "diffusers", "driver", *([h.by] if h.by else [])]
+    headers = ["#", "run", "started (UTC)", "torch", "diffusers", "driver"]
     return table(headers, rows)
 
 
@@ -88,7 +89,9 @@ def history_page(
     body = [
         '<p class="muted">Each case over the runs of one device, oldest first: the median time per call '
         "with its 95% interval as a band, and the peak of the run's memory metric with a dotted line "
-        "per card size of configs/cards.yaml. In the table, * marks the run where a step change begins "
+        "per card size of configs/cards.yaml on a GPU's (the card's total, for scale: what fits is the "
+        "fit chart's, on each run's page, which adds the CUDA context). In the table, * marks the run "
+        "where a step change begins "
         "(beyond the factor against the runs before, and the runs after stay beyond).</p>"
     ]
     for time, memory in histories(runs, model, op):

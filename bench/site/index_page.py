@@ -27,6 +27,7 @@ RUN_COLUMNS = [
     "ok",
     "error",
     "OOM",
+    "skipped",
     "warnings",
 ]
 
@@ -55,6 +56,7 @@ def _run_row(run: Run, href: str) -> list:
         num(by["ok"], "d"),
         num(by["error"], "d"),
         num(by["oom"], "d"),
+        num(by["skipped"], "d"),
         Cell("; ".join(warned) or "-", len(warned), "warn" if warned else ""),
     ]
 
@@ -85,7 +87,7 @@ def index_page(runs: list[Run], links: Links, generated: str) -> str:
     for device in devices:
         mine = [r for r in runs if r.device_label == device]
         if len(mine) > 1:
-            h = history(device, metric="time", runs=mine)
+            h = history(mine[0].path.parent, metric="time", runs=mine)  # `root` only names them
             caption = f"{device}: each case's median time over its first run's, run by run"
             charts.append(svg(overview_chart(h), f"overview-{device}", caption))
     if charts:

@@ -12,8 +12,11 @@ import multiprocessing
 import os
 import pickle
 import signal
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
+
+from bench.errors import BadInput
 
 Job = Callable[[], str]  # picklable: a module's function, partial over its arguments
 # A spawned worker costs about a second (its imports) before its first page.
@@ -34,10 +37,12 @@ def _run(job: Job) -> tuple[str | None, BaseException | None, list[str]]:
             text, exc = job(), None
         except Exception as e:
             text, exc = None, e
+            if not isinstance(e, BadInput):  # one line for a person; a bug keeps where it happened
+                e.add_note(f"in a worker drawing pages:\n{traceback.format_exc()}")
             try:  # one that does not pickle would stop the pool's result thread and hang it
                 pickle.loads(pickle.dumps(exc))
             except Exception:
-                exc = RuntimeError(f"{type(e).__name__}: {e}")
+                exc = RuntimeError(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
     return text, exc, [str(w.message) for w in caught]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from bench.analysis.fit import model_run, pixels
-from bench.analysis.plot_axes import RunData
+from bench.analysis.plot_axes import labelled
 from bench.analysis.plot_cases import memory_figure, overhead_figure, time_figure
 from bench.analysis.plot_fit import fit_figure
 from bench.analysis.summary import notes, psnr, spread, time_line
@@ -35,7 +35,7 @@ COLUMNS = [
     "NVML (MiB)",
     "process RSS (MiB)",
     "first call's peak (MiB)",
-    "memory (% of card)",
+    "memory (%)",
     "PSNR",
     "notes",
 ]
@@ -127,10 +127,10 @@ def cases_table(run: Run) -> str:
     )
 
 
-def charts(run: Run, label: str, sizes: list[CardSize]) -> str:
+def charts(run: Run, sizes: list[CardSize]) -> str:
     """Per model and op: memory, time and the cost of tiling; and for a GPU run with
     allocated peaks, what fits which card."""
-    data = [RunData(run, label)]
+    data = labelled([run])  # named as `vae-bench plot` names it (a matrix run by its layer)
     try:
         fitted = model_run(run) if run.is_gpu else None
     except BadInput:
@@ -159,9 +159,11 @@ def fit_cards(fitted, model: str, op: str, sizes: list[CardSize]) -> list[tuple[
     """The card sizes a fit chart draws: those below what its lines reach (the fit
     runs to 4x the largest size measured, as plot_fit draws it) and the first above;
     past MAX_CARD_LINES, the sizes most cards come in (every size would crowd it)."""
-    series = [s for s in fitted.series if (s.model, s.op) == (model, op) and s.allocated is not None]
-    ends = [4 * max(pixels(r) for r in s.records) for s in series if s.records]
-    needs = [card_need(s.allocated(x), fitted.context) or 0 for s, x in zip(series, ends, strict=False)]
+    needs = []
+    for s in fitted.series:
+        measured = [pixels(r) for r in s.records if r.ok and r.mem.peak_allocated is not None]
+        if (s.model, s.op) == (model, op) and s.allocated is not None and measured:
+            needs.append(card_need(s.allocated(4 * max(measured)), fitted.context) or 0)
     chosen = cards_up_to(sizes, max(needs, default=0))
     if len(chosen) > MAX_CARD_LINES:
         common = sorted(chosen, key=lambda c: (-c.cards, c.bytes))[:MAX_CARD_LINES]
@@ -194,12 +196,12 @@ def environment(run: Run) -> str:
     return "".join(parts)
 
 
-def run_page(run: Run, label: str, sizes: list[CardSize], links: str, generated: str) -> str:
+def run_page(run: Run, sizes: list[CardSize], links: str, generated: str) -> str:
     meta = run.meta
     facts = key_values(
         [
             ("run id", run.run_id),
-            ("device", label),
+            ("device", run.device_label),
             ("sweep", meta.name),
             ("status", meta.status),
             ("started (UTC)", when(meta.started_at)),
@@ -217,10 +219,11 @@ def run_page(run: Run, label: str, sizes: list[CardSize], links: str, generated:
         f"<h2>Cases ({len(run.records)})</h2>",
         '<p class="muted">Click a column to sort. Memory: reserved and allocated by the '
         "allocator (GPU), the card's use by NVML less its use before, the process's RSS (CPU); "
-        "the percentage is of the run's memory metric over the card.</p>",
+        "the percentage is the run's memory metric over the device's total (a card's memory; "
+        "a CPU run's RAM).</p>",
         cases_table(run),
         "<h2>Charts</h2>",
-        charts(run, label, sizes),
+        charts(run, sizes),
         "<h2>Documentation tables</h2>",
         '<p class="muted">As <code>vae-bench tables</code> prints them for this run.</p>',
         f"<pre>{esc(tables_markdown([run]))}</pre>",
