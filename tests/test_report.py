@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,20 +18,38 @@ from bench.cli import main
 from bench.site.build import MARKER, build_site
 from tests.runs import GIB, case, noisy, write_run
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*made on a busy host")  # a-old, on purpose
+
 CASES = [
     (op, size, tiled) for op in ("encode", "decode") for size in (256, 512, 1024) for tiled in (False, True)
 ]
 
 
 def gpu_run(
-    root: Path, name: str, started: str, slower: float = 1.0, oom_at: int | None = None, **kw
+    root: Path,
+    name: str,
+    started: str,
+    times: dict[str, float] | None = None,
+    oom_at: int | None = None,
+    more_memory: tuple | None = None,
+    imprecise: tuple | None = None,
+    **kw,
 ) -> Path:
+    """A GPU run of CASES; `times`: each op's time factor; decode cases untiled from
+    `oom_at` on run out of memory; `more_memory`: the case that needs half as much
+    again; `imprecise`: the case that missed its precision."""
     cases = []
     for op, size, tiled in CASES:
-        base = 0.001 * (size / 256) ** 2 * (1.4 if tiled else 1.0)
+        base = 0.001 * (size / 256) ** 2 * (1.4 if tiled else 1.0) * (times or {}).get(op, 1.0)
         peak = int((0.3 + (0.2 if tiled else 1.0) * (size / 256) ** 2) * GIB)
-        status = "oom" if oom_at is not None and size >= oom_at and not tiled else "ok"
-        cases.append(case(op, size, tiled, samples=noisy(base * slower, 0.01, 20), peak=peak, status=status))
+        peak = int(peak * 1.5) if (op, size, tiled) == more_memory else peak
+        oom = oom_at is not None and op == "decode" and size >= oom_at and not tiled
+        record = case(
+            op, size, tiled, samples=noisy(base, 0.01, 20), peak=peak, status="oom" if oom else "ok"
+        )
+        if (op, size, tiled) == imprecise:
+            record = replace(record, precision_met=False)
+        cases.append(record)
     return write_run(root, name, cases, started_at=started, **kw)
 
 
@@ -42,10 +61,21 @@ def cpu_run(root: Path, name: str, started: str) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
-    gpu_run(root, "a-old", "2026-01-01T00:00:00Z")
+    a = gpu_run(root, "a-old", "2026-01-01T00:00:00Z", imprecise=("encode", 256, False))
+    meta = json.loads((a / "meta.json").read_text())
+    meta["load"] = [
+        {"at": "start", "time": "2026-01-01T00:00:00Z", "loadavg": [0.5], "cpu_count": 8, "other_running": 3}
+    ]
+    (a / "meta.json").write_text(json.dumps(meta))
     gpu_run(root, "b-mid", "2026-01-02T00:00:00Z", environment={"diffusers": "0.32.0"})
     gpu_run(
-        root, "c-new", "2026-01-03T00:00:00Z", slower=1.5, oom_at=1024, environment={"diffusers": "0.33.0"}
+        root,
+        "c-new",
+        "2026-01-03T00:00:00Z",
+        times={"decode": 1.5, "encode": 0.5},  # decode slower, encode faster
+        oom_at=1024,
+        more_memory=("encode", 512, True),  # faster but more memory: a trade-off
+        environment={"diffusers": "0.33.0"},
     )
     cpu_run(root, "d-cpu", "2026-01-02T12:00:00Z")
     return root
@@ -57,29 +87,49 @@ def site(runs, tmp_path_factory):
 
 
 class Links(HTMLParser):
-    """Every address a page names, and the rows of each table by its id."""
+    """Every address a page names, and the rows of each table with an id: each cell's
+    text and class."""
 
     def __init__(self):
         super().__init__()
         self.addresses: list[tuple[str, str]] = []
         self.rows: dict[str, int] = {}
+        self.cells: dict[str, list[list[tuple[str, str]]]] = {}
         self.tables: list[str | None] = []
+        self.cell: list | None = None
         self.svgs = 0
 
     def handle_starttag(self, tag, attrs):
         for name, value in attrs:
             if name in ("src", "href", "xlink:href", "action", "data", "poster") and value is not None:
                 self.addresses.append((tag, value))
+        table = self.tables[-1] if self.tables else None
         if tag == "table":
             self.tables.append(dict(attrs).get("id"))
-        elif tag == "tr" and self.tables and self.tables[-1]:
-            self.rows[self.tables[-1]] = self.rows.get(self.tables[-1], 0) + 1
+        elif tag == "tr" and table:
+            self.rows[table] = self.rows.get(table, 0) + 1
+            self.cells.setdefault(table, []).append([])
+        elif tag == "td" and table:
+            self.cell = ["", dict(attrs).get("class") or ""]
         elif tag == "svg":
             self.svgs += 1
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell[0] += data
 
     def handle_endtag(self, tag):
         if tag == "table" and self.tables:
             self.tables.pop()
+        elif tag == "td" and self.cell is not None:
+            self.cells[self.tables[-1]][-1].append(tuple(self.cell))
+            self.cell = None
+
+
+def row(p: Links, table: str, first: str) -> list[str]:
+    """The texts of the row of `table` whose first cell is `first`."""
+    (found,) = [[text for text, _ in r] for r in p.cells[table] if r and r[0][0] == first]
+    return found
 
 
 def parsed(path: Path) -> Links:
@@ -125,15 +175,34 @@ def test_each_run_page_has_one_row_per_case_and_charts(site, runs):
         assert p.rows["cases"] == cases + 1  # the header's row too
         assert p.svgs >= 2
     text = (site.out / "runs" / "c-new.html").read_text()
-    assert "vae-bench tables" in text and "&lt;details&gt;&lt;summary&gt;" in text  # the docs tables, as text
     assert 'class="oom"' in text
+    assert 'data-chart="fit-sd-v1-decode"' in text  # what fits which card, with the card sizes' lines
+    fit = text[text.index('data-chart="fit-sd-v1-decode"') :]
+    assert "GiB: RTX" in fit[: fit.index("</figure>")]
+
+
+def test_the_docs_tables_are_exactly_what_vae_bench_tables_prints(site):
+    from html import unescape
+
+    from bench.docs.tables import tables_markdown
+
+    for run in site.runs:
+        text = (site.out / site.run_pages[run.run_id]).read_text()
+        shown = unescape(text[text.index("<pre>") + 5 : text.index("</pre>")])
+        assert shown == tables_markdown([run])
 
 
 def test_the_compare_page_colours_each_verdict_and_draws_the_changed_cases(site):
     text = (site.out / "compare" / "c-new--b-mid.html").read_text()
     p = parsed(site.out / "compare" / "c-new--b-mid.html")
     assert p.rows["cases"] == len(CASES) + 1
-    assert '<td class="regression"' in text  # 1.5x slower and ok -> oom
+    verdicts = {r[0][0]: r[1] for r in p.cells["cases"] if r}
+    assert verdicts["sd-v1 decode 512x512 float16 untiled"] == ("regression", "regression")  # 1.5x slower
+    assert verdicts["sd-v1 decode 1024x1024 float16 untiled"] == ("regression", "regression")  # ok -> oom
+    assert verdicts["sd-v1 encode 512x512 float16 untiled"] == ("improvement", "improvement")
+    assert verdicts["sd-v1 encode 512x512 float16 tiled"] == ("trade-off", "trade-off")  # faster, more memory
+    slower = row(p, "cases", "sd-v1 decode 512x512 float16 untiled")
+    assert slower[5] == "1.500" and float(slower[6]) < 1e-5 and float(slower[7]) < 1e-4  # ratio, p, q
     assert 'data-chart="distributions"' in text
     assert "diffusers" in text and "0.32.0" in text and "0.33.0" in text  # what differs
 
@@ -142,20 +211,53 @@ def test_the_history_page_draws_time_with_its_band_and_memory_with_card_sizes(si
     text = (site.out / "history" / "sd-v1-decode.html").read_text()
     assert text.count("<svg") >= 4  # time and memory, for the GPU and for the CPU
     assert "GiB:" in text  # a card size's line, named on the GPU's memory chart
+    assert "fill-opacity: 0.18" in text  # the bands of the intervals
+    assert "peak memory, reserved by the allocator (MiB" in text
     assert "0.33.0" in text and "0.32.0" in text  # the versions of each run, in its table
 
 
 def test_what_a_run_folder_says_is_escaped(tmp_path):
     root = tmp_path / "runs"
-    run = gpu_run(root, "evil", "2026-01-01T00:00:00Z", environment={"torch": "<script>alert(1)</script>"})
+    failed = replace(case("decode", 256, status="error"), error="<b>boom</b> in <script>alert(2)</script>")
+    run = write_run(
+        root, "evil", [failed, case("decode", 512)], environment={"torch": "<script>alert(1)</script>"}
+    )
     meta = json.loads((run / "meta.json").read_text())
     meta["warnings"] = ['<img src="https://example.com/x.png">']
+    meta["name"] = "<i>sweep</i>"
+    meta["device"]["<b>key</b>"] = "<svg onload=alert(3)>"
     (run / "meta.json").write_text(json.dumps(meta))
     site = build_site([root], tmp_path / "site")
     for page in pages(site.out):
         text = page.read_text()
-        assert "<script>alert" not in text and "<img" not in text
+        assert "<script>alert" not in text and "<img" not in text and "<b>" not in text and "<i>" not in text
+        assert "<svg onload" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (site.out / "index.html").read_text()
+    page = (site.out / "runs" / "evil.html").read_text()
+    assert "&lt;b&gt;boom&lt;/b&gt;" in page and "&lt;i&gt;sweep&lt;/i&gt;" in page
+
+
+def test_odd_runs_make_pages_of_their_own_drawn_side_by_side(tmp_path):
+    root = tmp_path / "runs"
+    long_id = "x" * 230
+    write_run(root, long_id, [case("decode", 256), case("decode", 512)])
+    write_run(
+        root, "dollar", [case("decode", 256)], device_name="GPU $}$ 24GB", started_at="2026-01-02T00:00:00Z"
+    )
+    write_run(root, "under", [case("decode", 256, model="sd_v1")], started_at="2026-01-03T00:00:00Z")
+    failed = [case("encode", 256, status="oom"), case("encode", 512, status="error")]
+    write_run(root, "all-failed", failed, started_at="2026-01-04T00:00:00Z")
+    site = build_site([root], tmp_path / "site", workers=2)
+    names = sorted(p.name for p in (site.out / "history").iterdir())
+    assert names == [
+        "sd-v1-decode-2.html",
+        "sd-v1-decode.html",
+        "sd-v1-encode.html",
+    ]  # sd_v1 apart from sd-v1
+    assert "sd_v1 decode" in (site.out / "history" / "sd-v1-decode-2.html").read_text()
+    assert len(Path(site.run_pages[long_id]).name) < 110 and (site.out / site.run_pages[long_id]).is_file()
+    assert "GPU $}$ 24GB" in (site.out / site.run_pages["dollar"]).read_text()
+    assert parsed(site.out / site.run_pages["all-failed"]).rows["cases"] == 3
 
 
 @pytest.mark.slow  # builds a site of its own
@@ -271,6 +373,28 @@ def test_a_build_stopped_halfway_leaves_a_folder_the_next_build_writes_into(runs
     assert (out / MARKER).is_file() and not (out / "index.html").exists()
     build_site([runs], out)
     assert (out / "index.html").is_file()
+
+
+def test_the_index_says_what_each_run_is_and_what_to_doubt(site):
+    p = parsed(site.out / "index.html")
+    headers = [
+        "run",
+        "label",
+        "device",
+        "started (UTC)",
+        "torch",
+        "diffusers",
+        "status",
+        "ok",
+        "error",
+        "OOM",
+    ]
+    new = dict(zip(headers, row(p, "runs", "c-new"), strict=False))
+    assert new["device"] == "NVIDIA GeForce RTX 4090" and new["diffusers"] == "0.33.0"
+    assert (new["ok"], new["error"], new["OOM"]) == ("11", "0", "1")
+    assert new["started (UTC)"] == "2026-01-03 00:00:00" and new["status"] == "complete"
+    old = row(p, "runs", "a-old")[-1]
+    assert "busy host: 3 other process(es)" in old and "1 case(s) did not meet their precision" in old
 
 
 def test_the_index_lists_the_runs_newest_first(site):

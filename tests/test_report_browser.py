@@ -70,6 +70,18 @@ def test_the_check_sees_a_console_error_an_exception_and_a_load_from_outside(tmp
     assert "example.invalid" in errors
 
 
+def test_a_script_that_slipped_into_a_page_would_not_run(tmp_path, browser):
+    from bench.site.html import page
+
+    injected = page(
+        "t", "<p id='x'>before</p><script>document.getElementById('x').textContent = 'ran'</script>"
+    )
+    (tmp_path / "p.html").write_text(injected)
+    errors = browser.load((tmp_path / "p.html").as_uri())
+    assert browser.evaluate("document.getElementById('x').textContent") == "before"
+    assert any("Content Security Policy" in e for e in errors), errors
+
+
 def test_every_page_loads_without_an_error_and_draws_its_charts(site, browser):
     for page in pages(site.out):
         errors = browser.load(page.resolve().as_uri())
@@ -87,13 +99,13 @@ def test_the_index_names_every_run_and_each_run_page_has_a_row_per_case(site, br
     assert rows == len(site.runs)
     for run in site.runs:
         assert run.run_id in text
-        browser.load((site.out / "runs" / f"{run.run_id}.html").resolve().as_uri())
+        browser.load((site.out / site.run_pages[run.run_id]).resolve().as_uri())
         assert browser.evaluate('document.querySelectorAll("#cases tbody tr").length') == len(run.records)
         assert run.run_id in browser.evaluate("document.body.innerText")
 
 
 def test_a_click_on_a_column_sorts_the_cases_by_it(site, browser):
-    browser.load((site.out / "runs" / f"{RUN_PAGE}.html").resolve().as_uri())
+    browser.load((site.out / site.run_pages[RUN_PAGE]).resolve().as_uri())
     column = """
     (function () {
       var table = document.getElementById("cases");
@@ -115,11 +127,12 @@ def test_screenshots_of_the_index_and_a_run_page(site, browser):
     shots = []
     for page, name in (
         (site.out / "index.html", "index.png"),
-        (site.out / "runs" / f"{RUN_PAGE}.html", "run.png"),
+        (site.out / site.run_pages[RUN_PAGE], "run.png"),
     ):
         browser.load(page.resolve().as_uri())
         shots.append(browser.screenshot(SCREENSHOTS / name))
     for shot in shots:
         data = shot.read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 50_000, shot
-    shutil.copytree(site.out, SCREENSHOTS / "site", dirs_exist_ok=True)  # the pages they show
+    shutil.rmtree(SCREENSHOTS / "site", ignore_errors=True)
+    shutil.copytree(site.out, SCREENSHOTS / "site")  # the pages they show
