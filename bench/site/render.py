@@ -15,6 +15,7 @@ import signal
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 
 from bench.errors import BadInput
 
@@ -61,10 +62,27 @@ def rendered(jobs: list[Job], workers: int) -> Iterator[str]:
         for job in jobs:
             yield job()
         return
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_quiet) as pool:
-        for text, exc, said in pool.imap(_run, jobs):
+    # concurrent.futures, not multiprocessing.Pool: a worker that dies (one that could
+    # not start: a script's __main__ a spawned child cannot import) breaks the pool with
+    # an error, where a Pool would start another in its place, forever
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(
+        min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"), initializer=_quiet
+    )
+    try:
+        for text, exc, said in pool.map(_run, jobs):
             for message in said:
                 warnings.warn(message, stacklevel=2)  # said once, however many pages raise it
             if exc is not None:
                 raise exc
             yield text
+    except BaseException:
+        # an error or Ctrl-C: the pages not drawn yet are not wanted, nor are the
+        # workers (which ignore SIGINT), and the exit must not wait for them
+        for process in set(multiprocessing.active_children()) - before:
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    # every page is in: the idle workers are let go and waited for here, before the
+    # exit's own clean-up could close the queue that tells them to go
+    pool.shutdown(wait=True)
