@@ -402,3 +402,43 @@ def test_the_index_lists_the_runs_newest_first(site):
     rows = text[text.index('id="runs"') :]
     at = [rows.index(f"runs/{name}.html") for name in ("c-new", "d-cpu", "b-mid", "a-old")]
     assert at == sorted(at)
+
+
+def _gone(group: int, within: float = 10.0) -> bool:
+    """Whether every process of the group has ended (zombies reaped by init count as ended)."""
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow  # the command in processes of its own, four times
+def test_the_command_exits_when_done_and_on_ctrl_c_leaves_no_worker_behind(runs, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    argv = [sys.executable, "-m", "bench", "report", str(runs), "--jobs", "2", "--quiet"]
+    for _ in range(3):  # an exit that raced its workers' queue hung one time in two
+        done = subprocess.run(
+            [*argv, "--out", str(tmp_path / "site")], cwd=ROOT, capture_output=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    proc = subprocess.Popen(
+        [*argv, "--out", str(tmp_path / "stopped")], cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True
+    )
+    time.sleep(2.5)  # the workers have started, the pages are being drawn
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and b"Traceback" not in err and b"interrupted" in err
+    assert _gone(proc.pid)
+    assert (tmp_path / "stopped" / MARKER).is_file()
