@@ -65,14 +65,19 @@ class Browser:
             read, write = os.dup(to_browser_r), os.dup(from_browser_w)  # neither clobbers the other
             os.dup2(read, 3)
             os.dup2(write, 4)
+            # where a dup landed on 3 or 4 itself, dup2 did nothing and left it close-on-exec
+            os.set_inheritable(3, True)
+            os.set_inheritable(4, True)
 
         self._proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=None if os.environ.get("CHROMIUM_LOG") else subprocess.DEVNULL,
             preexec_fn=fds,
-            pass_fds=(3, 4),  # kept open past preexec_fn's dup2
+            # fds 3 and 4 are made in preexec_fn, after which close_fds would close
+            # them; every other fd of ours is non-inheritable (PEP 446) and stays here
+            close_fds=False,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)

@@ -423,11 +423,10 @@ def test_the_command_exits_when_done_and_on_ctrl_c_leaves_no_worker_behind(runs,
     import signal
     import subprocess
     import sys
-    import time
 
     from tests.conftest import ROOT
 
-    argv = [sys.executable, "-m", "bench", "report", str(runs), "--jobs", "2", "--quiet"]
+    argv = [sys.executable, "-m", "bench", "report", str(runs), "--jobs", "2"]
     for _ in range(3):  # an exit that raced its workers' queue hung one time in two
         done = subprocess.run(
             [*argv, "--out", str(tmp_path / "site")], cwd=ROOT, capture_output=True, timeout=120
@@ -436,7 +435,8 @@ def test_the_command_exits_when_done_and_on_ctrl_c_leaves_no_worker_behind(runs,
     proc = subprocess.Popen(
         [*argv, "--out", str(tmp_path / "stopped")], cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True
     )
-    time.sleep(2.5)  # the workers have started, the pages are being drawn
+    first = proc.stderr.readline()  # a page is written: the workers draw the others
+    assert first.startswith(b"  "), first
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and b"Traceback" not in err and b"interrupted" in err

@@ -69,8 +69,12 @@ def rendered(jobs: list[Job], workers: int) -> Iterator[str]:
     pool = ProcessPoolExecutor(
         min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"), initializer=_quiet
     )
+    # submitted one by one and never cancelled: a future cancelled while the pool marks
+    # it broken (its workers terminated below) raises in the pool's own thread
+    futures = [pool.submit(_run, job) for job in jobs]
     try:
-        for text, exc, said in pool.map(_run, jobs):
+        for future in futures:
+            text, exc, said = future.result()
             for message in said:
                 warnings.warn(message, stacklevel=2)  # said once, however many pages raise it
             if exc is not None:
@@ -81,7 +85,7 @@ def rendered(jobs: list[Job], workers: int) -> Iterator[str]:
         # workers (which ignore SIGINT), and the exit must not wait for them
         for process in set(multiprocessing.active_children()) - before:
             process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=False)
         raise
     # every page is in: the idle workers are let go and waited for here, before the
     # exit's own clean-up could close the queue that tells them to go
