@@ -164,7 +164,9 @@ def build_site(
     workers: int = 1,
 ) -> Site:
     """`progress` hears of each page as it is written; `workers`: processes that render
-    pages side by side (bench.site.render)."""
+    pages side by side (bench.site.render). They are spawned, and a spawned process
+    imports the caller's main module: a script that asks for more than one calls this
+    under `if __name__ == "__main__":`."""
     started = time.perf_counter()
     out = Path(out)
     runs = read_runs(inputs)
