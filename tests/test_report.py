@@ -377,19 +377,9 @@ def test_a_build_stopped_halfway_leaves_a_folder_the_next_build_writes_into(runs
 
 def test_the_index_says_what_each_run_is_and_what_to_doubt(site):
     p = parsed(site.out / "index.html")
-    headers = [
-        "run",
-        "label",
-        "device",
-        "started (UTC)",
-        "torch",
-        "diffusers",
-        "status",
-        "ok",
-        "error",
-        "OOM",
-    ]
-    new = dict(zip(headers, row(p, "runs", "c-new"), strict=False))
+    from bench.site.index_page import RUN_COLUMNS
+
+    new = dict(zip(RUN_COLUMNS, row(p, "runs", "c-new"), strict=True))
     assert new["device"] == "NVIDIA GeForce RTX 4090" and new["diffusers"] == "0.33.0"
     assert (new["ok"], new["error"], new["OOM"]) == ("11", "0", "1")
     assert new["started (UTC)"] == "2026-01-03 00:00:00" and new["status"] == "complete"
