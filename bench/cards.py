@@ -19,6 +19,8 @@ _FIELDS = {"nvidia_smi_mib": int, "torch_mib": int, "nominal_gib": (int, float)}
 # fields, and `pages` says which of them a published page's bare name means.
 _GROUP = ("sizes", "pages")
 _SIZE = re.compile(r"[1-9][0-9]{0,3}GB")
+# What a name may begin with that does not tell cards apart.
+BRAND = re.compile(r"^(nvidia )?((geforce|tesla|quadro) )?", re.IGNORECASE)
 # No card comes near 16 TiB.
 MAX_MIB = 16 * 2**20
 
@@ -55,7 +57,7 @@ def key(name: str) -> str:
     a size reads alike as "16GB", "16 GB" or "16GiB"."""
     text = " ".join(name.lower().split())
     text = re.sub(r"(?<=[0-9]) ?gi?b$", "gb", text)
-    return re.sub(r"^(nvidia )?((geforce|tesla|quadro) )?", "", text)
+    return BRAND.sub("", text)
 
 
 def load_cards(path: str | Path | None = None) -> dict[str, Card]:
@@ -170,7 +172,7 @@ def card_sizes(cards: dict[str, Card]) -> list[CardSize]:
     out = []
     for gib in sorted(by_size):
         group = sorted(by_size[gib], key=lambda c: c.name)
-        short = [re.sub(r"^(NVIDIA )?(GeForce )?", "", c.name) for c in group]
+        short = [BRAND.sub("", c.name) for c in group]
         names = ", ".join(short[:2]) + (f" +{len(short) - 2}" if len(short) > 2 else "")
         out.append(CardSize(f"{gib} GiB: {names}", min(c.bytes for c in group), len(group)))
     return out

@@ -17,7 +17,7 @@ from bench.site.build import build_site
 from bench.site.render import default_workers
 from tests.browser import Browser, find_chromium
 from tests.conftest import ROOT
-from tests.test_report import pages, parsed
+from tests.test_report import pages, wrong_addresses
 
 pytestmark = [
     pytest.mark.slow,
@@ -53,10 +53,7 @@ def browser():
 def test_the_reference_site_is_self_contained(site):
     runs = [r for folder in INPUTS for r in find_runs(folder)]
     assert {r.run_id for r in site.runs} == {r.run_id for r in runs}
-    for page in pages(site.out):
-        for tag, address in parsed(page).addresses:
-            assert not address.lower().startswith(("http:", "https:", "//")), f"{page}: <{tag}> {address}"
-            assert "http" not in address.lower(), f"{page}: <{tag}> {address}"
+    assert wrong_addresses(site.out) == []
 
 
 def test_the_check_sees_a_console_error_an_exception_and_a_load_from_outside(tmp_path, browser):

@@ -31,6 +31,7 @@ __all__ = [
     "overhead_figure",
     "plot_history",
     "plot_runs",
+    "series_style",
     "time_figure",
 ]
 
@@ -88,7 +89,7 @@ MARKERS = "osD^v<>ph*"
 LINESTYLES = ("-", "--", "-.", ":")
 
 
-def _style(n: int, count: int) -> dict:
+def series_style(n: int, count: int) -> dict:
     """The n-th of `count` series of a panel: a color of tab10 (or tab20 beyond ten
     series), and past those a marker and line style, so no two series look alike."""
     palette = 10 if count <= 10 else 20
@@ -121,7 +122,7 @@ def history_figure(h) -> Figure:
         ax = fig.add_subplot(grid[i, 0], sharex=axes[0] if axes else None)
         axes.append(ax)
         for n, s in enumerate(group):
-            _draw_series(ax, xs, s, _legend_label(s), _style(n, len(group)))
+            _draw_series(ax, xs, s, _legend_label(s), series_style(n, len(group)))
         log_y(ax)
         ax.set_title(f"{model} {op}", fontsize=10, loc="left")
         ax.grid(True, which="both", axis="y", alpha=0.3)

@@ -11,17 +11,13 @@ from matplotlib.ticker import FuncFormatter
 
 from bench.analysis.compare import MIB, CaseDiff
 from bench.analysis.history import History
+from bench.analysis.plot import series_style
 from bench.analysis.plot_axes import METRIC_NAMES, figure, log_y
 from bench.cards import CardSize
 from bench.record.run import CaseRecord
 from bench.record.series import interval
 
-MARKERS = "osD^v<>ph*"
 MAX_DISTRIBUTIONS = 16  # cases a distribution chart draws; the table lists them all
-
-
-def _style(n: int) -> dict:
-    return {"color": f"C{n % 10}", "marker": MARKERS[n // 10 % len(MARKERS)], "markersize": 4}
 
 
 def _run_ticks(ax, h: History) -> None:
@@ -40,10 +36,10 @@ def history_chart(h: History, records: list[dict[str, CaseRecord]], cards: list[
     fig, (ax,) = figure(width=8.5, height=4.6)
     top = 0.0
     for n, s in enumerate(h.series):
-        style = _style(n)
+        style = series_style(n, len(h.series))
         xs = list(range(1, len(h.runs) + 1))
         ys = [v if v else math.nan for v in s.values]
-        ax.plot(xs, ys, label=s.setting or s.label, linewidth=1.2, **style)
+        ax.plot(xs, ys, label=s.setting or s.label, linewidth=1.2, markersize=4, **style)
         top = max([top, *(y for y in ys if y == y)])
         if h.metric == "time":
             bands = [

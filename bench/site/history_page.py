@@ -16,26 +16,15 @@ from bench.site.figures import history_chart
 from bench.site.html import Cell, esc, link, page, table
 from bench.site.run_page import when
 
-MIB = 1024**2
-
 
 def histories(runs: list[Run], model: str, op: str) -> list[tuple[History, History]]:
-    """(time, memory) per device whose runs hold the model and op, in the order of
-    the devices' first runs."""
-    devices = list(dict.fromkeys(r.device_label for r in runs))
+    """(time, memory) per device, in the order of the devices' first runs; `runs`
+    are those that hold the model and op."""
     out = []
-    for device in devices:
-        mine = [
-            r
-            for r in runs
-            if r.device_label == device and any((c.case.model, c.case.op) == (model, op) for c in r.records)
-        ]
-        if mine:
-            # the runs are given: `root` only names where they came from
-            root = mine[0].path.parent
-            out.append(
-                tuple(history(root, model=model, op=op, metric=m, runs=mine) for m in ("time", "memory"))
-            )
+    for device in dict.fromkeys(r.device_label for r in runs):
+        mine = [r for r in runs if r.device_label == device]
+        root = mine[0].path.parent  # the runs are given: `root` only names where they came from
+        out.append(tuple(history(root, model=model, op=op, metric=m, runs=mine) for m in ("time", "memory")))
     return out
 
 
@@ -79,7 +68,7 @@ def _values_table(time: History, memory: History) -> str:
 
 
 def history_page(
-    runs: list[Run],
+    runs: list[Run],  # those that hold the model and op
     model: str,
     op: str,
     sizes: list[CardSize],

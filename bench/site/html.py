@@ -100,7 +100,7 @@ class Cell:
     raw: bool = False  # `text` is markup made here (a link), not text from a run
 
 
-def num(value: float | None, fmt: str, sort: float | None = None) -> Cell:
+def num(value: float | None, fmt: str) -> Cell:
     """A figure right-aligned, sorted by its value; "-" and last where there is none."""
     if value is None:
         return Cell("-", "", "num")
@@ -108,7 +108,7 @@ def num(value: float | None, fmt: str, sort: float | None = None) -> Cell:
         return Cell(str(value), "", "num")  # what a run wrote where a figure belongs, as written
     if isinstance(value, float) and fmt.endswith("d"):
         fmt = ".0f"
-    return Cell(format(value, fmt), value if sort is None else sort, "num")
+    return Cell(format(value, fmt), value, "num")
 
 
 def link(href: str, text: str) -> Cell:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from bench.analysis.compare import MIB
 from bench.analysis.fit import model_run, pixels
 from bench.analysis.plot_axes import labelled
 from bench.analysis.plot_cases import memory_figure, overhead_figure, time_figure
@@ -22,7 +23,6 @@ from bench.site.charts import svg
 from bench.site.figures import cards_up_to
 from bench.site.html import Cell, esc, items, key_values, num, page, table
 
-MIB = 1024**2
 COLUMNS = [
     "case",
     "status",
