@@ -82,6 +82,7 @@ def test_the_time_line_names_all_but_two_percent_of_a_cpu_sweep(tmp_path):
     for part in ("startup", "plan", "worker start", "model builds", "calls", "reports", "records"):
         assert part in named, line
     assert named["calls"] > 0
+    # `other` is what the named parts leave of the wall time: below zero, a part was
+    # counted twice; large, time went unnamed
     rounding = 0.05 * (len(named) + 2)  # each figure is shown to a tenth of a second
-    assert abs(sum(named.values()) + float(parts["other"]) - wall) <= rounding
-    assert float(parts["other"]) <= 0.02 * wall, line
+    assert -rounding <= float(parts["other"]) <= 0.02 * wall, line

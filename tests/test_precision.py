@@ -260,8 +260,7 @@ def test_a_sweep_says_where_its_time_went_and_each_case_its_phases(write_sweep, 
     (spent,) = meta.time_spent
     parts = [k for k in spent if k not in ("wall_s", "first_calls_s", "warmup_s")]  # shares of calls_s
     assert {"calls_s", "between_calls_s", "setup_s", "worker_start_s", "records_s", "other_s"} <= set(parts)
-    assert sum(spent[k] for k in parts) == pytest.approx(spent["wall_s"])
-    assert all(spent[k] >= 0 for k in parts if k != "other_s")
+    assert all(spent[k] >= 0 for k in parts)  # other_s, the rest of the wall: no part counted twice
     assert 0 < spent["first_calls_s"] and 0 <= spent["warmup_s"] <= spent["calls_s"] - spent["first_calls_s"]
     (worker,) = meta.workers
     assert worker["model"] == "tiny-oom" and 0 < worker["build_s"] < worker["start_to_ready_s"]

@@ -172,7 +172,7 @@ def test_docs_update_warns_of_a_drifting_cell(tmp_path, capsys):
     page.write_text("<details><summary>Enc</summary>\n\n| a |\n|---|\n\n</details>\n")
     assert main(["docs", "update", str(page), "--spec", str(spec), str(run)]) == 0
     (line,) = capsys.readouterr().err.splitlines()
-    assert "'Enc': GPU A 512x512 tiled: not stationary (second half of the calls x0.82 the first)" in line
+    assert "'Enc': GPU A 512x512 tiled: not stationary (drifting: second half x0.82)" in line
 
 
 def test_records_made_before_the_check_are_judged_from_their_samples():

@@ -4,8 +4,7 @@ Several runs, typically one per GPU, merge into one set of measurements; a table
 one row per device x resolution, the device named as its run recorded it (meta.json
 `device.label` where the sweep gave one, else `device.name`), the untiled and tiled
 cases of the same size side by side. Figures: `time_s.median` and `mem.percent`;
-status `oom` is the OOM word. Reads the store only.
-"""
+status `oom` is the OOM word. Reads the store only."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.analysis.summary import drift_words
 from bench.docs.labels import LabelSet, label_set
 from bench.docs.spec import BlockSpec, DocSpec, size_key
 from bench.docs.styles import Cell, Row, render
@@ -259,7 +259,7 @@ def doubts(
         if rec.ok and rec.precision_met is False and rec.half_width is not None and rec.median:
             why.append(f"precision not met (interval ±{rec.half_width / rec.median * 100:.1f}%)")
         if rec.drifting:
-            why.append(f"not stationary (second half of the calls x{rec.time.drift:.2f} the first)")
+            why.append(f"not stationary ({drift_words(rec.time.drift)})")
         if rec.throttled:
             why.append(f"throttled ({rec.throttled})")
         if why:

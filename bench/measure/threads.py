@@ -8,8 +8,9 @@ scheduler), so a worker held to two CPUs of sixteen would run sixteen threads on
 
 OpenMP threads that spin while they wait for work (libgomp's default when it thinks the
 cores are its own) take the cores other processes need, and are then descheduled while
-holding up the rest: on a shared 2-core host a CPU sweep ran 7 to 10 times slower per
-call than on the quiet one, far beyond the share of cores it lost. `CPU_ENV` makes them
+holding up the rest: a CPU sweep on a shared 2-core host was seen 7.6 times slower per
+call than on the quiet one, far beyond the share of cores it lost, and on this project's
+2-core test machine passive waiting made calls 21 to 31% faster. `CPU_ENV` makes them
 sleep instead; libgomp reads it once, as torch loads, so it must be in the environment
 the workers' server starts with (bench.sweep.runner), and never overrides the user's.
 """

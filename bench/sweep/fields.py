@@ -148,7 +148,7 @@ FIELDS: dict[str, Field] = {
         ),
         Field("repeats", p.repeats, "auto", doc="auto: time calls until the median is precise; or a count"),
         Field("precision", p.precision, 0.01, doc="auto stops when the median's 95% interval is within this"),
-        Field("min_repeats", p.repeat_count, 5, doc="auto times at least this many calls"),
+        Field("min_repeats", p.repeat_count, 5, doc="auto times at least this many calls (and at least 16)"),
         Field("min_time", p.seconds, "auto", doc="and at least this many seconds (auto: 1 CUDA, 2 CPU)"),
         Field("max_time", p.seconds, 20.0, doc="and at most this many seconds per case"),
         Field("max_repeats", p.repeat_count, 300, doc="or this many calls"),
